@@ -1,0 +1,279 @@
+//! The command line: `smartcourse <command>`.
+//!
+//! Every command calls the same domain functions as the HTTP handlers. Failures print `error: <reason>` on
+//! stderr and exit with status 1 (2 for a command line clap cannot parse).
+
+mod doctor;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+
+/// SmartCourse: an offline learning platform in one executable.
+#[derive(Debug, Parser)]
+#[command(
+    name = "smartcourse",
+    version,
+    about,
+    long_about = "SmartCourse: an offline learning platform in one executable.\n\n\
+        `smartcourse serve` starts the web server for the classroom network; the other commands manage the \
+        data directory. Settings come from built-in defaults, then the --config TOML file, then SMARTCOURSE_* \
+        environment variables, then flags (see `smartcourse config`).",
+    after_help = "Start here: `smartcourse serve`, then open the printed address in a browser."
+)]
+pub struct Cli {
+    /// Data directory holding the database, content and indexes [default: ./data].
+    #[arg(long, global = true, env = "SMARTCOURSE_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "SMARTCOURSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the web server for students and teachers on the classroom network.
+    Serve(ServeArgs),
+    /// Import a course package (SmartCourse folder or .zip, IMS Common Cartridge, SCORM).
+    Import(ImportArgs),
+    /// Export a course as a SmartCourse package.
+    Export(ExportArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Ask the AI tutor a question about a course, from the terminal.
+    Ask(AskArgs),
+    /// Inspect and manage background jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Check the local models (embedding model and tutor LLM).
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Write a consistent backup of the data directory to FILE (works while the server runs).
+    Backup(BackupArgs),
+    /// Restore a backup FILE into an empty data directory.
+    Restore(RestoreArgs),
+    /// Rebuild the search indexes from the stored content.
+    Reindex,
+    /// Check the data directory's integrity and report problems.
+    Doctor,
+    /// Print the effective configuration and the environment variable of every setting.
+    Config,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (setting `server.addr`, env SMARTCOURSE_SERVER_ADDR) [default: 0.0.0.0:8000].
+    #[arg(long, value_name = "IP:PORT")]
+    addr: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The package file or folder.
+    package: PathBuf,
+    /// Email of the instructor who will own the course.
+    #[arg(long, value_name = "EMAIL")]
+    owner: Option<String>,
+    /// Publish the course once imported.
+    #[arg(long)]
+    publish: bool,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// Id of the course to export.
+    course: i64,
+    /// Where to write the package [default: course-<id>.zip].
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Add {
+        /// Email address (the login).
+        #[arg(long)]
+        email: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// student, instructor or admin.
+        #[arg(long, default_value = "student")]
+        role: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Change a user's role.
+    SetRole {
+        /// The user's email.
+        email: String,
+        /// student, instructor or admin.
+        role: String,
+    },
+    /// Disable a user (they can no longer log in; their tokens stop working).
+    Disable {
+        /// The user's email.
+        email: String,
+    },
+    /// Set a new password for a user.
+    ResetPassword {
+        /// The user's email.
+        email: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AskArgs {
+    /// Id of the course to ask about.
+    #[arg(long)]
+    course: i64,
+    /// The question.
+    question: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs.
+    List {
+        /// Only jobs in this state (queued, running, failed, done, cancelled).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show one job with its error chain.
+    Show {
+        /// Job id.
+        id: i64,
+    },
+    /// Run a failed job again.
+    Retry {
+        /// Job id.
+        id: i64,
+    },
+    /// Cancel a queued or running job.
+    Cancel {
+        /// Job id.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Show which models are installed and whether their checksums match the manifest.
+    List,
+}
+
+#[derive(Debug, Args)]
+struct BackupArgs {
+    /// The archive to write.
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    /// The archive to restore.
+    file: PathBuf,
+}
+
+/// Parses the command line, runs the command, and turns its outcome into an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let addr = match &cli.command {
+        Command::Serve(args) => args.addr,
+        _ => None,
+    };
+    let flags = Overrides {
+        data: cli.data.clone(),
+        addr,
+    };
+    let (config, warnings) = Config::load(cli.config.as_deref(), std::env::vars(), &flags)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    match cli.command {
+        Command::Serve(_) => serve::run(config),
+        Command::Doctor => doctor::run(&config),
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            println!("\n# Every setting can also be set from the environment:");
+            for (key, env) in Config::keys() {
+                println!("#   {key:<32} {env}");
+            }
+            Ok(())
+        }
+        Command::Import(_) => not_yet("import"),
+        Command::Export(_) => not_yet("export"),
+        Command::User(_) => not_yet("user"),
+        Command::Ask(_) => not_yet("ask"),
+        Command::Jobs(_) => not_yet("jobs"),
+        Command::Models(_) => not_yet("models"),
+        Command::Backup(_) => not_yet("backup"),
+        Command::Restore(_) => not_yet("restore"),
+        Command::Reindex => not_yet("reindex"),
+    }
+}
+
+/// Commands whose feature has not landed yet say so plainly instead of pretending to work.
+fn not_yet(command: &str) -> anyhow::Result<()> {
+    anyhow::bail!("`smartcourse {command}` is not available in this version of SmartCourse yet")
+}
+
+/// Sets up logging to stderr at the configured level (`RUST_LOG` wins).
+fn init_logging(config: &crate::config::LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        crate::config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn data_flag_is_accepted_before_and_after_the_subcommand() {
+        let before = Cli::try_parse_from(["smartcourse", "--data", "/d", "doctor"]).unwrap();
+        let after = Cli::try_parse_from(["smartcourse", "doctor", "--data", "/d"]).unwrap();
+        assert_eq!(before.data, Some(PathBuf::from("/d")));
+        assert_eq!(after.data, Some(PathBuf::from("/d")));
+        let nested =
+            Cli::try_parse_from(["smartcourse", "jobs", "list", "--data", "/e"]).unwrap();
+        assert_eq!(nested.data, Some(PathBuf::from("/e")));
+    }
+}

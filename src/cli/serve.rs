@@ -1,0 +1,84 @@
+//! `smartcourse serve`
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::Context;
+
+use crate::App;
+use crate::config::Config;
+
+pub fn run(config: Config) -> anyhow::Result<()> {
+    super::init_logging(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let addr = config.server.addr;
+        let app = App::open(config)?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                "; another program is using that port: stop it or choose another with --addr"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
+        })?;
+        let bound = listener.local_addr()?;
+        tracing::info!(data = %app.data.path().display(), addr = %bound, "SmartCourse is ready");
+        println!("SmartCourse {} is running. Open it in a browser:", env!("CARGO_PKG_VERSION"));
+        for url in urls(bound) {
+            println!("  {url}");
+        }
+        println!("Data directory: {}", app.data.path().display());
+        println!("Press Ctrl-C to stop.");
+        crate::http::serve(listener, app, crate::http::shutdown_signal()).await?;
+        println!("SmartCourse stopped.");
+        Ok(())
+    })
+}
+
+/// The addresses people can type to reach a server bound to `bound`: loopback and every LAN address when it
+/// listens on all interfaces, or just the one address otherwise.
+fn urls(bound: SocketAddr) -> Vec<String> {
+    let port = bound.port();
+    if !bound.ip().is_unspecified() {
+        return vec![format!("http://{}", bound)];
+    }
+    let mut urls = vec![format!("http://127.0.0.1:{port}  (this computer)")];
+    let want_v6 = bound.is_ipv6();
+    let mut lan: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| !ip.is_loopback() && (ip.is_ipv4() || want_v6))
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .collect();
+    lan.sort();
+    lan.dedup();
+    for ip in lan {
+        let host = SocketAddr::new(ip, port);
+        urls.push(format!("http://{host}  (classroom network)"));
+    }
+    urls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_specific_address_is_printed_alone() {
+        assert_eq!(
+            urls("192.168.1.5:8000".parse().unwrap()),
+            vec!["http://192.168.1.5:8000"]
+        );
+    }
+
+    #[test]
+    fn all_interfaces_lists_loopback_first() {
+        let u = urls("0.0.0.0:8123".parse().unwrap());
+        assert!(u[0].starts_with("http://127.0.0.1:8123"));
+        assert!(u.iter().all(|u| u.contains(":8123")));
+    }
+}

@@ -1,0 +1,379 @@
+//! Configuration: one typed struct, filled in layers.
+//!
+//! Precedence, lowest first: built-in defaults < the TOML file (`--config FILE` or `SMARTCOURSE_CONFIG`) <
+//! `SMARTCOURSE_*` environment variables < command-line flags. Every setting has a dotted key in the file
+//! (`server.addr`) and an environment variable made from it (`SMARTCOURSE_SERVER_ADDR`); the list is derived
+//! from the defaults, so a new field is configurable everywhere as soon as it exists.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment variable that sets a configuration key.
+pub const ENV_PREFIX: &str = "SMARTCOURSE_";
+
+/// Environment variables with the prefix that are not configuration keys but are still ours.
+const ENV_NOT_KEYS: &[&str] = &["SMARTCOURSE_CONFIG"];
+
+/// All of SmartCourse's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The data directory (`--data`, `SMARTCOURSE_DATA`). Relative paths are taken from the working directory.
+    pub data: PathBuf,
+    /// The HTTP server.
+    pub server: ServerConfig,
+    /// The SQLite database.
+    pub database: DatabaseConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Settings of the HTTP server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on. `0.0.0.0` reaches every device on the classroom network.
+    pub addr: SocketAddr,
+    /// Largest request body accepted by JSON endpoints, in bytes (uploads have their own limits).
+    pub max_body_bytes: u64,
+    /// Requests running longer than this are answered 503 (streamed answers are exempt once they start).
+    pub request_timeout_secs: u64,
+    /// On Ctrl-C or SIGTERM, how long in-flight requests get to finish before the server stops anyway.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Settings of the SQLite database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Number of read-only connections (there is always exactly one writer).
+    pub readers: u32,
+    /// How long a statement waits for a lock held by another connection before failing, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `smartcourse=debug,tower_http=info`. `RUST_LOG` wins if set.
+    pub level: String,
+    /// `text` for people, `json` for machines.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("./data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            max_body_bytes: 2 * 1024 * 1024,
+            request_timeout_secs: 60,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            readers: 4,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// What the command line says, applied last.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data`
+    pub data: Option<PathBuf>,
+    /// `--addr`
+    pub addr: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Builds the configuration from all layers: defaults, `file`, the environment `env`, then `flags`.
+    ///
+    /// Returns the config and warnings for the user (e.g. an unknown `SMARTCOURSE_*` variable).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> anyhow::Result<(Config, Vec<String>)> {
+        let defaults = Config::default_tree();
+        let mut tree = defaults.clone();
+        let leaves = leaf_keys(&defaults);
+
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let from_file: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+            merge(&mut tree, toml::Value::Table(from_file));
+            // Check the file alone, so a wrong key or type is reported against the file.
+            tree.clone()
+                .try_into::<Config>()
+                .with_context(|| format!("config file {}", path.display()))?;
+        }
+
+        let mut warnings = Vec::new();
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if ENV_NOT_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            let Some(key) = leaves.iter().find(|k| env_name(k) == name) else {
+                warnings.push(format!(
+                    "ignoring environment variable {name}: `{}` is not a setting",
+                    rest.to_lowercase()
+                ));
+                continue;
+            };
+            let default = lookup(&defaults, key).expect("leaf exists in defaults");
+            let value = parse_like(default, &raw)
+                .with_context(|| format!("environment variable {name}={raw:?}"))?;
+            set(&mut tree, key, value);
+        }
+
+        let mut config: Config = tree.try_into().context("environment variables")?;
+        if let Some(data) = &flags.data {
+            config.data = data.clone();
+        }
+        if let Some(addr) = flags.addr {
+            config.server.addr = addr;
+        }
+        config.validate()?;
+        Ok((config, warnings))
+    }
+
+    fn default_tree() -> toml::Value {
+        toml::Value::try_from(Config::default()).expect("defaults serialise")
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.database.readers == 0 {
+            bail!("database.readers must be at least 1");
+        }
+        if self.server.max_body_bytes < 1024 {
+            bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.data.as_os_str().is_empty() {
+            bail!("data directory must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Every setting as `(dotted key, environment variable)`, for documentation and `--help`.
+    pub fn keys() -> Vec<(String, String)> {
+        leaf_keys(&Config::default_tree())
+            .into_iter()
+            .map(|k| (k.join("."), env_name(&k)))
+            .collect()
+    }
+}
+
+fn env_name(key: &[String]) -> String {
+    format!("{ENV_PREFIX}{}", key.join("_").to_uppercase())
+}
+
+fn leaf_keys(v: &toml::Value) -> Vec<Vec<String>> {
+    fn walk(v: &toml::Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, child) in t {
+                    prefix.push(k.clone());
+                    walk(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+            _ => out.push(prefix.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut Vec::new(), &mut out);
+    out
+}
+
+fn lookup<'a>(v: &'a toml::Value, key: &[String]) -> Option<&'a toml::Value> {
+    key.iter().try_fold(v, |v, k| v.get(k))
+}
+
+fn set(tree: &mut toml::Value, key: &[String], value: toml::Value) {
+    let mut node = tree;
+    for k in &key[..key.len() - 1] {
+        node = node
+            .as_table_mut()
+            .expect("parent of a leaf is a table")
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    node.as_table_mut()
+        .expect("parent of a leaf is a table")
+        .insert(key[key.len() - 1].clone(), value);
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// Reads an environment string as a value of the same TOML type as the default.
+fn parse_like(default: &toml::Value, raw: &str) -> anyhow::Result<toml::Value> {
+    Ok(match default {
+        toml::Value::String(_) => toml::Value::String(raw.to_owned()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("expected a whole number"))?,
+        ),
+        toml::Value::Float(_) => toml::Value::Float(
+            raw.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("expected a number"))?,
+        ),
+        toml::Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
+            _ => bail!("expected true or false"),
+        },
+        other => {
+            let wrapped: toml::Table = toml::from_str(&format!("v = {raw}"))
+                .map_err(|_| anyhow::anyhow!("expected a TOML value like the default {other}"))?;
+            wrapped["v"].clone()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let f = file("data = \"/from/file\"\n[server]\naddr = \"127.0.0.1:9000\"\n[database]\nreaders = 7\n");
+        let (c, _) = Config::load(Some(f.path()), vec![], &Overrides::default()).unwrap();
+        assert_eq!(c.data, PathBuf::from("/from/file"));
+        assert_eq!(c.server.addr.port(), 9000);
+        assert_eq!(c.database.readers, 7);
+        // Untouched keys keep their defaults.
+        assert_eq!(c.database.busy_timeout_ms, 5_000);
+
+        let e = env(&[
+            ("SMARTCOURSE_DATABASE_READERS", "3"),
+            ("SMARTCOURSE_DATA", "/from/env"),
+        ]);
+        let (c, _) = Config::load(Some(f.path()), e.clone(), &Overrides::default()).unwrap();
+        assert_eq!(c.database.readers, 3);
+        assert_eq!(c.data, PathBuf::from("/from/env"));
+        assert_eq!(c.server.addr.port(), 9000);
+
+        let flags = Overrides {
+            data: Some("/from/flag".into()),
+            addr: Some("127.0.0.1:9100".parse().unwrap()),
+        };
+        let (c, _) = Config::load(Some(f.path()), e, &flags).unwrap();
+        assert_eq!(c.data, PathBuf::from("/from/flag"));
+        assert_eq!(c.server.addr.port(), 9100);
+        assert_eq!(c.database.readers, 3);
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error_naming_it() {
+        let f = file("[server]\nport = 80\n");
+        let err = Config::load(Some(f.path()), vec![], &Overrides::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("port"), "{err:#}");
+    }
+
+    #[test]
+    fn wrong_env_type_is_an_error_naming_the_variable() {
+        let e = env(&[("SMARTCOURSE_DATABASE_READERS", "many")]);
+        let err = Config::load(None, e, &Overrides::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("SMARTCOURSE_DATABASE_READERS"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn unknown_env_variable_is_a_warning() {
+        let e = env(&[("SMARTCOURSE_NO_SUCH", "1"), ("SMARTCOURSE_CONFIG", "x")]);
+        let (_, warnings) = Config::load(None, e, &Overrides::default()).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("SMARTCOURSE_NO_SUCH"));
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let e = env(&[("SMARTCOURSE_DATABASE_READERS", "0")]);
+        assert!(Config::load(None, e, &Overrides::default()).is_err());
+        let e = env(&[("SMARTCOURSE_LOG_FORMAT", "xml")]);
+        assert!(Config::load(None, e, &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn every_key_has_an_env_name() {
+        let keys = Config::keys();
+        assert!(keys.contains(&("server.addr".into(), "SMARTCOURSE_SERVER_ADDR".into())));
+        assert!(keys.contains(&("data".into(), "SMARTCOURSE_DATA".into())));
+    }
+}

@@ -1,0 +1,139 @@
+//! Embedded, append-only schema migrations.
+//!
+//! Each migration is a SQL file in `src/db/migrations/`, listed in [`MIGRATIONS`] in order. Applied
+//! migrations are recorded with a SHA-256 of their text; editing one that a database has already applied is
+//! refused at start-up, because every installed school would otherwise diverge. Add a new file instead.
+
+use anyhow::{Context, bail};
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+/// One schema change.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// 1, 2, 3, ... with no gaps.
+    pub version: i64,
+    /// Short name, for logs.
+    pub name: &'static str,
+    /// The SQL, run in one transaction.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first. Append only.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("migrations/0001_init.sql"),
+}];
+
+fn checksum(sql: &str) -> String {
+    Sha256::digest(sql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Applies every pending migration; refuses a database that is newer than this build or whose applied
+/// migrations differ from ours.
+pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
+    apply(conn, MIGRATIONS)
+}
+
+fn apply(conn: &mut Connection, migrations: &[Migration]) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            sha256     TEXT NOT NULL,
+            applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        )",
+    )?;
+    let applied: Vec<(i64, String, String)> = conn
+        .prepare("SELECT version, name, sha256 FROM schema_migrations ORDER BY version")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+
+    for (version, name, sum) in &applied {
+        let Some(m) = migrations.iter().find(|m| m.version == *version) else {
+            bail!(
+                "the database has migration {version} ({name}) that this build does not know: \
+                 it was written by a newer SmartCourse"
+            );
+        };
+        if checksum(m.sql) != *sum {
+            bail!(
+                "migration {version} ({name}) differs from the one applied to this database; \
+                 migrations are append-only, add a new one instead of editing it"
+            );
+        }
+    }
+
+    for m in migrations.iter().filter(|m| !applied.iter().any(|a| a.0 == m.version)) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql)
+            .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, sha256) VALUES (?1, ?2, ?3)",
+            (m.version, m.name, checksum(m.sql)),
+        )?;
+        tx.commit()?;
+        tracing::info!(migration.version = m.version, migration.name = m.name, "applied migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_contiguous_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "migration {} out of order", m.name);
+        }
+    }
+
+    #[test]
+    fn running_twice_is_a_no_op() {
+        let mut c = Connection::open_in_memory().unwrap();
+        run(&mut c).unwrap();
+        run(&mut c).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn an_edited_migration_is_refused() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let original = [Migration { version: 1, name: "a", sql: "CREATE TABLE a (x);" }];
+        apply(&mut c, &original).unwrap();
+        let edited = [Migration { version: 1, name: "a", sql: "CREATE TABLE a (x, y);" }];
+        let err = apply(&mut c, &edited).unwrap_err().to_string();
+        assert!(err.contains("append-only"), "{err}");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let newer = [
+            Migration { version: 1, name: "a", sql: "CREATE TABLE a (x);" },
+            Migration { version: 2, name: "b", sql: "CREATE TABLE b (x);" },
+        ];
+        apply(&mut c, &newer).unwrap();
+        let err = apply(&mut c, &newer[..1]).unwrap_err().to_string();
+        assert!(err.contains("newer SmartCourse"), "{err}");
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_no_trace() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let bad = [Migration { version: 1, name: "bad", sql: "CREATE TABLE t (x); SELECT * FROM nope;" }];
+        assert!(apply(&mut c, &bad).is_err());
+        let tables: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 't'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+}

@@ -1,0 +1,112 @@
+//! Middleware: request ids, request logs and metrics, and the request timeout.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header::HeaderName};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::request_id::{MakeRequestId, RequestId};
+use tracing::Instrument;
+
+use crate::App;
+use crate::error::Error;
+use crate::metrics::{HttpLabels, RouteLabels};
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Makes request ids `<process tag>-<counter>`: unique within a run and across restarts, cheap, and short
+/// enough to read out loud when a teacher reports a problem.
+#[derive(Clone)]
+pub struct RequestIds {
+    tag: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl RequestIds {
+    /// A generator tagged with this process's start time.
+    pub fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let tag = format!("{:x}", (nanos as u64) ^ u64::from(std::process::id()));
+        RequestIds {
+            tag: tag.into(),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.tag))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Logs each request in a span carrying its id, and records the per-route metrics.
+pub async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let request_id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let span = tracing::info_span!("request", request.id = %request_id, http.method = %method, http.route = %route);
+
+    let metrics = &app.metrics;
+    metrics.http_in_flight.inc();
+    let response = next.run(req).instrument(span.clone()).await;
+    metrics.http_in_flight.dec();
+
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method: method.to_string(),
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    metrics
+        .http_duration
+        .get_or_create(&RouteLabels {
+            method: method.to_string(),
+            route,
+        })
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            http.status = status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "answered"
+        )
+    });
+    response
+}
+
+/// Answers 503 `timeout` when a handler takes longer than `server.request_timeout_secs` to produce its
+/// response headers (a stream that has started is not cut).
+pub async fn timeout(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let limit = Duration::from_secs(app.config.server.request_timeout_secs);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout_secs = limit.as_secs(), "request timed out");
+            Error::Unavailable("the server took too long to answer; try again".into()).into_response()
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The HTTP layer: routing, middleware, and the server loop.
+//!
+//! Handlers extract, call a domain function, and render; they hold no logic. Every route is declared with
+//! `utoipa` so that `/api/openapi.json` is generated from the code. [`serve`] takes a bound listener and a
+//! shutdown future (as in mini-redis), so tests bind port 0 and stop the server without signals.
+
+pub mod error;
+mod middleware;
+pub mod system;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::App;
+
+pub use error::{ErrorBody, ErrorDetail, error_response};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SmartCourse API",
+        description = "The HTTP API of SmartCourse, an offline learning platform. Errors are answered as \
+                       `{\"error\": {\"code\", \"message\"}}` with a stable snake_case code.",
+        license(name = "Apache-2.0"),
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    tags((name = "system", description = "Health, metrics and this document")),
+)]
+struct ApiDoc;
+
+/// Builds the router and the OpenAPI document that describes it.
+pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi))
+        .split_for_parts();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let doc = Arc::new(serde_json::to_string(&api).expect("the OpenAPI document serialises"));
+
+    let router = router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(doc))
+        .layer(DefaultBodyLimit::max(app.config.server.max_body_bytes as usize))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::track,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(middleware::RequestIds::new()))
+        .with_state(app);
+    (router, api)
+}
+
+/// The router with every route and middleware.
+pub fn router(app: Arc<App>) -> Router {
+    router_and_openapi(app).0
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish for up to the
+/// configured grace period.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let notify = stopping.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        notify.notify_one();
+    };
+    let server = axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
+    tokio::select! {
+        result = server => result,
+        () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("there is no {method} {}", uri.path()),
+        None,
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept {method}", uri.path()),
+        None,
+    )
+}

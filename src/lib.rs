@@ -1,0 +1,27 @@
+//! SmartCourse: an offline learning platform in one executable.
+//!
+//! A tour of the crate:
+//!
+//! - [`cli`]: the `smartcourse` command line; `serve` starts the server, the rest manage the data directory.
+//! - [`config`]: one typed [`config::Config`], from defaults < TOML file < `SMARTCOURSE_*` env < flags.
+//! - [`app`]: [`App`], everything opened: the locked [`datadir`], the SQLite [`db`], the redb [`store`], and
+//!   the [`metrics`] registry. The server, the CLI and jobs all work through it.
+//! - [`http`]: the axum router, middleware (request ids, logs, metrics, timeout) and the server loop with
+//!   graceful shutdown. Routes are annotated with `utoipa`, so the OpenAPI document is generated.
+//! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
+//!
+//! Storage calls never run on the async runtime: [`db::Db`] and [`store::ContentStore`] move them to
+//! blocking threads behind `read(|..| ..)` / `write(|..| ..)`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod datadir;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod store;
+
+pub use app::App;
+pub use error::{Error, Result};

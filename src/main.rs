@@ -1,0 +1,5 @@
+//! The `smartcourse` executable; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    smartcourse::cli::main()
+}
