@@ -310,7 +310,9 @@ mod tests {
 
     #[test]
     fn layers_apply_in_order() {
-        let f = file("data = \"/from/file\"\n[server]\naddr = \"127.0.0.1:9000\"\n[database]\nreaders = 7\n");
+        let f = file(
+            "data = \"/from/file\"\n[server]\naddr = \"127.0.0.1:9000\"\n[database]\nreaders = 7\n",
+        );
         let (c, _) = Config::load(Some(f.path()), vec![], &Overrides::default()).unwrap();
         assert_eq!(c.data, PathBuf::from("/from/file"));
         assert_eq!(c.server.addr.port(), 9000);

@@ -109,7 +109,10 @@ fn check_or_write_version(root: &Path) -> anyhow::Result<()> {
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let found: u32 = text.trim().parse().with_context(|| {
-                format!("{} does not hold a layout version: {text:?}", path.display())
+                format!(
+                    "{} does not hold a layout version: {text:?}",
+                    path.display()
+                )
             })?;
             if found > LAYOUT_VERSION {
                 bail!(
@@ -130,8 +133,7 @@ fn check_or_write_version(root: &Path) -> anyhow::Result<()> {
 /// Writes `bytes` to `path` so that a reader sees either the old file or the whole new one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f =
-        File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -54,7 +54,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("smartcourse");
         let http_requests = Family::<HttpLabels, Counter>::default();
         let http_duration =
-            Family::<RouteLabels, Histogram, HistogramFactory>::new_with_constructor(latency_histogram);
+            Family::<RouteLabels, Histogram, HistogramFactory>::new_with_constructor(
+                latency_histogram,
+            );
         let http_in_flight = Gauge::default();
         registry.register(
             "http_requests",

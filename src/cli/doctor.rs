@@ -21,7 +21,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let running = DataDir::is_locked(root);
     // While a server runs it holds the content store open; SQLite can still be checked alongside it.
     let _lock = if running {
-        println!("note: a SmartCourse server is using {}; checking the database only", root.display());
+        println!(
+            "note: a SmartCourse server is using {}; checking the database only",
+            root.display()
+        );
         None
     } else {
         Some(DataDir::open(root)?)
@@ -64,7 +67,9 @@ fn check_sqlite(path: &Path) -> anyhow::Result<()> {
         bail!("integrity check: {}", result.join("; "));
     }
     let fk_violations: i64 =
-        conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })?;
     if fk_violations > 0 {
         bail!("{fk_violations} rows break foreign keys");
     }

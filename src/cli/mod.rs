@@ -272,8 +272,7 @@ mod tests {
         let after = Cli::try_parse_from(["smartcourse", "doctor", "--data", "/d"]).unwrap();
         assert_eq!(before.data, Some(PathBuf::from("/d")));
         assert_eq!(after.data, Some(PathBuf::from("/d")));
-        let nested =
-            Cli::try_parse_from(["smartcourse", "jobs", "list", "--data", "/e"]).unwrap();
+        let nested = Cli::try_parse_from(["smartcourse", "jobs", "list", "--data", "/e"]).unwrap();
         assert_eq!(nested.data, Some(PathBuf::from("/e")));
     }
 }

@@ -26,16 +26,30 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         })?;
         let bound = listener.local_addr()?;
         tracing::info!(data = %app.data.path().display(), addr = %bound, "SmartCourse is ready");
-        println!("SmartCourse {} is running. Open it in a browser:", env!("CARGO_PKG_VERSION"));
+        let mut banner = format!(
+            "SmartCourse {} is running. Open it in a browser:\n",
+            env!("CARGO_PKG_VERSION")
+        );
         for url in urls(bound) {
-            println!("  {url}");
+            banner.push_str(&format!("  {url}\n"));
         }
-        println!("Data directory: {}", app.data.path().display());
-        println!("Press Ctrl-C to stop.");
-        crate::http::serve(listener, app, crate::http::shutdown_signal()).await?;
-        println!("SmartCourse stopped.");
+        banner.push_str(&format!(
+            "Data directory: {}\nPress Ctrl-C to stop.\n",
+            app.data.path().display()
+        ));
+        say(&banner);
+        crate::http::serve(listener, app.clone(), crate::http::shutdown_signal()).await?;
+        app.db.checkpoint().await?;
+        say("SmartCourse stopped.\n");
         Ok(())
     })
+}
+
+/// Prints to stdout, ignoring a closed stdout: a server started with its output discarded must not die.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The addresses people can type to reach a server bound to `bound`: loopback and every LAN address when it

@@ -68,7 +68,10 @@ fn apply(conn: &mut Connection, migrations: &[Migration]) -> anyhow::Result<()> 
         }
     }
 
-    for m in migrations.iter().filter(|m| !applied.iter().any(|a| a.0 == m.version)) {
+    for m in migrations
+        .iter()
+        .filter(|m| !applied.iter().any(|a| a.0 == m.version))
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(m.sql)
             .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
@@ -77,7 +80,11 @@ fn apply(conn: &mut Connection, migrations: &[Migration]) -> anyhow::Result<()> 
             (m.version, m.name, checksum(m.sql)),
         )?;
         tx.commit()?;
-        tracing::info!(migration.version = m.version, migration.name = m.name, "applied migration");
+        tracing::info!(
+            migration.version = m.version,
+            migration.name = m.name,
+            "applied migration"
+        );
     }
     Ok(())
 }
@@ -107,9 +114,17 @@ mod tests {
     #[test]
     fn an_edited_migration_is_refused() {
         let mut c = Connection::open_in_memory().unwrap();
-        let original = [Migration { version: 1, name: "a", sql: "CREATE TABLE a (x);" }];
+        let original = [Migration {
+            version: 1,
+            name: "a",
+            sql: "CREATE TABLE a (x);",
+        }];
         apply(&mut c, &original).unwrap();
-        let edited = [Migration { version: 1, name: "a", sql: "CREATE TABLE a (x, y);" }];
+        let edited = [Migration {
+            version: 1,
+            name: "a",
+            sql: "CREATE TABLE a (x, y);",
+        }];
         let err = apply(&mut c, &edited).unwrap_err().to_string();
         assert!(err.contains("append-only"), "{err}");
     }
@@ -118,8 +133,16 @@ mod tests {
     fn a_database_from_a_newer_build_is_refused() {
         let mut c = Connection::open_in_memory().unwrap();
         let newer = [
-            Migration { version: 1, name: "a", sql: "CREATE TABLE a (x);" },
-            Migration { version: 2, name: "b", sql: "CREATE TABLE b (x);" },
+            Migration {
+                version: 1,
+                name: "a",
+                sql: "CREATE TABLE a (x);",
+            },
+            Migration {
+                version: 2,
+                name: "b",
+                sql: "CREATE TABLE b (x);",
+            },
         ];
         apply(&mut c, &newer).unwrap();
         let err = apply(&mut c, &newer[..1]).unwrap_err().to_string();
@@ -129,10 +152,18 @@ mod tests {
     #[test]
     fn a_failing_migration_leaves_no_trace() {
         let mut c = Connection::open_in_memory().unwrap();
-        let bad = [Migration { version: 1, name: "bad", sql: "CREATE TABLE t (x); SELECT * FROM nope;" }];
+        let bad = [Migration {
+            version: 1,
+            name: "bad",
+            sql: "CREATE TABLE t (x); SELECT * FROM nope;",
+        }];
         assert!(apply(&mut c, &bad).is_err());
         let tables: i64 = c
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 't'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 't'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(tables, 0);
     }

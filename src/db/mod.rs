@@ -127,6 +127,18 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Copies the write-ahead log into the main file and empties it; done on a clean shutdown so the
+    /// database is one self-contained file.
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.with_writer(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
 fn configure(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -163,7 +175,9 @@ mod tests {
         .unwrap();
         let (value, fk, mode): (String, i64, String) = db
             .read(|c| {
-                let v = c.query_row("SELECT value FROM app_meta WHERE key = 'k'", [], |r| r.get(0))?;
+                let v = c.query_row("SELECT value FROM app_meta WHERE key = 'k'", [], |r| {
+                    r.get(0)
+                })?;
                 let fk = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
                 let mode = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
                 Ok((v, fk, mode))
@@ -187,7 +201,13 @@ mod tests {
             .await;
         assert!(r.is_err());
         let n: i64 = db
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM app_meta WHERE key = 'gone'", [], |r| r.get(0))?))
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM app_meta WHERE key = 'gone'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .await
             .unwrap();
         assert_eq!(n, 0);

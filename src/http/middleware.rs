@@ -106,7 +106,8 @@ pub async fn timeout(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(timeout_secs = limit.as_secs(), "request timed out");
-            Error::Unavailable("the server took too long to answer; try again".into()).into_response()
+            Error::Unavailable("the server took too long to answer; try again".into())
+                .into_response()
         }
     }
 }

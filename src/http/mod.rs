@@ -53,7 +53,9 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(doc))
-        .layer(DefaultBodyLimit::max(app.config.server.max_body_bytes as usize))
+        .layer(DefaultBodyLimit::max(
+            app.config.server.max_body_bytes as usize,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             middleware::timeout,
@@ -63,7 +65,9 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
             middleware::track,
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(middleware::RequestIds::new()))
+        .layer(SetRequestIdLayer::x_request_id(
+            middleware::RequestIds::new(),
+        ))
         .with_state(app);
     (router, api)
 }
@@ -81,6 +85,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
+    serve_router(listener, router(app), grace, shutdown).await
+}
+
+/// Serves `router` until `shutdown` completes; requests already in flight then get up to `grace` to finish,
+/// while new connections are refused.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::Notify::new());
     let notify = stopping.clone();
     let signal = async move {
@@ -90,7 +105,7 @@ pub async fn serve(
     };
     let server = axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(signal);
     tokio::select! {

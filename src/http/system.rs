@@ -33,7 +33,13 @@ pub struct Health {
 pub async fn healthz(State(app): State<Arc<App>>) -> Result<Json<Health>> {
     let check = async {
         app.db
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get::<_, i64>(0))?))
+            .read(|c| {
+                Ok(
+                    c.query_row("SELECT count(*) FROM schema_migrations", [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
             .await?;
         app.content.read(|_| Ok(())).await
     };

@@ -1,0 +1,35 @@
+# SmartCourse tasks. `just serve` to run it, `just test` for everything CI checks.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Fetch the models if missing, build in release, and serve on http://0.0.0.0:8000 (extra args go to `serve`).
+serve *ARGS: models
+    cargo build --release --locked
+    ./target/release/smartcourse serve {{ARGS}}
+
+# Everything CI checks: formatting, lints, and the whole test suite.
+test: test-deps
+    cargo fmt --all -- --check
+    cargo clippy --all-targets --locked -- -D warnings
+    cargo test --locked --all-targets
+    cargo test --locked --doc
+
+# Fetch the models named in models/models.toml into models/ (skips those already there and verified).
+models:
+    python3 scripts/models.py fetch
+
+# Python packages the test suite runs against (OpenAPI validator).
+test-deps:
+    @python3 -c 'import openapi_spec_validator' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+# Run the benchmarks (results are written up in BENCHMARKS.md).
+bench:
+    cargo bench --locked
+
+# Build without the tests, for a quick check.
+check:
+    cargo clippy --all-targets --locked -- -D warnings

@@ -1,0 +1,290 @@
+//! The `smartcourse` executable: help, exit codes, configuration errors, the data-dir lock, signals, doctor.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn smartcourse() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_smartcourse"));
+    // The tests choose every setting; nothing leaks in from the developer's shell.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SMARTCOURSE_") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(args: &[&str], data: &Path) -> Output {
+    smartcourse()
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("run smartcourse")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A `serve` child process and the URL it printed.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = smartcourse()
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(u) = line.trim().strip_prefix("http://") {
+                url = Some(format!("http://{}", u.split_whitespace().next().unwrap()));
+                break;
+            }
+        }
+        // Keep reading, as a terminal would, until the server exits.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server {
+            child,
+            url: url.expect("serve printed its URL"),
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a synchronous test polling a child process"
+    )]
+    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < limit, "server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A status and body from a tiny blocking GET over a raw socket, so CLI tests need no async runtime.
+struct Got {
+    status: u16,
+    body: String,
+}
+
+fn get(url: &str) -> Got {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    Got {
+        status: text[9..12].parse().expect("status line"),
+        body: text
+            .split_once("\r\n\r\n")
+            .map(|x| x.1)
+            .unwrap_or("")
+            .to_owned(),
+    }
+}
+
+#[test]
+fn help_lists_every_command() {
+    let o = smartcourse().arg("--help").output().unwrap();
+    assert!(o.status.success());
+    let help = stdout(&o);
+    for cmd in [
+        "serve", "import", "export", "user", "ask", "jobs", "models", "backup", "restore",
+        "reindex", "doctor", "config",
+    ] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "{cmd} missing from --help:\n{help}"
+        );
+    }
+    assert!(help.contains("SMARTCOURSE_DATA"));
+}
+
+#[test]
+fn bad_command_lines_fail_with_a_reason() {
+    let o = smartcourse().arg("frobnicate").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("frobnicate"));
+    let o = smartcourse()
+        .args(["serve", "--addr", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn configuration_errors_exit_non_zero_and_name_the_culprit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("smartcourse.toml");
+    std::fs::write(&cfg, "[server]\nlisten = 1\n").unwrap();
+    let o = smartcourse()
+        .args(["config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("listen"), "{}", stderr(&o));
+
+    let o = smartcourse()
+        .arg("config")
+        .env("SMARTCOURSE_DATABASE_READERS", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("SMARTCOURSE_DATABASE_READERS"));
+}
+
+#[test]
+fn config_shows_the_layers_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("smartcourse.toml");
+    std::fs::write(&cfg, "[database]\nreaders = 9\nbusy_timeout_ms = 1234\n").unwrap();
+    let o = smartcourse()
+        .args(["config", "--data", "/srv/school", "--config"])
+        .arg(&cfg)
+        .env("SMARTCOURSE_DATABASE_READERS", "6")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown: toml::Table = toml::from_str(
+        &stdout(&o)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    assert_eq!(shown["data"].as_str(), Some("/srv/school"));
+    assert_eq!(shown["database"]["readers"].as_integer(), Some(6));
+    assert_eq!(
+        shown["database"]["busy_timeout_ms"].as_integer(),
+        Some(1234)
+    );
+}
+
+#[test]
+fn serve_answers_then_refuses_a_second_instance_and_stops_cleanly_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data);
+    let r = get(&format!("{}/healthz", server.url));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(data.join("VERSION").exists());
+
+    let o = run(&["serve", "--addr", "127.0.0.1:0"], &data);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("in use by"), "{err}");
+    assert!(err.contains(&server.child.id().to_string()), "{err}");
+
+    server.signal("-TERM");
+    let status = server.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+
+    // The lock went with it: a new server starts on the same directory.
+    let server = Server::start(&data);
+    assert_eq!(get(&format!("{}/healthz", server.url)).status, 200);
+    server.signal("-INT");
+}
+
+#[test]
+fn serve_reports_a_port_in_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = run(&["serve", "--addr", &addr], &tmp.path().join("data"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("another program is using that port"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn doctor_passes_a_healthy_directory_and_fails_a_corrupt_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+
+    let o = run(&["doctor"], &data);
+    assert_eq!(o.status.code(), Some(1), "doctor on nothing must fail");
+    assert!(stderr(&o).contains("not a SmartCourse data directory"));
+
+    {
+        let server = Server::start(&data);
+        // While the server runs, doctor still checks the database.
+        let o = run(&["doctor"], &data);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains("checking the database only"));
+        server.signal("-TERM");
+        let mut server = server;
+        server.wait(Duration::from_secs(30));
+    }
+    let o = run(&["doctor"], &data);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("ok   content store"));
+
+    // Overwrite the middle of the database file: doctor must notice and fail.
+    let db = data.join("smartcourse.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 4096, "database smaller than expected");
+    for b in &mut bytes[4096..] {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, bytes).unwrap();
+    let o = run(&["doctor"], &data);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("FAIL database"), "{}", stdout(&o));
+}
+
+#[test]
+fn commands_that_have_not_landed_say_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(&["reindex"], &tmp.path().join("data"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not available"), "{}", stderr(&o));
+}
