@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::config::Config;
+use crate::accounts::token::TokenKeys;
+use crate::config::{Config, RateLimitConfig};
 use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 use crate::store::ContentStore;
 
 /// File name of the SQLite database inside the data directory.
@@ -27,6 +29,33 @@ pub struct App {
     pub content: ContentStore,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Signs and checks sign-in tokens with this installation's secret.
+    pub tokens: Arc<TokenKeys>,
+    /// Rate limiters.
+    pub limits: Limits,
+}
+
+/// The rate limiters of the running server.
+pub struct Limits {
+    /// Login attempts per client address.
+    pub login_client: RateLimiter,
+    /// Login attempts per account.
+    pub login_account: RateLimiter,
+    /// Registrations per client address.
+    pub register: RateLimiter,
+    /// All API requests per client address.
+    pub api: RateLimiter,
+}
+
+impl Limits {
+    fn new(c: &RateLimitConfig) -> Limits {
+        Limits {
+            login_client: RateLimiter::per_minute(c.login_per_client),
+            login_account: RateLimiter::per_minute(c.login_per_account),
+            register: RateLimiter::per_minute(c.register_per_client),
+            api: RateLimiter::per_minute(c.api_per_client),
+        }
+    }
 }
 
 impl App {
@@ -36,12 +65,15 @@ impl App {
         let db = Db::open(&data.join(DB_FILE), &config.database)
             .with_context(|| format!("cannot open the database in {}", data.path().display()))?;
         let content = ContentStore::open(&data.join(CONTENT_FILE))?;
+        let tokens = Arc::new(TokenKeys::load_or_create(data.path())?);
         Ok(Arc::new(App {
+            limits: Limits::new(&config.rate_limit),
             config,
             data,
             db,
             content,
             metrics: Metrics::new(),
+            tokens,
         }))
     }
 }

@@ -29,6 +29,68 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Sign-in tokens.
+    pub auth: AuthConfig,
+    /// Rate limits, per minute; 0 turns a limit off.
+    pub rate_limit: RateLimitConfig,
+    /// An admin account created at start-up when none exists (for unattended installs); empty = none.
+    pub admin: AdminConfig,
+}
+
+/// Sign-in token settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a login lasts, in seconds (default 12 hours: a school day).
+    pub token_ttl_secs: i64,
+    /// Mark the web UI's cookie `Secure` (only when served over HTTPS, e.g. behind a TLS proxy).
+    pub cookie_secure: bool,
+}
+
+/// Rate limits, in requests per minute per key; 0 = no limit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Login attempts per client address.
+    pub login_per_client: u32,
+    /// Login attempts per account (email), from anywhere.
+    pub login_per_account: u32,
+    /// Registrations per client address.
+    pub register_per_client: u32,
+    /// API requests per client address, all routes together.
+    pub api_per_client: u32,
+}
+
+/// The admin account to create at start-up if there is no active admin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Email of the admin to create.
+    pub email: String,
+    /// Their password (prefer the environment variable to a file).
+    pub password: String,
+    /// Their name.
+    pub name: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_ttl_secs: 12 * 3600,
+            cookie_secure: false,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            login_per_client: 10,
+            login_per_account: 5,
+            register_per_client: 10,
+            api_per_client: 1200,
+        }
+    }
 }
 
 /// Settings of the HTTP server.
@@ -82,6 +144,9 @@ impl Default for Config {
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -191,6 +256,12 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.auth.token_ttl_secs < 60 {
+            bail!("auth.token_ttl_secs must be at least 60");
+        }
+        if self.admin.email.is_empty() != self.admin.password.is_empty() {
+            bail!("admin.email and admin.password go together: set both or neither");
         }
         if self.data.as_os_str().is_empty() {
             bail!("data directory must not be empty");

@@ -24,7 +24,8 @@ const VERSION_FILE: &str = "VERSION";
 #[derive(Debug)]
 pub struct DataDir {
     root: PathBuf,
-    _lock: File,
+    /// `None` for a shared opening (see [`DataDir::open_shared`]).
+    _lock: Option<File>,
 }
 
 impl DataDir {
@@ -40,7 +41,24 @@ impl DataDir {
             .with_context(|| format!("cannot resolve data directory {}", root.display()))?;
         let lock = take_lock(&root)?;
         check_or_write_version(&root)?;
-        Ok(DataDir { root, _lock: lock })
+        Ok(DataDir {
+            root,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens the directory without its lock, for commands that only touch SQLite (which is safe to share
+    /// with a running server), such as `smartcourse user`. Creates it and checks `VERSION` like [`open`].
+    ///
+    /// [`open`]: DataDir::open
+    pub fn open_shared(root: &Path) -> anyhow::Result<DataDir> {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create data directory {}", root.display()))?;
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("cannot resolve data directory {}", root.display()))?;
+        check_or_write_version(&root)?;
+        Ok(DataDir { root, _lock: None })
     }
 
     /// The directory's path (absolute).

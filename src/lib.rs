@@ -8,11 +8,13 @@
 //!   the [`metrics`] registry. The server, the CLI and jobs all work through it.
 //! - [`http`]: the axum router, middleware (request ids, logs, metrics, timeout) and the server loop with
 //!   graceful shutdown. Routes are annotated with `utoipa`, so the OpenAPI document is generated.
+//! - [`accounts`]: users, roles, passwords, tokens and the access rules (domain code shared by HTTP and CLI).
 //! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
 //!
 //! Storage calls never run on the async runtime: [`db::Db`] and [`store::ContentStore`] move them to
 //! blocking threads behind `read(|..| ..)` / `write(|..| ..)`.
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -21,7 +23,20 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod ratelimit;
 pub mod store;
+pub mod util;
 
 pub use app::App;
 pub use error::{Error, Result};
+
+/// Runs blocking work (hashing, parsing) on the blocking thread pool.
+pub async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+}

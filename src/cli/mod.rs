@@ -5,6 +5,7 @@
 
 mod doctor;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,7 +45,7 @@ enum Command {
     Import(ImportArgs),
     /// Export a course as a SmartCourse package.
     Export(ExportArgs),
-    /// Manage user accounts.
+    /// Manage user accounts (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),
     /// Ask the AI tutor a question about a course, from the terminal.
@@ -96,7 +97,7 @@ struct ExportArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum UserCommand {
+pub(crate) enum UserCommand {
     /// Create a user.
     Add {
         /// Email address (the login).
@@ -123,6 +124,11 @@ enum UserCommand {
     },
     /// Disable a user (they can no longer log in; their tokens stop working).
     Disable {
+        /// The user's email.
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
         /// The user's email.
         email: String,
     },
@@ -226,7 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import(_) => not_yet("import"),
         Command::Export(_) => not_yet("export"),
-        Command::User(_) => not_yet("user"),
+        Command::User(command) => user::run(&config, command),
         Command::Ask(_) => not_yet("ask"),
         Command::Jobs(_) => not_yet("jobs"),
         Command::Models(_) => not_yet("models"),

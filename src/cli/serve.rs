@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::Context;
 
 use crate::App;
+use crate::accounts::{self, Actor, NewUser, Role};
 use crate::config::Config;
 
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -16,6 +17,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let addr = config.server.addr;
         let app = App::open(config)?;
+        if let Some(note) = bootstrap_admin(&app).await? {
+            say(&note);
+        }
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
                 "; another program is using that port: stop it or choose another with --addr"
@@ -43,6 +47,64 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         say("SmartCourse stopped.\n");
         Ok(())
     })
+}
+
+/// Makes sure someone can administer the installation: creates the admin from `admin.*` settings when there
+/// is no active admin, or returns instructions for creating one.
+async fn bootstrap_admin(app: &App) -> anyhow::Result<Option<String>> {
+    let admins = app.db.read(accounts::count_admins).await?;
+    if admins > 0 {
+        return Ok(None);
+    }
+    let wanted = &app.config.admin;
+    if wanted.email.is_empty() {
+        return Ok(Some(
+            "No admin account yet. Create one (this works while the server runs):\n  \
+             smartcourse user add --role admin --email you@school.example --name \"Your Name\"\n\
+             or set SMARTCOURSE_ADMIN_EMAIL and SMARTCOURSE_ADMIN_PASSWORD before starting.\n"
+                .into(),
+        ));
+    }
+    let input = NewUser {
+        email: wanted.email.clone(),
+        password: wanted.password.clone(),
+        full_name: if wanted.name.trim().is_empty() {
+            "Administrator".into()
+        } else {
+            wanted.name.clone()
+        },
+    };
+    let prepared = crate::blocking(move || accounts::prepare(&input))
+        .await
+        .context("the admin account from admin.email / admin.password")?;
+    let email = wanted.email.clone();
+    let user = app
+        .db
+        .write(move |tx| {
+            match accounts::create_user(tx, &Actor::System, prepared, Role::Admin) {
+                // The address already has an account: make it the admin.
+                Err(crate::Error::Conflict {
+                    code: "email_taken",
+                    ..
+                }) => {
+                    let existing = accounts::find_by_email(tx, &Actor::System, &email)?;
+                    accounts::update_user(
+                        tx,
+                        &Actor::System,
+                        existing.id,
+                        Some(Role::Admin),
+                        Some(false),
+                    )
+                }
+                other => other,
+            }
+        })
+        .await?;
+    tracing::info!(
+        user.id = user.id,
+        "admin account set up from the configuration"
+    );
+    Ok(Some(format!("Admin account ready: {}\n", user.email)))
 }
 
 /// Prints to stdout, ignoring a closed stdout: a server started with its output discarded must not die.

@@ -111,3 +111,19 @@ pub async fn timeout(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         }
     }
 }
+
+/// The general per-client limit on API requests (`rate_limit.api_per_client`); the health check is exempt so
+/// monitoring never trips it.
+pub async fn rate_limit(
+    State(app): State<Arc<App>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path() != "/healthz"
+        && let Err(e) = app.limits.api.check(&peer.ip().to_string())
+    {
+        return e.into_response();
+    }
+    next.run(req).await
+}

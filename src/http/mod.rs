@@ -4,7 +4,9 @@
 //! `utoipa` so that `/api/openapi.json` is generated from the code. [`serve`] takes a bound listener and a
 //! shutdown future (as in mini-redis), so tests bind port 0 and stop the server without signals.
 
+pub mod auth;
 pub mod error;
+pub mod extract;
 mod middleware;
 pub mod system;
 
@@ -35,9 +37,32 @@ pub use error::{ErrorBody, ErrorDetail, error_response};
         license(name = "Apache-2.0"),
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    tags((name = "system", description = "Health, metrics and this document")),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "system", description = "Health, metrics and this document"),
+        (name = "accounts", description = "Registration, login and user management"),
+    ),
 )]
 struct ApiDoc;
+
+/// Declares the bearer-token security scheme that routes refer to as `bearer`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Builds the router and the OpenAPI document that describes it.
 pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
@@ -45,6 +70,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
         .routes(routes!(system::openapi))
+        .merge(crate::accounts::routes::router())
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(serde_json::to_string(&api).expect("the OpenAPI document serialises"));
@@ -59,6 +85,10 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             middleware::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::rate_limit,
         ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

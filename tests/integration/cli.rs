@@ -288,3 +288,225 @@ fn commands_that_have_not_landed_say_so() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not available"), "{}", stderr(&o));
 }
+
+fn with_stdin(mut cmd: Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn login(url: &str, email: &str, password: &str) -> u16 {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{url}/api/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn user_commands_work_beside_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data);
+
+    let mut add = smartcourse();
+    add.args([
+        "user",
+        "add",
+        "--email",
+        "Teacher@School.test",
+        "--name",
+        "Tia Teacher",
+        "--role",
+        "instructor",
+        "--password-stdin",
+        "--data",
+    ])
+    .arg(&data);
+    let o = with_stdin(add, "violet-tractor-51\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("created instructor teacher@school.test"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        login(&server.url, "teacher@school.test", "violet-tractor-51"),
+        200
+    );
+
+    // The same address again, a weak password, a bad role: refused with a reason.
+    let mut again = smartcourse();
+    again
+        .args([
+            "user",
+            "add",
+            "--email",
+            "teacher@school.test",
+            "--name",
+            "X",
+            "--password-stdin",
+            "--data",
+        ])
+        .arg(&data);
+    let o = with_stdin(again, "another-good-one-7\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let mut weak = smartcourse();
+    weak.args([
+        "user",
+        "add",
+        "--email",
+        "weak@school.test",
+        "--name",
+        "X",
+        "--password-stdin",
+        "--data",
+    ])
+    .arg(&data);
+    let o = with_stdin(weak, "password\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("password"), "{}", stderr(&o));
+    let o = run(
+        &["user", "set-role", "teacher@school.test", "wizard"],
+        &data,
+    );
+    assert_eq!(o.status.code(), Some(1));
+
+    // No terminal and no --password-stdin: a clear refusal rather than a hang.
+    let o = smartcourse()
+        .args([
+            "user",
+            "add",
+            "--email",
+            "x@school.test",
+            "--name",
+            "X",
+            "--data",
+        ])
+        .arg(&data)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--password-stdin"), "{}", stderr(&o));
+
+    let o = run(&["user", "list"], &data);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains("teacher@school.test") && stdout(&o).contains("1 user(s)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(&["user", "disable", "teacher@school.test"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        login(&server.url, "teacher@school.test", "violet-tractor-51"),
+        401
+    );
+    let o = run(&["user", "enable", "teacher@school.test"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut reset = smartcourse();
+    reset
+        .args([
+            "user",
+            "reset-password",
+            "teacher@school.test",
+            "--password-stdin",
+            "--data",
+        ])
+        .arg(&data);
+    let o = with_stdin(reset, "a-brand-new-secret-8\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        login(&server.url, "teacher@school.test", "violet-tractor-51"),
+        401
+    );
+    assert_eq!(
+        login(&server.url, "teacher@school.test", "a-brand-new-secret-8"),
+        200
+    );
+
+    let o = run(&["user", "disable", "nobody@school.test"], &data);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no user with email"), "{}", stderr(&o));
+}
+
+#[test]
+fn serve_explains_how_to_make_an_admin_or_makes_one_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut child = smartcourse()
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("Press Ctrl-C") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.contains("No admin account yet") && seen.contains("smartcourse user add --role admin"),
+        "{seen}"
+    );
+
+    let data2 = tmp.path().join("data2");
+    let mut child = smartcourse()
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(&data2)
+        .env("SMARTCOURSE_ADMIN_EMAIL", "head@school.test")
+        .env("SMARTCOURSE_ADMIN_PASSWORD", "a-long-admin-secret-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = None;
+    let mut seen = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        if let Some(u) = line.trim().strip_prefix("http://") {
+            url = Some(format!("http://{}", u.split_whitespace().next().unwrap()));
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(
+        seen.contains("Admin account ready: head@school.test"),
+        "{seen}"
+    );
+    assert_eq!(
+        login(&url.unwrap(), "head@school.test", "a-long-admin-secret-1"),
+        200
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -3,7 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::json;
 use smartcourse::App;
+use smartcourse::accounts::{self, Actor, NewUser, Role};
 use smartcourse::config::Config;
 use tokio::sync::oneshot;
 
@@ -42,6 +46,11 @@ impl TestApp {
             ..Config::default()
         };
         config.server.addr = "127.0.0.1:0".parse().unwrap();
+        // Every test talks from 127.0.0.1: limits are off unless a test turns them on.
+        config.rate_limit.login_per_client = 0;
+        config.rate_limit.login_per_account = 0;
+        config.rate_limit.register_per_client = 0;
+        config.rate_limit.api_per_client = 0;
         tweak(&mut config);
         let app = App::open(config).expect("open app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -72,6 +81,76 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// POST `body` as JSON to `path`, with `token` as bearer if given.
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        let mut r = self.client.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+
+    /// A request with `token` as bearer.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut r = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        r.send().await.expect("request")
+    }
+
+    /// Creates a user with `role` directly in the database, then logs in through the API.
+    pub async fn user(&self, role: Role) -> TestUser {
+        let n = NEXT_USER.fetch_add(1, Ordering::Relaxed);
+        let email = format!("{role}{n}@school.test");
+        let input = NewUser {
+            email: email.clone(),
+            password: PASSWORD.into(),
+            full_name: format!("Test {role} {n}"),
+        };
+        let prepared = accounts::prepare(&input).unwrap();
+        let user = self
+            .app
+            .db
+            .write(move |tx| accounts::create_user(tx, &Actor::System, prepared, role))
+            .await
+            .unwrap();
+        let token = self.login(&email, PASSWORD).await;
+        TestUser {
+            id: user.id,
+            email,
+            token,
+        }
+    }
+
+    /// Logs in through the API and returns the token; panics unless 200.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/api/auth/login",
+                None,
+                &json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "login of {email}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Stops the server gracefully and waits for it, releasing the data directory.
@@ -113,4 +192,19 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
         .to_owned();
     assert!(!message.is_empty());
     message
+}
+
+/// The password of users made by [`TestApp::user`].
+pub const PASSWORD: &str = "violet-tractor-51";
+
+static NEXT_USER: AtomicU64 = AtomicU64::new(1);
+
+/// A user made for a test, signed in.
+pub struct TestUser {
+    /// User id.
+    pub id: i64,
+    /// Email.
+    pub email: String,
+    /// A valid bearer token.
+    pub token: String,
 }

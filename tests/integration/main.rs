@@ -1,6 +1,7 @@
 //! The one integration-test binary: the real server on `127.0.0.1:0` with a temp data dir, and the real
 //! `smartcourse` executable for the CLI.
 
+mod accounts;
 mod cli;
 mod common;
 mod system;

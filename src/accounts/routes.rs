@@ -1,0 +1,257 @@
+//! HTTP routes of accounts: register, login, logout, me, and admin user management.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{NewUser, Role, User};
+use crate::App;
+use crate::accounts;
+use crate::error::{Error, Result};
+use crate::http::ErrorBody;
+use crate::http::auth::{self, Auth};
+use crate::http::extract::{Json, Path, Query};
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(list_users))
+        .routes(routes!(update_user))
+}
+
+/// `{user}`
+#[derive(Serialize, ToSchema)]
+pub struct UserEnvelope {
+    /// The user.
+    pub user: User,
+}
+
+/// Login input.
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A successful login.
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// The bearer token.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+    /// The signed-in user.
+    pub user: User,
+}
+
+/// Create an account. New accounts are students.
+#[utoipa::path(
+    post, path = "/api/auth/register", tag = "accounts", request_body = NewUser,
+    responses(
+        (status = 201, body = UserEnvelope),
+        (status = 409, description = "email_taken", body = ErrorBody),
+        (status = 422, description = "invalid_input (email, password or full_name)", body = ErrorBody),
+        (status = 429, description = "rate_limited", body = ErrorBody),
+    )
+)]
+async fn register(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(input): Json<NewUser>,
+) -> Result<(StatusCode, axum::Json<UserEnvelope>)> {
+    app.limits.register.check(&peer.ip().to_string())?;
+    // Hash before looking the email up: a taken address costs the same time as a free one.
+    let prepared = crate::blocking(move || accounts::prepare(&input)).await?;
+    let user = app
+        .db
+        .write(move |tx| accounts::register(tx, prepared))
+        .await?;
+    tracing::info!(user.id = user.id, "user registered");
+    Ok((StatusCode::CREATED, axum::Json(UserEnvelope { user })))
+}
+
+/// Log in with email and password; returns a bearer token and sets it as an HttpOnly cookie for the web UI.
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses(
+        (status = 200, body = LoginResponse),
+        (status = 401, description = "wrong email or password, or a disabled account", body = ErrorBody),
+        (status = 429, description = "rate_limited", body = ErrorBody),
+    )
+)]
+async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(input): Json<LoginRequest>,
+) -> Result<Response> {
+    app.limits.login_client.check(&peer.ip().to_string())?;
+    app.limits
+        .login_account
+        .check(&input.email.trim().to_lowercase())?;
+    let keys = app.tokens.clone();
+    let ttl = app.config.auth.token_ttl_secs;
+    let (user, issued) = app
+        .db
+        .read(move |c| {
+            let user = accounts::authenticate(c, &input.email, &input.password)?;
+            let issued = accounts::issue_token(c, &keys, &user, ttl)?;
+            Ok((user, issued))
+        })
+        .await?;
+    let cookie = auth::token_cookie(&issued.token, ttl, app.config.auth.cookie_secure);
+    let body = LoginResponse {
+        access_token: issued.token,
+        token_type: "bearer",
+        expires_in: issued.expires_in,
+        user,
+    };
+    Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
+}
+
+/// End this token's session (other sessions of the user stay signed in).
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204, description = "Logged out"), (status = 401, body = ErrorBody))
+)]
+async fn logout(State(app): State<Arc<App>>, user: Auth) -> Result<Response> {
+    let me = user.0;
+    app.db.write(move |tx| accounts::logout(tx, &me)).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, auth::clear_cookie())],
+    )
+        .into_response())
+}
+
+/// The caller's own account.
+#[utoipa::path(
+    get, path = "/api/users/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = ErrorBody))
+)]
+async fn me(State(app): State<Arc<App>>, user: Auth) -> Result<axum::Json<User>> {
+    let actor = user.actor();
+    Ok(axum::Json(
+        app.db.read(move |c| accounts::me(c, &actor)).await?,
+    ))
+}
+
+/// Paging and search for the user list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// Text to find in the email or name.
+    pub q: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// Users to skip (default 0).
+    pub offset: Option<i64>,
+}
+
+/// A page of users.
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    /// The users on this page, newest first.
+    pub items: Vec<User>,
+    /// Users matching in all.
+    pub total: i64,
+    /// The page size used.
+    pub limit: i64,
+    /// The offset used.
+    pub offset: i64,
+}
+
+/// Checks `limit`/`offset` of a list request; returns them with defaults applied.
+pub fn paging(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64)> {
+    let limit = limit.unwrap_or(50);
+    let offset = offset.unwrap_or(0);
+    if !(1..=200).contains(&limit) {
+        return Err(Error::invalid("limit", "limit must be between 1 and 200"));
+    }
+    if offset < 0 {
+        return Err(Error::invalid("offset", "offset must not be negative"));
+    }
+    Ok((limit, offset))
+}
+
+/// List users (admins).
+#[utoipa::path(
+    get, path = "/api/users", tag = "accounts", security(("bearer" = [])), params(UserListQuery),
+    responses(
+        (status = 200, body = UserPage),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an admin", body = ErrorBody),
+    )
+)]
+async fn list_users(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Query(query): Query<UserListQuery>,
+) -> Result<axum::Json<UserPage>> {
+    let actor = user.actor();
+    let (limit, offset) = paging(query.limit, query.offset)?;
+    let (items, total) = app
+        .db
+        .read(move |c| accounts::list_users(c, &actor, query.q.as_deref(), limit, offset))
+        .await?;
+    Ok(axum::Json(UserPage {
+        items,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Changes to a user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    /// New role.
+    pub role: Option<Role>,
+    /// Disable (true) or re-enable (false). Disabling ends every session of the user at once.
+    pub disabled: Option<bool>,
+}
+
+/// Change a user's role or disable them (admins). The last active admin cannot be demoted or disabled.
+#[utoipa::path(
+    patch, path = "/api/users/{id}", tag = "accounts", security(("bearer" = [])), request_body = UserUpdate,
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, body = User),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "last_admin", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+async fn update_user(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(change): Json<UserUpdate>,
+) -> Result<axum::Json<User>> {
+    if change.role.is_none() && change.disabled.is_none() {
+        return Err(Error::invalid("body", "give a role or disabled"));
+    }
+    let actor = user.actor();
+    let updated = app
+        .db
+        .write(move |tx| accounts::update_user(tx, &actor, id, change.role, change.disabled))
+        .await?;
+    tracing::info!(user.id = id, by = user.0.id, "user updated");
+    Ok(axum::Json(updated))
+}

@@ -1,0 +1,72 @@
+//! Who is calling: the bearer token or the web UI's cookie, checked against the database on every request.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+
+use crate::App;
+use crate::accounts::{self, Actor, CurrentUser};
+use crate::error::{Error, Result};
+
+/// Name of the cookie carrying the token for the web UI.
+pub const COOKIE_NAME: &str = "smartcourse_token";
+
+/// A signed-in caller; extraction fails with 401 `unauthorized` without a valid token.
+pub struct Auth(pub CurrentUser);
+
+impl Auth {
+    /// The caller as a domain actor.
+    pub fn actor(&self) -> Actor {
+        Actor::User(self.0.clone())
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Auth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self> {
+        let token = token_from(parts).ok_or(Error::Unauthorized)?;
+        let keys = app.tokens.clone();
+        let user = app
+            .db
+            .read(move |c| accounts::check_token(c, &keys, &token))
+            .await?;
+        Ok(Auth(user))
+    }
+}
+
+/// The token from `Authorization: Bearer ...`, else from the cookie.
+fn token_from(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts.headers.get(AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
+    }
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE_NAME).then(|| value.to_owned())
+        })
+}
+
+/// A `Set-Cookie` value that hands the web UI its token.
+pub fn token_cookie(token: &str, max_age: i64, secure: bool) -> String {
+    format!(
+        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// A `Set-Cookie` value that removes the token cookie.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE_NAME}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")
+}
