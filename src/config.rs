@@ -33,6 +33,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Rate limits, per minute; 0 turns a limit off.
     pub rate_limit: RateLimitConfig,
+    /// Limits on uploaded files.
+    pub uploads: UploadConfig,
     /// An admin account created at start-up when none exists (for unattended installs); empty = none.
     pub admin: AdminConfig,
 }
@@ -45,6 +47,25 @@ pub struct AuthConfig {
     pub token_ttl_secs: i64,
     /// Mark the web UI's cookie `Secure` (only when served over HTTPS, e.g. behind a TLS proxy).
     pub cookie_secure: bool,
+}
+
+/// Limits on uploaded files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// Largest single file, in bytes (default 100 MiB).
+    pub max_file_bytes: u64,
+    /// Largest total of a course's files, in bytes (default 1 GiB).
+    pub max_course_bytes: u64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            max_file_bytes: 100 * 1024 * 1024,
+            max_course_bytes: 1024 * 1024 * 1024,
+        }
+    }
 }
 
 /// Rate limits, in requests per minute per key; 0 = no limit.
@@ -146,6 +167,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            uploads: UploadConfig::default(),
             admin: AdminConfig::default(),
         }
     }

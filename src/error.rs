@@ -43,6 +43,12 @@ pub enum Error {
     /// The request or an uploaded file is larger than allowed.
     #[error("{0}")]
     TooLarge(Cow<'static, str>),
+    /// The uploaded file is of a kind that is not accepted.
+    #[error("{0}")]
+    Unsupported(Cow<'static, str>),
+    /// The requested byte range lies outside the file.
+    #[error("the requested range is not in the file")]
+    RangeNotSatisfiable,
     /// Too many requests; try again after this many seconds.
     #[error("too many requests, retry in {retry_after_secs} s")]
     RateLimited {
@@ -71,6 +77,8 @@ impl Error {
             Error::Invalid { .. } => "invalid_input",
             Error::Conflict { code, .. } => code,
             Error::TooLarge(_) => "too_large",
+            Error::Unsupported(_) => "unsupported_media_type",
+            Error::RangeNotSatisfiable => "range_not_satisfiable",
             Error::RateLimited { .. } => "rate_limited",
             Error::StorageFull => "storage_full",
             Error::Unavailable(_) => "unavailable",

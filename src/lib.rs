@@ -9,6 +9,7 @@
 //! - [`http`]: the axum router, middleware (request ids, logs, metrics, timeout) and the server loop with
 //!   graceful shutdown. Routes are annotated with `utoipa`, so the OpenAPI document is generated.
 //! - [`accounts`]: users, roles, passwords, tokens and the access rules (domain code shared by HTTP and CLI).
+//! - [`courses`]: courses, modules, lessons and attachments; content-addressed bytes in redb.
 //! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
 //!
 //! Storage calls never run on the async runtime: [`db::Db`] and [`store::ContentStore`] move them to
@@ -18,6 +19,7 @@ pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod courses;
 pub mod datadir;
 pub mod db;
 pub mod error;

@@ -9,7 +9,7 @@ use crate::app::{CONTENT_FILE, DB_FILE};
 use crate::config::Config;
 use crate::datadir::DataDir;
 
-pub fn run(config: &Config) -> anyhow::Result<()> {
+pub fn run(config: &Config, repair: bool) -> anyhow::Result<()> {
     let root = &config.data;
     if !root.join("VERSION").exists() {
         bail!(
@@ -43,6 +43,15 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             Err(e) => {
                 println!("FAIL content store {CONTENT_FILE}: {e:#}");
                 problems.push("content store");
+            }
+        }
+        match check_references(root, repair) {
+            Ok(()) => {
+                println!("ok   every lesson body and attachment is stored, and nothing else is")
+            }
+            Err(e) => {
+                println!("FAIL content references: {e:#}");
+                problems.push("content references");
             }
         }
     }
@@ -83,6 +92,52 @@ fn check_content(path: &Path) -> anyhow::Result<()> {
     let mut db = redb::Database::open(path)?;
     if !db.check_integrity()? {
         bail!("the store was repaired from an unclean shutdown; run doctor again to confirm");
+    }
+    Ok(())
+}
+
+/// Compares what SQLite refers to with what redb holds: a referenced blob that is missing is lost content;
+/// an unreferenced one is an orphan (left by a crash between the two writes), removed with `--repair`.
+fn check_references(root: &Path, repair: bool) -> anyhow::Result<()> {
+    use std::collections::HashSet;
+    let conn = Connection::open_with_flags(root.join(DB_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let referenced: HashSet<String> = crate::courses::referenced_hashes(&conn)?
+        .into_iter()
+        .collect();
+    let db = redb::Database::open(root.join(CONTENT_FILE))?;
+    let stored: HashSet<String> = crate::courses::content::stored_hashes(&db.begin_read()?)?
+        .into_iter()
+        .collect();
+    let missing: Vec<_> = referenced.difference(&stored).collect();
+    let orphans: Vec<String> = stored.difference(&referenced).cloned().collect();
+    if !orphans.is_empty() {
+        if repair {
+            let tx = db.begin_write()?;
+            {
+                let mut bodies = tx.open_table(crate::courses::content::BODIES)?;
+                let mut chunks = tx.open_table(crate::courses::content::CHUNKS)?;
+                for sum in &orphans {
+                    bodies.remove(sum.as_str())?;
+                    let mut index = 0u32;
+                    while chunks.remove((sum.as_str(), index))?.is_some() {
+                        index += 1;
+                    }
+                }
+            }
+            tx.commit()?;
+            println!("fixed removed {} orphaned blob(s)", orphans.len());
+        } else {
+            println!(
+                "note {} orphaned blob(s) that nothing refers to; `smartcourse doctor --repair` removes them",
+                orphans.len()
+            );
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{} lesson bodies or attachments are missing from the content store",
+            missing.len()
+        );
     }
     Ok(())
 }

@@ -63,7 +63,11 @@ enum Command {
     /// Rebuild the search indexes from the stored content.
     Reindex,
     /// Check the data directory's integrity and report problems.
-    Doctor,
+    Doctor {
+        /// Also repair what can be repaired (remove orphaned content).
+        #[arg(long)]
+        repair: bool,
+    },
     /// Print the effective configuration and the environment variable of every setting.
     Config,
 }
@@ -221,7 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Serve(_) => serve::run(config),
-        Command::Doctor => doctor::run(&config),
+        Command::Doctor { repair } => doctor::run(&config, repair),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             println!("\n# Every setting can also be set from the environment:");

@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "accounts",
         sql: include_str!("migrations/0002_accounts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "courses",
+        sql: include_str!("migrations/0003_courses.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

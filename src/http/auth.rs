@@ -37,6 +37,42 @@ impl FromRequestParts<Arc<App>> for Auth {
     }
 }
 
+/// A caller who may or may not be signed in. A bad `Authorization` header is still 401 (the client should
+/// know); a stale cookie counts as signed out.
+pub struct MaybeAuth(pub Option<CurrentUser>);
+
+impl MaybeAuth {
+    /// The caller as a domain actor, if signed in.
+    pub fn actor(&self) -> Option<Actor> {
+        self.0.clone().map(Actor::User)
+    }
+}
+
+impl FromRequestParts<Arc<App>> for MaybeAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self> {
+        let from_header = parts.headers.contains_key(AUTHORIZATION);
+        let Some(token) = token_from(parts) else {
+            return if from_header {
+                Err(Error::Unauthorized)
+            } else {
+                Ok(MaybeAuth(None))
+            };
+        };
+        let keys = app.tokens.clone();
+        match app
+            .db
+            .read(move |c| accounts::check_token(c, &keys, &token))
+            .await
+        {
+            Ok(user) => Ok(MaybeAuth(Some(user))),
+            Err(Error::Unauthorized) if !from_header => Ok(MaybeAuth(None)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// The token from `Authorization: Bearer ...`, else from the cookie.
 fn token_from(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(AUTHORIZATION) {

@@ -41,6 +41,7 @@ pub use error::{ErrorBody, ErrorDetail, error_response};
     tags(
         (name = "system", description = "Health, metrics and this document"),
         (name = "accounts", description = "Registration, login and user management"),
+        (name = "courses", description = "Courses, modules, lessons and attachments"),
     ),
 )]
 struct ApiDoc;
@@ -71,6 +72,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(system::metrics))
         .routes(routes!(system::openapi))
         .merge(crate::accounts::routes::router())
+        .merge(crate::courses::routes::router(&app))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(serde_json::to_string(&api).expect("the OpenAPI document serialises"));

@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct ContentStore {
     db: Arc<Database>,
+    /// Held while storing content and referencing it from SQLite, and while collecting garbage, so a blob
+    /// is never deleted between being stored and being referenced.
+    lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ContentStore {
@@ -22,7 +25,15 @@ impl ContentStore {
     pub fn open(path: &Path) -> anyhow::Result<ContentStore> {
         let db = Database::create(path)
             .map_err(|e| anyhow::anyhow!("cannot open content store {}: {e}", path.display()))?;
-        Ok(ContentStore { db: Arc::new(db) })
+        Ok(ContentStore {
+            db: Arc::new(db),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// The content lock (see the field's doc).
+    pub async fn content_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lock.lock().await
     }
 
     /// Runs `f` in a read transaction on a blocking thread.

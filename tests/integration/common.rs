@@ -153,6 +153,66 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a course owned by `owner` through the API; returns its id.
+    pub async fn course(&self, owner: &TestUser, title: &str) -> i64 {
+        let r = self
+            .post(
+                "/api/courses",
+                Some(&owner.token),
+                &json!({"title": title, "description": format!("About {title}")}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["course"]["id"].as_i64().unwrap()
+    }
+
+    /// Adds a lesson through the API; returns its id.
+    pub async fn lesson(&self, owner: &TestUser, course: i64, title: &str, body: &str) -> i64 {
+        let r = self
+            .post(
+                &format!("/api/courses/{course}/lessons"),
+                Some(&owner.token),
+                &json!({"title": title, "body_markdown": body}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["lesson"]["id"].as_i64().unwrap()
+    }
+
+    /// Marks a course published in the database directly.
+    // The publish workflow (jobs issue) replaces this with POST /api/courses/{id}/publish.
+    pub async fn publish_directly(&self, course: i64) {
+        self.app
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE courses SET status = 'published' WHERE id = ?1",
+                    [course],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Enrols a user in the database directly (until the enrollment API lands).
+    pub async fn enroll_directly(&self, user: &TestUser, course: i64) {
+        let uid = user.id;
+        self.app
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO enrollments (course_id, user_id, enrolled_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
+                    [course, uid],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     /// Stops the server gracefully and waits for it, releasing the data directory.
     pub async fn stop(mut self) {
         self.shutdown().await;

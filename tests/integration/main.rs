@@ -4,4 +4,5 @@
 mod accounts;
 mod cli;
 mod common;
+mod courses;
 mod system;

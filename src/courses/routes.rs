@@ -1,0 +1,540 @@
+//! HTTP routes of courses, modules, lessons and attachments.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::service::{self, CourseUpdate, LessonUpdate, NewCourse, NewLesson, Structure};
+use super::{Attachment, Course, CourseDetail, Lesson, Module, content, upload};
+use crate::App;
+use crate::accounts::routes::paging;
+use crate::error::{Error, Result};
+use crate::http::ErrorBody;
+use crate::http::auth::{Auth, MaybeAuth};
+use crate::http::extract::{Json, Path, Query};
+
+/// The routes of this module.
+pub fn router(app: &App) -> OpenApiRouter<Arc<App>> {
+    // Uploads stream past the JSON body limit; their own limits apply while streaming.
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(upload_attachment))
+        .layer(DefaultBodyLimit::max(
+            app.config.uploads.max_file_bytes as usize + 64 * 1024,
+        ));
+    OpenApiRouter::new()
+        .routes(routes!(list_courses, create_course))
+        .routes(routes!(get_course, update_course, delete_course))
+        .routes(routes!(archive_course))
+        .routes(routes!(set_structure))
+        .routes(routes!(create_module))
+        .routes(routes!(update_module, delete_module))
+        .routes(routes!(create_lesson))
+        .routes(routes!(get_lesson, update_lesson, delete_lesson))
+        .routes(routes!(download_attachment, delete_attachment))
+        .merge(uploads)
+}
+
+/// `{course}`
+#[derive(Serialize, ToSchema)]
+pub struct CourseEnvelope {
+    /// The course.
+    pub course: Course,
+}
+
+/// `{lesson}`
+#[derive(Serialize, ToSchema)]
+pub struct LessonEnvelope {
+    /// The lesson.
+    pub lesson: Lesson,
+}
+
+/// Catalog query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogQuery {
+    /// Words to find in the title or description.
+    pub q: Option<String>,
+    /// `newest` (default), `oldest`, `title` or `popular`.
+    pub order: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// Courses to skip.
+    pub offset: Option<i64>,
+}
+
+/// A page of courses.
+#[derive(Serialize, ToSchema)]
+pub struct CoursePage {
+    /// Courses on this page.
+    pub items: Vec<Course>,
+    /// Matching courses in all.
+    pub total: i64,
+    /// Page size.
+    pub limit: i64,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// The catalog: published courses, plus your own drafts (instructors) or every course (admins).
+#[utoipa::path(get, path = "/api/courses", tag = "courses", params(CatalogQuery),
+    responses((status = 200, body = CoursePage), (status = 422, body = ErrorBody)))]
+async fn list_courses(
+    State(app): State<Arc<App>>,
+    user: MaybeAuth,
+    Query(query): Query<CatalogQuery>,
+) -> Result<axum::Json<CoursePage>> {
+    let (limit, offset) = paging(query.limit, query.offset)?;
+    let (items, total) =
+        service::list_courses(&app, user.actor(), query.q, query.order, limit, offset).await?;
+    Ok(axum::Json(CoursePage {
+        items,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Create a draft course (instructors and admins).
+#[utoipa::path(post, path = "/api/courses", tag = "courses", security(("bearer" = [])), request_body = NewCourse,
+    responses((status = 201, body = CourseEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_course(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Json(input): Json<NewCourse>,
+) -> Result<(StatusCode, axum::Json<CourseEnvelope>)> {
+    let course = service::create_course(&app, user.actor(), user.0.id, input).await?;
+    tracing::info!(course.id = course.id, "course created");
+    Ok((StatusCode::CREATED, axum::Json(CourseEnvelope { course })))
+}
+
+/// A course with its modules and lessons (anyone for a published course; owner and admins otherwise).
+#[utoipa::path(get, path = "/api/courses/{id}", tag = "courses", params(("id" = i64, Path)),
+    responses((status = 200, body = CourseDetail), (status = 404, body = ErrorBody)))]
+async fn get_course(
+    State(app): State<Arc<App>>,
+    user: MaybeAuth,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CourseDetail>> {
+    Ok(axum::Json(
+        service::course_detail(&app, user.actor(), id).await?,
+    ))
+}
+
+/// Change a course's title, description or capacity (owner, admin).
+#[utoipa::path(put, path = "/api/courses/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = CourseUpdate,
+    responses((status = 200, body = CourseDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_course(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(change): Json<CourseUpdate>,
+) -> Result<axum::Json<CourseDetail>> {
+    Ok(axum::Json(
+        service::update_course(&app, user.actor(), id, change).await?,
+    ))
+}
+
+/// Delete a course and everything in it (owner, admin).
+#[utoipa::path(delete, path = "/api/courses/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_course(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    service::delete_course(&app, user.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Archive a published course: no new enrollments; enrolled students keep access (owner, admin).
+#[utoipa::path(post, path = "/api/courses/{id}/archive", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = CourseEnvelope), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn archive_course(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CourseEnvelope>> {
+    let course = service::archive_course(&app, user.actor(), id).await?;
+    Ok(axum::Json(CourseEnvelope { course }))
+}
+
+/// Reorder modules and lessons at once; the body lists every module with every lesson, in order.
+#[utoipa::path(put, path = "/api/courses/{id}/structure", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = Structure,
+    responses((status = 200, body = CourseDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_structure(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(structure): Json<Structure>,
+) -> Result<axum::Json<CourseDetail>> {
+    Ok(axum::Json(
+        service::set_structure(&app, user.actor(), id, structure).await?,
+    ))
+}
+
+/// Module input.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleInput {
+    /// Title (required to create).
+    pub title: Option<String>,
+    /// Place among the modules, from 0 (default: last).
+    pub position: Option<i64>,
+}
+
+/// Add a module (owner, admin).
+#[utoipa::path(post, path = "/api/courses/{id}/modules", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = ModuleInput,
+    responses((status = 201, body = Module), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_module(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<ModuleInput>,
+) -> Result<(StatusCode, axum::Json<Module>)> {
+    let title = input
+        .title
+        .ok_or_else(|| Error::invalid("title", "a module needs a title"))?;
+    let module = service::create_module(&app, user.actor(), id, title, input.position).await?;
+    Ok((StatusCode::CREATED, axum::Json(module)))
+}
+
+/// Rename or move a module (owner, admin).
+#[utoipa::path(put, path = "/api/modules/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = ModuleInput,
+    responses((status = 200, body = Module), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_module(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<ModuleInput>,
+) -> Result<axum::Json<Module>> {
+    Ok(axum::Json(
+        service::update_module(&app, user.actor(), id, input.title, input.position).await?,
+    ))
+}
+
+/// Delete a module and its lessons (owner, admin).
+#[utoipa::path(delete, path = "/api/modules/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_module(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    service::delete_module(&app, user.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Add a lesson (owner, admin).
+#[utoipa::path(post, path = "/api/courses/{id}/lessons", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = NewLesson,
+    responses((status = 201, body = LessonEnvelope), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_lesson(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<NewLesson>,
+) -> Result<(StatusCode, axum::Json<LessonEnvelope>)> {
+    let lesson = service::create_lesson(&app, user.actor(), id, input).await?;
+    Ok((StatusCode::CREATED, axum::Json(LessonEnvelope { lesson })))
+}
+
+/// A lesson with its body as sanitised HTML (enrolled students, owner, admin).
+#[utoipa::path(get, path = "/api/lessons/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = Lesson), (status = 401, body = ErrorBody), (status = 403, description = "not enrolled", body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_lesson(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Lesson>> {
+    Ok(axum::Json(
+        service::get_lesson(&app, user.actor(), id).await?,
+    ))
+}
+
+/// Edit or move a lesson (owner, admin).
+#[utoipa::path(put, path = "/api/lessons/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = LessonUpdate,
+    responses((status = 200, body = Lesson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_lesson(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(change): Json<LessonUpdate>,
+) -> Result<axum::Json<Lesson>> {
+    Ok(axum::Json(
+        service::update_lesson(&app, user.actor(), id, change).await?,
+    ))
+}
+
+/// Delete a lesson and its attachments (owner, admin).
+#[utoipa::path(delete, path = "/api/lessons/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_lesson(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    service::delete_lesson(&app, user.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Upload a file to a lesson as multipart form data with one part named `file` (owner, admin). Accepted:
+/// PDF, plain text, HTML, SRT and VTT subtitles, PNG, JPEG, GIF and WebP images, decided by the bytes.
+#[utoipa::path(post, path = "/api/lessons/{id}/attachments", tag = "courses", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body(content_type = "multipart/form-data", description = "a part named `file`"),
+    responses((status = 201, body = Attachment), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn upload_attachment(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    mut form: Multipart,
+) -> Result<(StatusCode, axum::Json<Attachment>)> {
+    // Refuse early, before reading a large body, when the caller may not upload here.
+    let actor = user.actor();
+    let check = actor.clone();
+    app.db
+        .read(move |c| {
+            let course = super::require_lesson_read(c, &check, id)?;
+            if super::may_edit(&check, &course) {
+                Ok(())
+            } else {
+                Err(Error::Forbidden)
+            }
+        })
+        .await?;
+    let staging = app.data.join("tmp");
+    let max = app.config.uploads.max_file_bytes;
+    loop {
+        let field = form.next_field().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::TooLarge("the upload is too large".into())
+            } else {
+                Error::BadRequest(format!("not a valid multipart upload: {e}").into())
+            }
+        })?;
+        let Some(field) = field else {
+            return Err(Error::invalid(
+                "file",
+                "send the file as a multipart part named `file`",
+            ));
+        };
+        if field.name() == Some("file") {
+            let staged = upload::stage(field, &staging, max).await?;
+            let attachment = service::add_attachment(&app, actor, id, staged).await?;
+            tracing::info!(
+                attachment.id = attachment.id,
+                size = attachment.size,
+                "attachment uploaded"
+            );
+            return Ok((StatusCode::CREATED, axum::Json(attachment)));
+        }
+    }
+}
+
+/// Download an attachment (enrolled students, owner, admin). Supports `Range: bytes=...` and `If-None-Match`.
+#[utoipa::path(get, path = "/api/attachments/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"), (status = 304),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+async fn download_attachment(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let a = service::attachment(&app, user.actor(), id).await?;
+    let size = a.size as u64;
+    let etag = format!("\"{}\"", a.sha256);
+    let mut response_headers = HeaderMap::new();
+    let set = |h: &mut HeaderMap, k, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    };
+    set(&mut response_headers, header::ETAG, etag.clone());
+    set(
+        &mut response_headers,
+        header::CONTENT_TYPE,
+        a.content_type.clone(),
+    );
+    set(&mut response_headers, header::ACCEPT_RANGES, "bytes".into());
+    set(
+        &mut response_headers,
+        header::X_CONTENT_TYPE_OPTIONS,
+        "nosniff".into(),
+    );
+    set(
+        &mut response_headers,
+        header::CACHE_CONTROL,
+        "private, max-age=3600".into(),
+    );
+    // Shown inline where a browser does it safely; HTML runs in a sandbox without scripts.
+    let inline = a.content_type.starts_with("application/pdf")
+        || a.content_type.starts_with("image/")
+        || a.content_type.starts_with("text/plain");
+    set(
+        &mut response_headers,
+        header::CONTENT_DISPOSITION,
+        upload::content_disposition(if inline { "inline" } else { "attachment" }, &a.filename),
+    );
+    if !a.content_type.starts_with("application/pdf") {
+        set(
+            &mut response_headers,
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'".into(),
+        );
+    }
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
+    }
+    let (status, start, end) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(range) => match parse_range(range, size) {
+            Some(RangeSpec::Satisfiable(s, e)) => {
+                set(
+                    &mut response_headers,
+                    header::CONTENT_RANGE,
+                    format!("bytes {s}-{e}/{size}"),
+                );
+                (StatusCode::PARTIAL_CONTENT, s, e)
+            }
+            Some(RangeSpec::Unsatisfiable) => {
+                set(
+                    &mut response_headers,
+                    header::CONTENT_RANGE,
+                    format!("bytes */{size}"),
+                );
+                let mut r = Error::RangeNotSatisfiable.into_response();
+                r.headers_mut().extend(response_headers);
+                return Ok(r);
+            }
+            None => (StatusCode::OK, 0, size - 1),
+        },
+        None => (StatusCode::OK, 0, size - 1),
+    };
+    set(
+        &mut response_headers,
+        header::CONTENT_LENGTH,
+        (end - start + 1).to_string(),
+    );
+    let body = Body::from_stream(chunk_stream(app.clone(), a.sha256, start, end));
+    Ok((status, response_headers, body).into_response())
+}
+
+enum RangeSpec {
+    Satisfiable(u64, u64),
+    Unsatisfiable,
+}
+
+/// Parses a single `bytes=` range. Several ranges, or a syntax we do not know, are ignored (whole file), as
+/// RFC 9110 allows.
+fn parse_range(value: &str, size: u64) -> Option<RangeSpec> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 {
+            return Some(RangeSpec::Unsatisfiable);
+        }
+        (size.saturating_sub(n), size - 1)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = if b.is_empty() {
+            size - 1
+        } else {
+            b.parse::<u64>().ok()?.min(size - 1)
+        };
+        (start, end)
+    };
+    if start >= size || start > end {
+        return Some(RangeSpec::Unsatisfiable);
+    }
+    Some(RangeSpec::Satisfiable(start, end))
+}
+
+/// The bytes `start..=end` of a blob, read chunk by chunk off the runtime.
+fn chunk_stream(
+    app: Arc<App>,
+    sum: String,
+    start: u64,
+    end: u64,
+) -> impl futures_util::Stream<Item = std::result::Result<axum::body::Bytes, std::io::Error>> {
+    let chunk = content::CHUNK_SIZE as u64;
+    futures_util::stream::try_unfold(start, move |pos| {
+        let app = app.clone();
+        let sum = sum.clone();
+        async move {
+            if pos > end {
+                return Ok(None);
+            }
+            let index = pos / chunk;
+            let data = content::get_chunk(&app.content, sum, index as u32)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .ok_or_else(|| {
+                    std::io::Error::other("attachment bytes missing from the content store")
+                })?;
+            let from = (pos - index * chunk) as usize;
+            let to = ((end - index * chunk) as usize + 1).min(data.len());
+            if from >= to {
+                return Err(std::io::Error::other("attachment shorter than recorded"));
+            }
+            let piece = axum::body::Bytes::copy_from_slice(&data[from..to]);
+            Ok(Some((piece, index * chunk + to as u64)))
+        }
+    })
+}
+
+/// Delete an attachment (owner, admin).
+#[utoipa::path(delete, path = "/api/attachments/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_attachment(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    service::delete_attachment(&app, user.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(v: &str, size: u64) -> Option<(u64, u64)> {
+        match parse_range(v, size) {
+            Some(RangeSpec::Satisfiable(a, b)) => Some((a, b)),
+            Some(RangeSpec::Unsatisfiable) => Some((u64::MAX, u64::MAX)),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(r("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(r("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(r("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(r("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(r("bytes=100-", 100), Some((u64::MAX, u64::MAX)));
+        assert_eq!(r("bytes=5-2", 100), Some((u64::MAX, u64::MAX)));
+        assert_eq!(r("bytes=0-1,5-6", 100), None);
+        assert_eq!(r("items=0-1", 100), None);
+    }
+}

@@ -1,0 +1,277 @@
+//! Receiving an uploaded file: streamed to a staging file with its hash and size, its type decided by its
+//! bytes (never by its name), and the name made safe.
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::multipart::Field;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Error, Result};
+
+/// A file received into the staging area; removed from disk when dropped.
+pub struct Staged {
+    /// Where the bytes are.
+    pub path: PathBuf,
+    /// Their SHA-256.
+    pub sha256: String,
+    /// Their length.
+    pub size: u64,
+    /// Their type, from their content.
+    pub content_type: &'static str,
+    /// The uploaded name, made safe.
+    pub filename: String,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// How much of the start of a file decides its type.
+const SNIFF_BYTES: usize = 8192;
+
+/// Streams one multipart field to a new file in `dir`, refusing more than `max_bytes` (413) and types we do
+/// not accept (415). Nothing is left on disk when it fails.
+pub async fn stage(mut field: Field<'_>, dir: &Path, max_bytes: u64) -> Result<Staged> {
+    let filename = safe_filename(field.file_name().unwrap_or("attachment"));
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let mut name = [0u8; 12];
+    getrandom::fill(&mut name).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let path = dir.join(format!("upload-{}", crate::util::hex(&name)));
+    let mut staged = Staged {
+        path,
+        sha256: String::new(),
+        size: 0,
+        content_type: "",
+        filename,
+    };
+    let mut file = tokio::fs::File::create(&staged.path)
+        .await
+        .map_err(io_error)?;
+    let mut hasher = Sha256::new();
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    let mut utf8 = Utf8Check::default();
+    let too_large = || {
+        Error::TooLarge(format!("a file may have at most {} MiB", max_bytes / (1024 * 1024)).into())
+    };
+    while let Some(chunk) = field.chunk().await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            Error::BadRequest(format!("the upload was interrupted: {e}").into())
+        }
+    })? {
+        staged.size += chunk.len() as u64;
+        if staged.size > max_bytes {
+            return Err(too_large());
+        }
+        if head.len() < SNIFF_BYTES {
+            let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        utf8.feed(&chunk);
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(io_error)?;
+    }
+    file.sync_all().await.map_err(io_error)?;
+    if staged.size == 0 {
+        return Err(Error::invalid("file", "the file is empty"));
+    }
+    staged.content_type = detect(&head, utf8.finish()).ok_or_else(|| {
+        Error::Unsupported(
+            "this kind of file is not accepted: upload PDF, plain text, HTML, SRT or VTT subtitles, or PNG, JPEG, GIF or WebP images"
+                .into(),
+        )
+    })?;
+    staged.sha256 = crate::util::hex(&hasher.finalize());
+    Ok(staged)
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        Error::StorageFull
+    } else {
+        Error::Internal(e.into())
+    }
+}
+
+/// Decides the content type from the first bytes, and whether the whole file is UTF-8 text.
+pub fn detect(head: &[u8], is_utf8: bool) -> Option<&'static str> {
+    if let Some(kind) = infer::get(head).filter(|k| !k.mime_type().starts_with("text/")) {
+        return match kind.mime_type() {
+            "application/pdf" => Some("application/pdf"),
+            "image/png" => Some("image/png"),
+            "image/jpeg" => Some("image/jpeg"),
+            "image/gif" => Some("image/gif"),
+            "image/webp" => Some("image/webp"),
+            _ => None,
+        };
+    }
+    if !is_utf8 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(head);
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    if text.starts_with("WEBVTT") {
+        return Some("text/vtt; charset=utf-8");
+    }
+    let mut lines = text.lines().map(str::trim);
+    if let (Some(first), Some(second)) = (lines.next(), lines.next())
+        && !first.is_empty()
+        && first.chars().all(|c| c.is_ascii_digit())
+        && second.contains("-->")
+    {
+        return Some("application/x-subrip; charset=utf-8");
+    }
+    let lower = text
+        .get(..text.len().min(512))
+        .unwrap_or(text)
+        .to_ascii_lowercase();
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.contains("<body")
+    {
+        return Some("text/html; charset=utf-8");
+    }
+    // Text with NUL or other control characters (besides whitespace) is a binary format in disguise.
+    if text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return None;
+    }
+    Some("text/plain; charset=utf-8")
+}
+
+/// Checks that a stream of chunks is UTF-8, allowing a character split across chunks.
+#[derive(Default)]
+struct Utf8Check {
+    carry: Vec<u8>,
+    bad: bool,
+}
+
+impl Utf8Check {
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.bad {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.extend_from_slice(chunk);
+        match std::str::from_utf8(&buf) {
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() => self.carry = buf[e.valid_up_to()..].to_vec(),
+            Err(_) => self.bad = true,
+        }
+    }
+
+    fn finish(self) -> bool {
+        !self.bad && self.carry.is_empty()
+    }
+}
+
+/// The last path component of an uploaded name, without control characters, at most 200 characters.
+pub fn safe_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*'))
+        .take(200)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "attachment".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// A `Content-Disposition` value: an ASCII fallback name and the exact name per RFC 6266 / 5987.
+pub fn content_disposition(kind: &str, filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect();
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_come_from_bytes() {
+        assert_eq!(detect(b"%PDF-1.7\n...", false), Some("application/pdf"));
+        assert_eq!(
+            detect(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", false),
+            Some("image/png")
+        );
+        assert_eq!(
+            detect(b"WEBVTT\n\n00:00.000 --> 00:01.000\nHi", true),
+            Some("text/vtt; charset=utf-8")
+        );
+        assert_eq!(
+            detect(b"1\n00:00:00,000 --> 00:00:01,000\nHi\n", true),
+            Some("application/x-subrip; charset=utf-8")
+        );
+        assert_eq!(
+            detect(b"<!DOCTYPE html><html><body>x</body></html>", true),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(
+            detect(b"Just some notes.\n", true),
+            Some("text/plain; charset=utf-8")
+        );
+        // An executable named notes.txt, a zip, and invalid UTF-8 are refused.
+        assert_eq!(
+            detect(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0", false),
+            None
+        );
+        assert_eq!(detect(b"PK\x03\x04\x14\0\0\0", false), None);
+        assert_eq!(detect(b"\xff\xfe\xfd", false), None);
+        assert_eq!(detect(b"abc\0def", true), None);
+    }
+
+    #[test]
+    fn utf8_split_across_chunks_is_fine() {
+        let s = "naïve café".as_bytes();
+        let mut c = Utf8Check::default();
+        c.feed(&s[..3]);
+        c.feed(&s[3..]);
+        assert!(c.finish());
+        let mut c = Utf8Check::default();
+        c.feed(&s[..3]);
+        assert!(!c.finish(), "a truncated character is not text");
+    }
+
+    #[test]
+    fn names_are_made_safe() {
+        assert_eq!(safe_filename("../../etc/passwd"), "passwd");
+        assert_eq!(safe_filename("C:\\Users\\x\\notes.pdf"), "notes.pdf");
+        assert_eq!(safe_filename("a\"b<c>\n.pdf"), "abc.pdf");
+        assert_eq!(safe_filename(".."), "attachment");
+        assert_eq!(safe_filename(""), "attachment");
+        let d = content_disposition("attachment", "résumé \"final\".pdf");
+        assert!(
+            d.starts_with("attachment; filename=\"r_sum_ final.pdf\""),
+            "{d}"
+        );
+        assert!(
+            d.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"),
+            "{d}"
+        );
+    }
+}
