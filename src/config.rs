@@ -35,6 +35,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Limits on uploaded files.
     pub uploads: UploadConfig,
+    /// Background jobs.
+    pub jobs: JobsConfig,
     /// An admin account created at start-up when none exists (for unattended installs); empty = none.
     pub admin: AdminConfig,
 }
@@ -47,6 +49,37 @@ pub struct AuthConfig {
     pub token_ttl_secs: i64,
     /// Mark the web UI's cookie `Secure` (only when served over HTTPS, e.g. behind a TLS proxy).
     pub cookie_secure: bool,
+}
+
+/// Background job settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs the `default` queue runs at once.
+    pub default_workers: u32,
+    /// A running job's lease, renewed by heartbeat; a job whose worker stops is taken back after it.
+    pub lease_secs: u64,
+    /// How often idle workers look for jobs they were not woken for (delayed jobs, other processes).
+    pub poll_ms: u64,
+    /// First retry delay; doubles per attempt up to `retry_max_ms`, with ±25 % jitter.
+    pub retry_base_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+    /// How long finished jobs are kept before they are pruned.
+    pub keep_finished_hours: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            default_workers: 2,
+            lease_secs: 30,
+            poll_ms: 1000,
+            retry_base_ms: 1000,
+            retry_max_ms: 300_000,
+            keep_finished_hours: 24 * 7,
+        }
+    }
 }
 
 /// Limits on uploaded files.
@@ -168,6 +201,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
             uploads: UploadConfig::default(),
+            jobs: JobsConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -278,6 +312,9 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.jobs.lease_secs == 0 || self.jobs.poll_ms == 0 {
+            bail!("jobs.lease_secs and jobs.poll_ms must be above 0");
         }
         if self.auth.token_ttl_secs < 60 {
             bail!("auth.token_ttl_secs must be at least 60");

@@ -10,6 +10,7 @@
 //!   graceful shutdown. Routes are annotated with `utoipa`, so the OpenAPI document is generated.
 //! - [`accounts`]: users, roles, passwords, tokens and the access rules (domain code shared by HTTP and CLI).
 //! - [`courses`]: courses, modules, lessons and attachments; content-addressed bytes in redb.
+//! - [`jobs`]: durable jobs and workflows in SQLite, run by [`jobs::runner`].
 //! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
 //!
 //! Storage calls never run on the async runtime: [`db::Db`] and [`store::ContentStore`] move them to
@@ -23,7 +24,9 @@ pub mod courses;
 pub mod datadir;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod ratelimit;
 pub mod store;

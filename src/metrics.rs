@@ -30,7 +30,35 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// Labels of a job kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// Job kind.
+    pub kind: String,
+}
+
+/// Labels of a finished job run.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobOutcomeLabels {
+    /// Job kind.
+    pub kind: String,
+    /// `done` or `failed`.
+    pub outcome: String,
+}
+
+/// Labels of a queue.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    /// Queue name.
+    pub queue: String,
+}
+
 type HistogramFactory = fn() -> Histogram;
+
+fn job_histogram() -> Histogram {
+    // 1 ms .. ~9 min.
+    Histogram::new(exponential_buckets(0.001, 2.5, 15))
+}
 
 fn latency_histogram() -> Histogram {
     // 0.1 ms .. ~3.3 s: most answers take under a millisecond; tutor streams start within seconds.
@@ -46,6 +74,12 @@ pub struct Metrics {
     pub http_duration: Family<RouteLabels, Histogram, HistogramFactory>,
     /// Requests being handled now.
     pub http_in_flight: Gauge,
+    /// Queued jobs per queue.
+    pub jobs_queued: Family<QueueLabels, Gauge>,
+    /// Job run times per kind.
+    pub job_duration: Family<JobLabels, Histogram, HistogramFactory>,
+    /// Job runs per kind and outcome (a failed run may be retried).
+    pub job_runs: Family<JobOutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -74,6 +108,26 @@ impl Metrics {
             "HTTP requests being handled now",
             http_in_flight.clone(),
         );
+        let jobs_queued = Family::<QueueLabels, Gauge>::default();
+        let job_duration =
+            Family::<JobLabels, Histogram, HistogramFactory>::new_with_constructor(job_histogram);
+        let job_runs = Family::<JobOutcomeLabels, Counter>::default();
+        registry.register(
+            "jobs_queued",
+            "Jobs waiting in each queue",
+            jobs_queued.clone(),
+        );
+        registry.register_with_unit(
+            "job_duration",
+            "Time jobs took to run, by kind",
+            Unit::Seconds,
+            job_duration.clone(),
+        );
+        registry.register(
+            "job_runs",
+            "Job runs by kind and outcome (done or failed)",
+            job_runs.clone(),
+        );
         let build_info = Family::<Vec<(String, String)>, Gauge>::default();
         build_info
             .get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())])
@@ -84,6 +138,9 @@ impl Metrics {
             http_requests,
             http_duration,
             http_in_flight,
+            jobs_queued,
+            job_duration,
+            job_runs,
         }
     }
 

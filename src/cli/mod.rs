@@ -4,6 +4,7 @@
 //! stderr and exit with status 1 (2 for a command line clap cannot parse).
 
 mod doctor;
+mod jobs;
 mod serve;
 mod user;
 
@@ -50,7 +51,7 @@ enum Command {
     User(UserCommand),
     /// Ask the AI tutor a question about a course, from the terminal.
     Ask(AskArgs),
-    /// Inspect and manage background jobs.
+    /// Inspect and manage background jobs (works while the server runs).
     #[command(subcommand)]
     Jobs(JobsCommand),
     /// Check the local models (embedding model and tutor LLM).
@@ -156,12 +157,15 @@ struct AskArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum JobsCommand {
-    /// List jobs.
+pub(crate) enum JobsCommand {
+    /// List jobs, newest first.
     List {
         /// Only jobs in this state (queued, running, failed, done, cancelled).
         #[arg(long)]
         state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
     /// Show one job with its error chain.
     Show {
@@ -177,6 +181,18 @@ enum JobsCommand {
     Cancel {
         /// Job id.
         id: i64,
+    },
+    /// Check the job system end to end: queue a six-step workflow and some small jobs for the running server.
+    Selftest {
+        /// How many small jobs to queue.
+        #[arg(long, default_value_t = 100)]
+        jobs: i64,
+        /// How long each workflow step works, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        step_ms: u64,
+        /// Wait and report progress until everything has run.
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -238,7 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(_) => not_yet("export"),
         Command::User(command) => user::run(&config, command),
         Command::Ask(_) => not_yet("ask"),
-        Command::Jobs(_) => not_yet("jobs"),
+        Command::Jobs(command) => jobs::run(&config, command),
         Command::Models(_) => not_yet("models"),
         Command::Backup(_) => not_yet("backup"),
         Command::Restore(_) => not_yet("restore"),

@@ -16,6 +16,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let addr = config.server.addr;
+        let shutdown = crate::http::shutdown_signal();
         let app = App::open(config)?;
         if let Some(note) = bootstrap_admin(&app).await? {
             say(&note);
@@ -42,7 +43,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             app.data.path().display()
         ));
         say(&banner);
-        crate::http::serve(listener, app.clone(), crate::http::shutdown_signal()).await?;
+        let runner = crate::jobs::runner::start(app.clone()).await?;
+        crate::http::serve(listener, app.clone(), shutdown).await?;
+        runner
+            .stop(std::time::Duration::from_secs(
+                app.config.server.shutdown_grace_secs,
+            ))
+            .await;
         app.db.checkpoint().await?;
         say("SmartCourse stopped.\n");
         Ok(())

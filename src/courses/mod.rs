@@ -11,6 +11,7 @@
 //! A course the caller may not see answers 404, as if it did not exist.
 
 pub mod content;
+pub mod publish;
 pub mod render;
 pub mod routes;
 pub mod service;

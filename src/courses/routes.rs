@@ -31,6 +31,7 @@ pub fn router(app: &App) -> OpenApiRouter<Arc<App>> {
         .routes(routes!(list_courses, create_course))
         .routes(routes!(get_course, update_course, delete_course))
         .routes(routes!(archive_course))
+        .routes(routes!(publish_course))
         .routes(routes!(set_structure))
         .routes(routes!(create_module))
         .routes(routes!(update_module, delete_module))
@@ -163,6 +164,28 @@ async fn archive_course(
 ) -> Result<axum::Json<CourseEnvelope>> {
     let course = service::archive_course(&app, user.actor(), id).await?;
     Ok(axum::Json(CourseEnvelope { course }))
+}
+
+/// `{workflow_id}`
+#[derive(Serialize, ToSchema)]
+pub struct WorkflowStarted {
+    /// Follow it at `/api/workflows/{workflow_id}/status`.
+    pub workflow_id: i64,
+}
+
+/// Publish a course: starts the publish workflow (course `draft` → `publishing` → `published`).
+#[utoipa::path(post, path = "/api/courses/{id}/publish", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 202, body = WorkflowStarted), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "already_publishing", body = ErrorBody)))]
+async fn publish_course(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, axum::Json<WorkflowStarted>)> {
+    let workflow_id = super::publish::publish(&app, user.actor(), id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(WorkflowStarted { workflow_id }),
+    ))
 }
 
 /// Reorder modules and lessons at once; the body lists every module with every lesson, in order.

@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "courses",
         sql: include_str!("migrations/0003_courses.sql"),
     },
+    Migration {
+        version: 4,
+        name: "jobs",
+        sql: include_str!("migrations/0004_jobs.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

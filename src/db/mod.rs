@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{Semaphore, watch};
 
 use crate::config::DatabaseConfig;
 use crate::error::{Error, Result};
@@ -24,6 +26,10 @@ pub use migrations::{MIGRATIONS, Migration};
 pub struct Db {
     writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Arc<ReaderPool>,
+    /// Set by an update hook when a write touches the `jobs` table.
+    jobs_touched: Arc<AtomicBool>,
+    /// Bumped after a commit that touched `jobs`, to wake the job workers.
+    jobs_wake: Arc<watch::Sender<u64>>,
 }
 
 struct ReaderPool {
@@ -45,6 +51,15 @@ impl Db {
             "SQLite refused WAL mode (got {mode}); is the data directory on a network filesystem?"
         );
         migrations::run(&mut writer)?;
+        let jobs_touched = Arc::new(AtomicBool::new(false));
+        let flag = jobs_touched.clone();
+        writer.update_hook(Some(
+            move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+                if table == "jobs" {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            },
+        ));
 
         let mut idle = Vec::new();
         for _ in 0..config.readers {
@@ -58,6 +73,8 @@ impl Db {
             idle.push(conn);
         }
         Ok(Db {
+            jobs_touched,
+            jobs_wake: Arc::new(watch::channel(0).0),
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             readers: Arc::new(ReaderPool {
                 permits: Semaphore::new(idle.len()),
@@ -104,14 +121,26 @@ impl Db {
         T: Send + 'static,
     {
         let mut conn = self.writer.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || {
+        let touched = self.jobs_touched.clone();
+        let result: Result<(T, bool)> = tokio::task::spawn_blocking(move || {
+            touched.store(false, Ordering::Relaxed);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
-            Ok(value)
+            Ok((value, touched.swap(false, Ordering::Relaxed)))
         })
         .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("database writer task failed: {e}")))?
+        .map_err(|e| Error::Internal(anyhow::anyhow!("database writer task failed: {e}")))?;
+        let (value, wake) = result?;
+        if wake {
+            self.jobs_wake.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(value)
+    }
+
+    /// Changes after each commit that added or changed jobs: what job workers wait on.
+    pub fn job_wakeups(&self) -> watch::Receiver<u64> {
+        self.jobs_wake.subscribe()
     }
 
     /// Runs `f` with the writer connection outside a transaction (for PRAGMAs, VACUUM, checkpoints).

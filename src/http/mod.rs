@@ -42,6 +42,7 @@ pub use error::{ErrorBody, ErrorDetail, error_response};
         (name = "system", description = "Health, metrics and this document"),
         (name = "accounts", description = "Registration, login and user management"),
         (name = "courses", description = "Courses, modules, lessons and attachments"),
+        (name = "jobs", description = "Workflows and background jobs"),
     ),
 )]
 struct ApiDoc;
@@ -73,6 +74,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(system::openapi))
         .merge(crate::accounts::routes::router())
         .merge(crate::courses::routes::router(&app))
+        .merge(crate::jobs::routes::router())
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(serde_json::to_string(&api).expect("the OpenAPI document serialises"));
@@ -149,25 +151,31 @@ pub async fn serve_router(
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called (not when first polled),
+/// so a signal that arrives while the server is still starting is not lost.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            Err(_) => std::future::pending().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -262,7 +262,8 @@ fn doctor_passes_a_healthy_directory_and_fails_a_corrupt_database() {
         assert!(stdout(&o).contains("checking the database only"));
         server.signal("-TERM");
         let mut server = server;
-        server.wait(Duration::from_secs(30));
+        let status = server.wait(Duration::from_secs(30));
+        assert!(status.success(), "{status}");
     }
     let o = run(&["doctor"], &data);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
@@ -509,4 +510,112 @@ fn serve_explains_how_to_make_an_admin_or_makes_one_from_the_environment() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a synchronous test timing its kills"
+)]
+fn jobs_and_workflows_survive_kill_9_at_any_moment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let db_path = data.join("smartcourse.db");
+    let mut server = Server::start(&data);
+    let o = run(
+        &["jobs", "selftest", "--jobs", "300", "--step-ms", "250"],
+        &data,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let read = || {
+        rusqlite::Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
+    };
+    let progress = || -> (String, i64) {
+        read()
+            .query_row(
+                "SELECT state, next_step FROM workflows WHERE kind = 'diag.selftest'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let mut killed_mid_workflow = 0;
+    for wait_ms in [400, 550, 300, 650] {
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        server.child.kill().unwrap(); // SIGKILL: no shutdown code runs.
+        server.child.wait().unwrap();
+        let (state, next) = progress();
+        if state != "completed" && next > 0 {
+            killed_mid_workflow += 1;
+        }
+        server = Server::start(&data);
+    }
+    assert!(
+        killed_mid_workflow >= 1,
+        "no kill landed in the middle of the workflow"
+    );
+
+    let started = Instant::now();
+    loop {
+        let (state, _) = progress();
+        let pending: i64 = read()
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if state == "completed" && pending == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "work did not finish: {state}, {pending} pending"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c = read();
+    let steps: Vec<(i64, i64)> = c
+        .prepare(
+            "SELECT step, count(*) FROM diag_marks WHERE kind = 'step' GROUP BY step ORDER BY step",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        steps,
+        (0..6).map(|s| (s, 1)).collect::<Vec<_>>(),
+        "a finished step ran twice or not at all"
+    );
+    let recorded: i64 = c
+        .query_row("SELECT count(*) FROM workflow_steps", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(recorded, 6);
+    let (done, total): (i64, i64) = c
+        .query_row(
+            "SELECT sum(state = 'done'), count(*) FROM jobs WHERE kind = 'diag.noop'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((done, total), (300, 300));
+    let unmarked: i64 = c
+        .query_row(
+            "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 299)
+             SELECT count(*) FROM n WHERE NOT EXISTS (SELECT 1 FROM diag_marks WHERE kind = 'job' AND ref = n.x)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unmarked, 0, "some jobs never ran");
+    let integrity: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    server.signal("-TERM");
+    server.wait(Duration::from_secs(30));
 }

@@ -51,14 +51,28 @@ impl TestApp {
         config.rate_limit.login_per_account = 0;
         config.rate_limit.register_per_client = 0;
         config.rate_limit.api_per_client = 0;
+        // Fast job turnaround for tests.
+        config.jobs.poll_ms = 50;
+        config.jobs.retry_base_ms = 20;
+        config.jobs.retry_max_ms = 200;
+        config.jobs.lease_secs = 2;
         tweak(&mut config);
         let app = App::open(config).expect("open app");
+        let app_for_server = app.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(smartcourse::http::serve(listener, app.clone(), async {
-            let _ = stopped.await;
-        }));
+        let runner = smartcourse::jobs::runner::start(app.clone())
+            .await
+            .expect("job runner");
+        let server = tokio::spawn(async move {
+            let served = smartcourse::http::serve(listener, app_for_server, async {
+                let _ = stopped.await;
+            })
+            .await;
+            runner.stop(std::time::Duration::from_secs(5)).await;
+            served
+        });
         TestApp {
             base,
             app,
@@ -211,6 +225,31 @@ impl TestApp {
             })
             .await
             .unwrap();
+    }
+
+    /// Waits until no job is queued or running (panics after 60 s), so a test sees every effect of
+    /// the jobs its requests caused. Returns the states of all jobs.
+    pub async fn drain_jobs(&self) -> Vec<smartcourse::jobs::JobView> {
+        let started = std::time::Instant::now();
+        loop {
+            let jobs = self
+                .app
+                .db
+                .read(|c| smartcourse::jobs::list(c, None, 100_000))
+                .await
+                .unwrap();
+            if jobs
+                .iter()
+                .all(|j| j.state != "queued" && j.state != "running")
+            {
+                return jobs;
+            }
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "jobs did not finish: {jobs:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Stops the server gracefully and waits for it, releasing the data directory.

@@ -5,4 +5,5 @@ mod accounts;
 mod cli;
 mod common;
 mod courses;
+mod jobs;
 mod system;

@@ -1,0 +1,601 @@
+//! Durable jobs, workflows, the publish workflow and event delivery, on the real runner.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use smartcourse::accounts::{Actor, Role};
+use smartcourse::jobs::{self, EnqueueOptions, diag::Noop, workflow};
+
+use crate::common::{TestApp, assert_error};
+
+fn noop(n: i64) -> Noop {
+    Noop {
+        n,
+        mark: true,
+        fail_first: 0,
+        panic_first: false,
+    }
+}
+
+async fn enqueue(app: &TestApp, job: Noop, options: EnqueueOptions) -> i64 {
+    app.app
+        .db
+        .write(move |tx| jobs::enqueue_with(tx, &job, options))
+        .await
+        .unwrap()
+}
+
+async fn marks(app: &TestApp, kind: &'static str, r#ref: i64) -> i64 {
+    app.app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM diag_marks WHERE kind = ?1 AND ref = ?2",
+                rusqlite::params![kind, r#ref],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn job(app: &TestApp, id: i64) -> jobs::JobView {
+    app.app.db.read(move |c| jobs::get(c, id)).await.unwrap()
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_their_errors_kept_and_panics_count_as_failures() {
+    let app = TestApp::spawn().await;
+    let flaky = enqueue(
+        &app,
+        Noop {
+            fail_first: 2,
+            ..noop(1)
+        },
+        EnqueueOptions::default(),
+    )
+    .await;
+    let panicky = enqueue(
+        &app,
+        Noop {
+            panic_first: true,
+            ..noop(2)
+        },
+        EnqueueOptions::default(),
+    )
+    .await;
+    let hopeless = enqueue(
+        &app,
+        Noop {
+            fail_first: 99,
+            ..noop(3)
+        },
+        EnqueueOptions::default(),
+    )
+    .await;
+    app.drain_jobs().await;
+
+    let j = job(&app, flaky).await;
+    assert_eq!((j.state.as_str(), j.attempts), ("done", 3));
+    assert_eq!(j.errors.len(), 2);
+    assert!(j.errors[0].contains("fails attempt 1"), "{:?}", j.errors);
+    assert_eq!(marks(&app, "job", 1).await, 1);
+
+    let j = job(&app, panicky).await;
+    assert_eq!((j.state.as_str(), j.attempts), ("done", 2));
+    assert!(
+        j.errors[0].contains("panicked") && j.errors[0].contains("on purpose"),
+        "{:?}",
+        j.errors
+    );
+
+    let j = job(&app, hopeless).await;
+    assert_eq!(
+        (j.state.as_str(), j.attempts, j.max_attempts),
+        ("failed", 5, 5)
+    );
+    assert_eq!(j.errors.len(), 5);
+    assert!(j.last_error.unwrap().contains("fails attempt 5"));
+    assert_eq!(marks(&app, "job", 3).await, 0);
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"smartcourse_job_runs_total{kind="diag.noop",outcome="failed"} 8"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"smartcourse_job_runs_total{kind="diag.noop",outcome="done"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"smartcourse_job_duration_seconds_count{kind="diag.noop"} 10"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn dedup_keys_delays_and_cancellation() {
+    let app = TestApp::spawn().await;
+    let delayed = EnqueueOptions {
+        dedup_key: Some("k".into()),
+        delay_ms: 60_000,
+        ..Default::default()
+    };
+    let a = enqueue(&app, noop(10), delayed.clone()).await;
+    let b = enqueue(&app, noop(11), delayed).await;
+    assert_eq!(a, b, "a second job with the same key is the first one");
+    assert_eq!(job(&app, a).await.state, "queued", "not due for a minute");
+
+    app.app
+        .db
+        .write(move |tx| jobs::cancel(tx, a))
+        .await
+        .unwrap();
+    assert_eq!(job(&app, a).await.state, "cancelled");
+    let again = app
+        .app
+        .db
+        .write(move |tx| jobs::cancel(tx, a))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), "not_cancellable");
+    // With the first one finished, the key is free again.
+    let c = enqueue(
+        &app,
+        noop(12),
+        EnqueueOptions {
+            dedup_key: Some("k".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_ne!(c, a);
+    app.drain_jobs().await;
+    assert_eq!(
+        marks(&app, "job", 10).await,
+        0,
+        "the cancelled job never ran"
+    );
+    assert_eq!(marks(&app, "job", 12).await, 1);
+
+    // Retry puts a failed job back with fresh attempts.
+    let failed = enqueue(
+        &app,
+        Noop {
+            fail_first: 5,
+            ..noop(13)
+        },
+        EnqueueOptions::default(),
+    )
+    .await;
+    app.drain_jobs().await;
+    assert_eq!(job(&app, failed).await.state, "failed");
+    assert_eq!(
+        app.app
+            .db
+            .write(move |tx| jobs::retry(tx, c))
+            .await
+            .unwrap_err()
+            .code(),
+        "not_retryable"
+    );
+    app.app
+        .db
+        .write(move |tx| jobs::retry(tx, failed))
+        .await
+        .unwrap();
+    app.drain_jobs().await;
+    let j = job(&app, failed).await;
+    assert_eq!(
+        (j.state.as_str(), j.attempts, j.max_attempts),
+        ("done", 6, 10)
+    );
+    assert_eq!(j.errors.len(), 5, "the first round's errors stay on record");
+}
+
+#[tokio::test]
+async fn jobs_left_running_are_taken_back_at_start_and_when_their_lease_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = TestApp::spawn_in(&data, |c| c.jobs.poll_ms = 3_600_000).await;
+    // As a killed process leaves it: claimed, lease still in the future.
+    let id = first
+        .app
+        .db
+        .write(|tx| {
+            let id = jobs::enqueue(tx, &noop(20))?;
+            tx.execute(
+                "UPDATE jobs SET state = 'running', attempts = 1, lease_until = ?2 WHERE id = ?1",
+                rusqlite::params![id, jobs::now_ms() + 3_600_000],
+            )?;
+            Ok(id)
+        })
+        .await
+        .unwrap();
+    first.stop().await;
+    let second = TestApp::spawn_in(&data, |c| c.jobs.lease_secs = 1).await;
+    second.drain_jobs().await;
+    assert_eq!(job(&second, id).await.state, "done");
+    assert_eq!(marks(&second, "job", 20).await, 1);
+
+    // While running: a job whose worker stopped answering (lease in the past) is taken back by upkeep.
+    let stale = second
+        .app
+        .db
+        .write(|tx| {
+            let id = jobs::enqueue(tx, &noop(21))?;
+            tx.execute(
+                "UPDATE jobs SET state = 'running', attempts = 1, lease_until = ?2 WHERE id = ?1",
+                rusqlite::params![id, jobs::now_ms() - 1],
+            )?;
+            Ok(id)
+        })
+        .await
+        .unwrap();
+    second.drain_jobs().await;
+    assert_eq!(job(&second, stale).await.state, "done");
+    assert_eq!(marks(&second, "job", 21).await, 1);
+}
+
+#[tokio::test]
+async fn a_workflow_runs_every_step_once_and_reports_progress() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin).await;
+    let student = app.user(Role::Student).await;
+    let id = app
+        .app
+        .db
+        .write(|tx| workflow::start(tx, &jobs::diag::SelfTest { step_ms: 30 }, None, None))
+        .await
+        .unwrap();
+    let path = format!("/api/workflows/{id}/status");
+    let early: Value = app
+        .send(Method::GET, &path, Some(&admin.token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ["QUEUED", "RUNNING"].contains(&early["status"].as_str().unwrap()),
+        "{early}"
+    );
+    assert!(
+        early["current_step"].as_str().unwrap().starts_with("Step "),
+        "{early}"
+    );
+    app.drain_jobs().await;
+    let done: Value = app
+        .send(Method::GET, &path, Some(&admin.token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["progress"], 100);
+    let steps: Vec<(i64, i64)> = app
+        .app
+        .db
+        .read(move |c| {
+            Ok(c.prepare("SELECT step, count(*) FROM diag_marks WHERE kind = 'step' AND ref = ?1 GROUP BY step ORDER BY step")?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(steps, (0..6).map(|s| (s, 1)).collect::<Vec<_>>());
+    assert_error(
+        app.send(Method::GET, &path, Some(&student.token), None)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(app.get(&path).await, 401, "unauthorized").await;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/workflows/{id}/cancel"),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_error(r, 409, "not_cancellable").await;
+}
+
+#[tokio::test]
+async fn a_cancelled_workflow_starts_no_further_step() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .app
+        .db
+        .write(|tx| workflow::start(tx, &jobs::diag::SelfTest { step_ms: 300 }, None, None))
+        .await
+        .unwrap();
+    // Let it get into its first step.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let s = app
+        .app
+        .db
+        .write(move |tx| workflow::cancel(tx, &Actor::System, id))
+        .await
+        .unwrap();
+    assert_eq!(s.status, "CANCELLED");
+    app.drain_jobs().await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let ran: i64 = app
+        .app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM diag_marks WHERE kind = 'step' AND ref = ?1",
+                [id],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert!(ran <= 1, "{ran} steps ran after cancellation");
+}
+
+#[tokio::test]
+async fn publishing_is_a_workflow_the_owner_can_follow() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let other = app.user(Role::Instructor).await;
+    let student = app.user(Role::Student).await;
+    let course = app.course(&owner, "To publish").await;
+    app.lesson(&owner, course, "First", "Hello").await;
+
+    assert_error(
+        app.send(
+            Method::POST,
+            &format!("/api/courses/{course}/publish"),
+            Some(&student.token),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/courses/{course}/publish"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let started: Value = r.json().await.unwrap();
+    let wf = started["workflow_id"].as_i64().unwrap();
+    app.drain_jobs().await;
+
+    let s: Value = app
+        .send(
+            Method::GET,
+            &format!("/api/workflows/{wf}/status"),
+            Some(&owner.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["status"], "COMPLETED", "{s}");
+    assert_error(
+        app.send(
+            Method::GET,
+            &format!("/api/workflows/{wf}/status"),
+            Some(&other.token),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let c: Value = app
+        .get(&format!("/api/courses/{course}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["status"], "published");
+    assert!(c["published_at"].is_string());
+    let page: Value = app
+        .send(Method::GET, "/api/courses", Some(&student.token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 1);
+
+    // The course.published event reached analytics once.
+    let counted: i64 = app
+        .app
+        .db
+        .read(|c| Ok(c.query_row("SELECT coalesce(sum(count), 0) FROM analytics_daily WHERE kind = 'course.published'", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(counted, 1);
+
+    // A course without lessons fails to publish, says why, and stays a draft.
+    let empty = app.course(&owner, "Empty").await;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/courses/{empty}/publish"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    let wf: Value = r.json().await.unwrap();
+    app.drain_jobs().await;
+    let s: Value = app
+        .send(
+            Method::GET,
+            &format!("/api/workflows/{}/status", wf["workflow_id"]),
+            Some(&owner.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["status"], "FAILED");
+    assert!(
+        s["error"].as_str().unwrap().contains("at least one lesson"),
+        "{s}"
+    );
+    let c: Value = app
+        .send(
+            Method::GET,
+            &format!("/api/courses/{empty}"),
+            Some(&owner.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["status"], "draft");
+}
+
+#[tokio::test]
+async fn every_event_reaches_every_subscriber_once_even_when_one_fails_twice() {
+    let app = TestApp::spawn().await;
+    let event = app
+        .app
+        .db
+        .write(|tx| smartcourse::events::emit(tx, "diag.ping", &json!({"fail_first": 2})))
+        .await
+        .unwrap();
+    let jobs = app.drain_jobs().await;
+    let deliveries: Vec<_> = jobs.iter().filter(|j| j.kind == "events.deliver").collect();
+    assert_eq!(deliveries.len(), 2);
+    assert!(deliveries.iter().all(|j| j.state == "done"));
+    assert!(
+        deliveries
+            .iter()
+            .any(|j| j.attempts == 3 && j.errors.len() == 2),
+        "{deliveries:?}"
+    );
+    assert_eq!(marks(&app, "event", event).await, 1);
+    let (delivered, counted): (i64, i64) = app
+        .app
+        .db
+        .read(move |c| {
+            Ok((
+                c.query_row(
+                    "SELECT count(*) FROM event_deliveries WHERE event_id = ?1",
+                    [event],
+                    |r| r.get(0),
+                )?,
+                c.query_row(
+                    "SELECT coalesce(sum(count), 0) FROM analytics_daily WHERE kind = 'diag.ping'",
+                    [],
+                    |r| r.get(0),
+                )?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!((delivered, counted), (2, 1));
+
+    // Delivering the same event again (as after a crash between effect and job completion) changes nothing.
+    app.app
+        .db
+        .write(move |tx| {
+            jobs::enqueue(
+                tx,
+                &smartcourse::events::Deliver {
+                    event_id: event,
+                    subscriber: "diag".into(),
+                },
+            )?;
+            jobs::enqueue(
+                tx,
+                &smartcourse::events::Deliver {
+                    event_id: event,
+                    subscriber: "analytics".into(),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.drain_jobs().await;
+    assert_eq!(marks(&app, "event", event).await, 1);
+}
+
+#[tokio::test]
+async fn admins_see_and_retry_jobs_over_http() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin).await;
+    let teacher = app.user(Role::Instructor).await;
+    let failed = enqueue(
+        &app,
+        Noop {
+            fail_first: 5,
+            ..noop(30)
+        },
+        EnqueueOptions::default(),
+    )
+    .await;
+    app.drain_jobs().await;
+    assert_error(
+        app.send(Method::GET, "/api/jobs", Some(&teacher.token), None)
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.send(
+            Method::POST,
+            &format!("/api/jobs/{failed}/retry"),
+            Some(&teacher.token),
+            None,
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let list: Value = app
+        .send(
+            Method::GET,
+            "/api/jobs?state=failed",
+            Some(&admin.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"][0]["id"], failed);
+    assert_eq!(list["items"][0]["errors"].as_array().unwrap().len(), 5);
+    assert_error(
+        app.send(
+            Method::GET,
+            "/api/jobs?state=exploded",
+            Some(&admin.token),
+            None,
+        )
+        .await,
+        422,
+        "invalid_input",
+    )
+    .await;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/jobs/{failed}/retry"),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.drain_jobs().await;
+    assert_eq!(job(&app, failed).await.state, "done");
+}
