@@ -10,6 +10,8 @@
 //!   graceful shutdown. Routes are annotated with `utoipa`, so the OpenAPI document is generated.
 //! - [`accounts`]: users, roles, passwords, tokens and the access rules (domain code shared by HTTP and CLI).
 //! - [`courses`]: courses, modules, lessons and attachments; content-addressed bytes in redb.
+//! - [`enrollment`], [`progress`], [`notify`]: joining courses within capacity, completing lessons, the inbox.
+//! - [`events`]: the transactional outbox and its subscribers, delivered by jobs.
 //! - [`jobs`]: durable jobs and workflows in SQLite, run by [`jobs::runner`].
 //! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
 //!
@@ -23,11 +25,14 @@ pub mod config;
 pub mod courses;
 pub mod datadir;
 pub mod db;
+pub mod enrollment;
 pub mod error;
 pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod notify;
+pub mod progress;
 pub mod ratelimit;
 pub mod store;
 pub mod util;

@@ -190,7 +190,13 @@ pub fn prepare(input: &NewUser) -> Result<PreparedUser> {
 
 /// Self-registration: always a student. 409 `email_taken` if the address has an account.
 pub fn register(tx: &Transaction, user: PreparedUser) -> Result<User> {
-    store::insert(tx, &user, Role::Student)
+    let user = store::insert(tx, &user, Role::Student)?;
+    crate::events::emit(
+        tx,
+        "user.registered",
+        &serde_json::json!({"user_id": user.id}),
+    )?;
+    Ok(user)
 }
 
 /// Creates a user with any role: admins (and the system) only.

@@ -277,6 +277,11 @@ pub fn require_lesson_read(conn: &Connection, actor: &Actor, lesson_id: i64) -> 
     }
 }
 
+/// A course's catalog entry (no access check: callers check first).
+pub fn course_summary(conn: &Connection, id: i64) -> Result<Course> {
+    store::get_course(conn, id)
+}
+
 /// Only instructors and admins create courses.
 pub fn require_author(actor: &Actor) -> Result<()> {
     match actor {

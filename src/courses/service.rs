@@ -335,6 +335,7 @@ pub async fn create_lesson(
 
 /// A lesson to read, with its body rendered; the Markdown source only for editors.
 pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
+    let reader = actor.user_id();
     let (row, attachments, editor) = app
         .db
         .read(move |c| {
@@ -347,6 +348,16 @@ pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
             ))
         })
         .await?;
+    if let Some(user) = reader.filter(|_| !editor) {
+        // Where to resume; a failure here must not cost the student their lesson.
+        if let Err(e) = app
+            .db
+            .write(move |tx| crate::progress::opened(tx, user, id))
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the lesson opened");
+        }
+    }
     let markdown = content::get_body(&app.content, row.body_sha256.clone()).await?;
     let (html, markdown) =
         crate::blocking(move || Ok((render::markdown_to_html(&markdown), markdown))).await?;

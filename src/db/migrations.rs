@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "jobs",
         sql: include_str!("migrations/0004_jobs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "progress",
+        sql: include_str!("migrations/0005_progress.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -15,11 +15,14 @@ use crate::util::now_rfc3339;
 /// Event kinds and who hears them.
 pub const SUBSCRIBERS: &[(&str, &[&str])] = &[
     ("user.registered", &["analytics"]),
-    ("course.published", &["analytics"]),
-    ("enrollment.created", &["analytics"]),
+    ("course.published", &["analytics", "notifications"]),
+    (
+        "enrollment.created",
+        &["analytics", "progress", "notifications"],
+    ),
     ("enrollment.cancelled", &["analytics"]),
     ("lesson.completed", &["analytics"]),
-    ("course.completed", &["analytics"]),
+    ("course.completed", &["analytics", "notifications"]),
     // Diagnostics: a subscriber that fails as often as the event asks, to prove redelivery is harmless.
     ("diag.ping", &["analytics", "diag"]),
 ];
@@ -92,6 +95,13 @@ impl Job for Deliver {
                     .ok_or_else(|| crate::Error::Internal(Permanent::new(format!("event {event_id} is gone")).into()))?;
                 match subscriber.as_str() {
                     "analytics" => count_daily(tx, &kind, &created_at)?,
+                    "progress" => {
+                        let p: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+                        if let (Some(c), Some(u)) = (p["course_id"].as_i64(), p["user_id"].as_i64()) {
+                            crate::progress::initialise(tx, c, u)?;
+                        }
+                    }
+                    "notifications" => notify_for(tx, event_id, &kind, &payload)?,
                     "diag" => {
                         let fail_first = serde_json::from_str::<serde_json::Value>(&payload)
                             .ok()
@@ -122,6 +132,72 @@ impl Job for Deliver {
             .await?;
         Ok(())
     }
+}
+
+/// The in-app messages an event causes.
+fn notify_for(tx: &Transaction, event_id: i64, kind: &str, payload: &str) -> Result<()> {
+    let p: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    let Some(course_id) = p["course_id"].as_i64() else {
+        return Ok(());
+    };
+    let title: Option<String> = tx
+        .query_row(
+            "SELECT title FROM courses WHERE id = ?1",
+            [course_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(title) = title else {
+        return Ok(()); // The course is gone; nothing to say.
+    };
+    let link = format!("/courses/{course_id}");
+    match kind {
+        "enrollment.created" => {
+            if let Some(user) = p["user_id"].as_i64() {
+                crate::notify::add(
+                    tx,
+                    user,
+                    "welcome",
+                    &format!("Welcome to {title}"),
+                    "You are enrolled. Start with the first lesson whenever you are ready.",
+                    Some(&link),
+                    event_id,
+                )?;
+            }
+        }
+        "course.completed" => {
+            if let Some(user) = p["user_id"].as_i64() {
+                crate::notify::add(
+                    tx,
+                    user,
+                    "course_completed",
+                    &format!("You completed {title}"),
+                    "Every lesson is done. Well done!",
+                    Some(&link),
+                    event_id,
+                )?;
+            }
+        }
+        "course.published" => {
+            let students: Vec<i64> = tx
+                .prepare("SELECT user_id FROM enrollments WHERE course_id = ?1")?
+                .query_map([course_id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for user in students {
+                crate::notify::add(
+                    tx,
+                    user,
+                    "course_updated",
+                    &format!("{title} was updated"),
+                    "The course has new or changed content.",
+                    Some(&link),
+                    event_id,
+                )?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn count_daily(tx: &Transaction, kind: &str, created_at: &str) -> Result<()> {

@@ -43,6 +43,9 @@ pub use error::{ErrorBody, ErrorDetail, error_response};
         (name = "accounts", description = "Registration, login and user management"),
         (name = "courses", description = "Courses, modules, lessons and attachments"),
         (name = "jobs", description = "Workflows and background jobs"),
+        (name = "enrollment", description = "Joining and leaving courses"),
+        (name = "progress", description = "Completed lessons and course progress"),
+        (name = "notifications", description = "The in-app inbox"),
     ),
 )]
 struct ApiDoc;
@@ -75,6 +78,9 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::accounts::routes::router())
         .merge(crate::courses::routes::router(&app))
         .merge(crate::jobs::routes::router())
+        .merge(crate::enrollment::routes::router())
+        .merge(crate::progress::routes::router())
+        .merge(crate::notify::routes::router())
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(serde_json::to_string(&api).expect("the OpenAPI document serialises"));

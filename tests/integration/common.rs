@@ -153,6 +153,53 @@ impl TestApp {
         }
     }
 
+    /// Makes `n` students quickly (no password hashing) with tokens signed by the server's keys.
+    pub async fn quick_students(&self, n: usize) -> Vec<TestUser> {
+        let keys = self.app.tokens.clone();
+        let base = NEXT_USER.fetch_add(n as u64, Ordering::Relaxed);
+        self.app
+            .db
+            .write(move |tx| {
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n as u64 {
+                    let email = format!("quick{}@school.test", base + i);
+                    tx.execute(
+                        "INSERT INTO users (email, full_name, role, password_hash, created_at, updated_at)
+                         VALUES (?1, ?2, 'student', 'not-a-hash', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                        rusqlite::params![email, format!("Quick {i}")],
+                    )?;
+                    let id = tx.last_insert_rowid();
+                    let user = accounts::find_by_email(tx, &Actor::System, &email)?;
+                    let token = accounts::issue_token(tx, &keys, &user, 3600)?.token;
+                    out.push(TestUser { id, email, token });
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Publishes a course through the API and waits for the workflow.
+    pub async fn publish(&self, owner: &TestUser, course: i64) {
+        let r = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/courses/{course}/publish"),
+                Some(&owner.token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        self.drain_jobs().await;
+        let c: serde_json::Value = self
+            .get(&format!("/api/courses/{course}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(c["status"], "published", "{c}");
+    }
+
     /// Logs in through the API and returns the token; panics unless 200.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
@@ -195,8 +242,8 @@ impl TestApp {
         body["lesson"]["id"].as_i64().unwrap()
     }
 
-    /// Marks a course published in the database directly.
-    // The publish workflow (jobs issue) replaces this with POST /api/courses/{id}/publish.
+    /// Marks a course published in the database directly, for tests about other things that need
+    /// published courses without lessons (the publish workflow refuses those).
     pub async fn publish_directly(&self, course: i64) {
         self.app
             .db
@@ -211,24 +258,21 @@ impl TestApp {
             .unwrap();
     }
 
-    /// Enrols a user in the database directly (until the enrollment API lands).
-    pub async fn enroll_directly(&self, user: &TestUser, course: i64) {
-        let uid = user.id;
-        self.app
-            .db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO enrollments (course_id, user_id, enrolled_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
-                    [course, uid],
-                )?;
-                Ok(())
-            })
-            .await
-            .unwrap();
+    /// Enrols a student through the API.
+    pub async fn enroll(&self, user: &TestUser, course: i64) {
+        let r = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/courses/{course}/enroll"),
+                Some(&user.token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
     }
 
     /// Waits until no job is queued or running (panics after 60 s), so a test sees every effect of
-    /// the jobs its requests caused. Returns the states of all jobs.
+    /// the jobs its requests caused. Returns every job.
     pub async fn drain_jobs(&self) -> Vec<smartcourse::jobs::JobView> {
         let started = std::time::Instant::now();
         loop {

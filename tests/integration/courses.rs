@@ -221,7 +221,7 @@ async fn lessons_render_without_anything_that_could_run() {
     let body = "# Hello\n\n<script>steal()</script>\n\n[x](javascript:steal()) <img src=x onerror=steal()> <a href=\"https://example.org\" onmouseover=\"steal()\">ok</a>\n\n$x^2$";
     let lesson = app.lesson(&owner, course, "Hostile", body).await;
     app.publish_directly(course).await;
-    app.enroll_directly(&student, course).await;
+    app.enroll(&student, course).await;
 
     let r = app
         .send(
@@ -275,7 +275,7 @@ async fn real_files_upload_and_download_byte_identical_with_ranges() {
         .lesson(&owner, course, "With files", "See the attachments.")
         .await;
     app.publish_directly(course).await;
-    app.enroll_directly(&student, course).await;
+    app.enroll(&student, course).await;
 
     for (name, expected_type) in [
         ("openedx-demo-Reach_Transcript.pdf", "application/pdf"),
@@ -787,7 +787,7 @@ async fn catalog_searches_pages_orders_and_counts() {
         .await;
     assert_eq!(r.status(), 200);
     let student = app.user(Role::Student).await;
-    app.enroll_directly(&student, ids[0]).await;
+    app.enroll(&student, ids[0]).await;
 
     let page: Value = app
         .get("/api/courses?q=ALGEBRA&order=title")

@@ -5,5 +5,6 @@ mod accounts;
 mod cli;
 mod common;
 mod courses;
+mod enrollment;
 mod jobs;
 mod system;

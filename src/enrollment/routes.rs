@@ -1,0 +1,67 @@
+//! HTTP routes of enrollment.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{Enrollment, MyCourse};
+use crate::App;
+use crate::error::Result;
+use crate::http::ErrorBody;
+use crate::http::auth::Auth;
+use crate::http::extract::Path;
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(enroll, unenroll))
+        .routes(routes!(my_enrollments))
+}
+
+/// Enrol in a published course (students). 409 `already_enrolled`, `course_full`, `course_archived`.
+#[utoipa::path(post, path = "/api/courses/{id}/enroll", tag = "enrollment", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 201, body = Enrollment), (status = 401, body = ErrorBody), (status = 403, description = "not a student", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn enroll(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, axum::Json<Enrollment>)> {
+    let actor = user.actor();
+    let e = app
+        .db
+        .write(move |tx| super::enroll(tx, &actor, id))
+        .await?;
+    tracing::info!(course.id = id, user.id = user.0.id, "enrolled");
+    Ok((StatusCode::CREATED, axum::Json(e)))
+}
+
+/// Leave a course (students).
+#[utoipa::path(delete, path = "/api/courses/{id}/enroll", tag = "enrollment", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "not enrolled", body = ErrorBody)))]
+async fn unenroll(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    let actor = user.actor();
+    app.db
+        .write(move |tx| super::unenroll(tx, &actor, id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// My courses, with progress.
+#[utoipa::path(get, path = "/api/enrollments/me", tag = "enrollment", security(("bearer" = [])),
+    responses((status = 200, body = Vec<MyCourse>), (status = 401, body = ErrorBody)))]
+async fn my_enrollments(
+    State(app): State<Arc<App>>,
+    user: Auth,
+) -> Result<axum::Json<Vec<MyCourse>>> {
+    let actor = user.actor();
+    Ok(axum::Json(
+        app.db.read(move |c| super::mine(c, &actor)).await?,
+    ))
+}

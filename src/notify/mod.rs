@@ -1,0 +1,87 @@
+//! Notifications: the in-app inbox. Written by the `notifications` event subscriber.
+
+pub mod routes;
+
+use rusqlite::{Connection, Transaction, params};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::accounts::Actor;
+use crate::error::{Error, Result};
+use crate::util::now_rfc3339;
+
+/// A message in a user's inbox.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Notification {
+    /// Id.
+    pub id: i64,
+    /// What it is about: `welcome`, `course_completed`, ...
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Text.
+    pub body: String,
+    /// Where to go, in the web UI.
+    pub link: Option<String>,
+    /// Created.
+    pub created_at: String,
+    /// Read, if it has been.
+    pub read_at: Option<String>,
+}
+
+/// Adds a notification for the effect of event `event_id` (once per event, user and kind).
+pub fn add(
+    tx: &Transaction,
+    user_id: i64,
+    kind: &str,
+    title: &str,
+    body: &str,
+    link: Option<&str>,
+    event_id: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO notifications (user_id, kind, title, body, link, event_id, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+         WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE user_id = ?1 AND kind = ?2 AND event_id = ?6)",
+        params![user_id, kind, title, body, link, event_id, now_rfc3339()],
+    )?;
+    Ok(())
+}
+
+/// The caller's notifications, newest first, and how many are unread.
+pub fn inbox(conn: &Connection, actor: &Actor, limit: i64) -> Result<(Vec<Notification>, i64)> {
+    let user = actor.user_id().ok_or(Error::NotFound)?;
+    let items = conn
+        .prepare("SELECT id, kind, title, body, link, created_at, read_at FROM notifications WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2")?
+        .query_map(params![user, limit], |r| {
+            Ok(Notification {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                title: r.get(2)?,
+                body: r.get(3)?,
+                link: r.get(4)?,
+                created_at: r.get(5)?,
+                read_at: r.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let unread = conn.query_row(
+        "SELECT count(*) FROM notifications WHERE user_id = ?1 AND read_at IS NULL",
+        [user],
+        |r| r.get(0),
+    )?;
+    Ok((items, unread))
+}
+
+/// Marks one of the caller's notifications read (404 for anyone else's).
+pub fn mark_read(tx: &Transaction, actor: &Actor, id: i64) -> Result<()> {
+    let user = actor.user_id().ok_or(Error::NotFound)?;
+    let n = tx.execute(
+        "UPDATE notifications SET read_at = coalesce(read_at, ?3) WHERE id = ?1 AND user_id = ?2",
+        params![id, user, now_rfc3339()],
+    )?;
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}

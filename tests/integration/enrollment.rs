@@ -1,0 +1,495 @@
+//! Enrollment within capacity, progress, resume, completion, and the notifications they cause.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use smartcourse::accounts::Role;
+
+use crate::common::{TestApp, assert_error};
+
+#[tokio::test]
+async fn two_hundred_students_racing_for_ten_seats_get_exactly_ten() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let course = app.course(&owner, "Popular").await;
+    app.lesson(&owner, course, "Only lesson", "x").await;
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/api/courses/{course}"),
+            Some(&owner.token),
+            Some(&json!({"capacity": 10})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.publish(&owner, course).await;
+
+    let students = app.quick_students(200).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(students.len()));
+    let tasks: Vec<_> = students
+        .into_iter()
+        .map(|s| {
+            let client = app.client.clone();
+            let url = app.url(&format!("/api/courses/{course}/enroll"));
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let r = client.post(url).bearer_auth(&s.token).send().await.unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut full = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (201, _) => created += 1,
+            (409, body) if body["error"]["code"] == "course_full" => full += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((created, full), (10, 190));
+    let c: Value = app
+        .get(&format!("/api/courses/{course}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (c["enrolled_count"].as_i64(), c["seats_left"].as_i64()),
+        (Some(10), Some(0))
+    );
+    let jobs = app.drain_jobs().await;
+    let created_events: i64 = app
+        .app
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM events WHERE kind = 'enrollment.created'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        created_events, 10,
+        "one event per enrollment, none for refusals"
+    );
+    assert!(jobs.iter().all(|j| j.state == "done"), "{jobs:?}");
+}
+
+#[tokio::test]
+async fn enrollment_rules() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let student = app.user(Role::Student).await;
+    let draft = app.course(&owner, "Draft").await;
+    let open = app.course(&owner, "Open").await;
+    app.lesson(&owner, open, "L", "x").await;
+    app.publish(&owner, open).await;
+    let enroll = |c: i64| format!("/api/courses/{c}/enroll");
+
+    assert_error(
+        app.send(Method::POST, &enroll(open), None, None).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        app.send(Method::POST, &enroll(draft), Some(&student.token), None)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.send(Method::POST, &enroll(999_999), Some(&student.token), None)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.send(Method::POST, &enroll(open), Some(&owner.token), None)
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let r = app
+        .send(Method::POST, &enroll(open), Some(&student.token), None)
+        .await;
+    assert_eq!(r.status(), 201);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["course_id"], open);
+    assert!(e["enrollment_id"].is_i64() && e["enrolled_at"].is_string());
+    assert_error(
+        app.send(Method::POST, &enroll(open), Some(&student.token), None)
+            .await,
+        409,
+        "already_enrolled",
+    )
+    .await;
+
+    // Leave and come back.
+    assert_eq!(
+        app.send(Method::DELETE, &enroll(open), Some(&student.token), None)
+            .await
+            .status(),
+        204
+    );
+    assert_error(
+        app.send(Method::DELETE, &enroll(open), Some(&student.token), None)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.send(Method::POST, &enroll(open), Some(&student.token), None)
+            .await
+            .status(),
+        201
+    );
+    let mine: Value = app
+        .send(
+            Method::GET,
+            "/api/enrollments/me",
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["course"]["id"], open);
+
+    // Archived: no new students; the enrolled one keeps reading.
+    let late = app.user(Role::Student).await;
+    assert_eq!(
+        app.send(
+            Method::POST,
+            &format!("/api/courses/{open}/archive"),
+            Some(&owner.token),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_error(
+        app.send(Method::POST, &enroll(open), Some(&late.token), None)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let outline: Value = app
+        .send(
+            Method::GET,
+            &format!("/api/courses/{open}"),
+            Some(&owner.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lesson = outline["modules"][0]["lessons"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        app.send(
+            Method::GET,
+            &format!("/api/lessons/{lesson}"),
+            Some(&student.token),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn progress_completion_resume_and_notifications() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let student = app.user(Role::Student).await;
+    let classmate = app.user(Role::Student).await;
+    let outsider = app.user(Role::Student).await;
+    let course = app.course(&owner, "Progress").await;
+    let lessons = [
+        app.lesson(&owner, course, "One", "1").await,
+        app.lesson(&owner, course, "Two", "2").await,
+        app.lesson(&owner, course, "Three", "3").await,
+    ];
+    app.publish(&owner, course).await;
+    for s in [&student, &classmate] {
+        assert_eq!(
+            app.send(
+                Method::POST,
+                &format!("/api/courses/{course}/enroll"),
+                Some(&s.token),
+                None
+            )
+            .await
+            .status(),
+            201
+        );
+    }
+    app.drain_jobs().await;
+
+    // Progress starts at the first lesson; a welcome note arrives.
+    let mine: Value = app
+        .send(
+            Method::GET,
+            "/api/enrollments/me",
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine[0]["last_lesson_id"], lessons[0]);
+    assert_eq!(mine[0]["progress_percent"], 0);
+    let inbox: Value = app
+        .send(
+            Method::GET,
+            "/api/notifications",
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["unread"], 1);
+    assert_eq!(inbox["items"][0]["title"], "Welcome to Progress");
+
+    // Not enrolled: 404 on completing, and on progress.
+    let complete = |l: i64| format!("/api/lessons/{l}/complete");
+    assert_error(
+        app.send(
+            Method::POST,
+            &complete(lessons[0]),
+            Some(&outsider.token),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.send(
+            Method::GET,
+            &format!("/api/courses/{course}/progress"),
+            Some(&outsider.token),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    let first: Value = app
+        .send(
+            Method::POST,
+            &complete(lessons[0]),
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["course_progress"], 33);
+    let again: Value = app
+        .send(
+            Method::POST,
+            &complete(lessons[0]),
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["completed_at"], first["completed_at"],
+        "completing again changes nothing"
+    );
+
+    // Opening a lesson is where to resume.
+    assert_eq!(
+        app.send(
+            Method::GET,
+            &format!("/api/lessons/{}", lessons[2]),
+            Some(&student.token),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    let mine: Value = app
+        .send(
+            Method::GET,
+            "/api/enrollments/me",
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine[0]["last_lesson_id"], lessons[2]);
+
+    for l in &lessons[1..] {
+        app.send(Method::POST, &complete(*l), Some(&student.token), None)
+            .await;
+    }
+    let last: Value = app
+        .send(
+            Method::POST,
+            &complete(lessons[2]),
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last["course_progress"], 100);
+    app.drain_jobs().await;
+    let mine: Value = app
+        .send(
+            Method::GET,
+            "/api/enrollments/me",
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine[0]["progress_percent"], 100);
+    assert!(mine[0]["completed_at"].is_string());
+    let (completed_events, lesson_events): (i64, i64) = app
+        .app
+        .db
+        .read(|c| {
+            Ok((
+                c.query_row(
+                    "SELECT count(*) FROM events WHERE kind = 'course.completed'",
+                    [],
+                    |r| r.get(0),
+                )?,
+                c.query_row(
+                    "SELECT count(*) FROM events WHERE kind = 'lesson.completed'",
+                    [],
+                    |r| r.get(0),
+                )?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!((completed_events, lesson_events), (1, 3));
+    let inbox: Value = app
+        .send(
+            Method::GET,
+            "/api/notifications",
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["items"][0]["title"], "You completed Progress");
+
+    // A student sees only themselves; the owner sees everyone.
+    let own: Value = app
+        .send(
+            Method::GET,
+            &format!("/api/courses/{course}/progress"),
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["students"].as_array().unwrap().len(), 1);
+    assert_eq!(own["students"][0]["user_id"], student.id);
+    assert_eq!(own["lesson_count"], 3);
+    let all: Value = app
+        .send(
+            Method::GET,
+            &format!("/api/courses/{course}/progress"),
+            Some(&owner.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let percents: Vec<(i64, i64)> = all["students"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["user_id"].as_i64().unwrap(),
+                s["percent"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        percents.contains(&(student.id, 100)) && percents.contains(&(classmate.id, 0)),
+        "{percents:?}"
+    );
+
+    // Notifications are private.
+    let note = inbox["items"][0]["id"].as_i64().unwrap();
+    assert_error(
+        app.send(
+            Method::POST,
+            &format!("/api/notifications/{note}/read"),
+            Some(&classmate.token),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.send(
+            Method::POST,
+            &format!("/api/notifications/{note}/read"),
+            Some(&student.token),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    let inbox: Value = app
+        .send(
+            Method::GET,
+            "/api/notifications",
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["unread"], 1);
+}
