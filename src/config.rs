@@ -169,6 +169,9 @@ pub struct DatabaseConfig {
     pub readers: u32,
     /// How long a statement waits for a lock held by another connection before failing, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// SQLite `synchronous`: `normal` (default; in WAL mode a commit survives a crash of the process, a
+    /// power cut may lose the last commits) or `full` (every commit is fsynced).
+    pub synchronous: String,
 }
 
 /// Logging settings.
@@ -223,6 +226,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             readers: 4,
             busy_timeout_ms: 5_000,
+            synchronous: "normal".into(),
         }
     }
 }
@@ -307,6 +311,9 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if !matches!(self.database.synchronous.as_str(), "normal" | "full") {
+            bail!("database.synchronous must be normal or full");
+        }
         if self.database.readers == 0 {
             bail!("database.readers must be at least 1");
         }

@@ -68,13 +68,22 @@ async fn worker(app: Arc<App>, queue: &'static str, n: usize, mut stop: watch::R
     let lease_ms = app.config.jobs.lease_secs as i64 * 1000;
     let poll = Duration::from_millis(app.config.jobs.poll_ms);
     tracing::debug!(queue, worker = n, "job worker started");
+    // A job that succeeded is recorded done in the same transaction that claims the next one: one commit
+    // (and, with `synchronous = full`, one fsync) fewer per job.
+    let mut done: Option<i64> = None;
     while !*stop.borrow() {
-        match app
+        let finished = done.take();
+        let claimed = app
             .db
-            .write(move |tx| store::claim(tx, queue, lease_ms))
-            .await
-        {
-            Ok(Some(job)) => run_one(&app, queue, job).await,
+            .write(move |tx| {
+                if let Some(id) = finished {
+                    store::mark_done(tx, id)?;
+                }
+                store::claim(tx, queue, lease_ms)
+            })
+            .await;
+        match claimed {
+            Ok(Some(job)) => done = run_one(&app, queue, job).await,
             Ok(None) => {
                 let next = app
                     .db
@@ -92,6 +101,8 @@ async fn worker(app: Arc<App>, queue: &'static str, n: usize, mut stop: watch::R
                 }
             }
             Err(e) => {
+                // A finished job not recorded here is taken back when its lease runs out and runs
+                // again; jobs are idempotent.
                 tracing::error!(queue, error = %e, "claiming a job failed");
                 tokio::select! {
                     () = tokio::time::sleep(poll) => {}
@@ -100,16 +111,23 @@ async fn worker(app: Arc<App>, queue: &'static str, n: usize, mut stop: watch::R
             }
         }
     }
+    if let Some(id) = done
+        && let Err(e) = app.db.write(move |tx| store::mark_done(tx, id)).await
+    {
+        tracing::error!(job.id = id, error = %e, "recording a finished job failed");
+    }
 }
 
-async fn run_one(app: &Arc<App>, queue: &'static str, job: store::Claimed) {
+/// Runs a claimed job and records a failure. Returns the id of a job that succeeded, which the caller
+/// records done together with its next claim.
+async fn run_one(app: &Arc<App>, queue: &'static str, job: store::Claimed) -> Option<i64> {
     use tracing::Instrument;
     let span =
         tracing::info_span!("job", job.id = job.id, job.kind = %job.kind, attempt = job.attempts);
     run_claimed(app, queue, job).instrument(span).await
 }
 
-async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) {
+async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) -> Option<i64> {
     let started = Instant::now();
     let cancelled = Arc::new(AtomicBool::new(false));
     let ctx = JobContext {
@@ -177,7 +195,7 @@ async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) {
     let result = match outcome {
         Ok(()) => {
             tracing::info!(queue, ms = elapsed.as_millis() as u64, "job done");
-            app.db.write(move |tx| store::mark_done(tx, id)).await
+            return Some(id);
         }
         Err((error, permanent)) => {
             let retry =
@@ -210,6 +228,7 @@ async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) {
         // The lease runs out and the job is taken back; it is idempotent.
         tracing::error!(error = %e, "recording the job's outcome failed");
     }
+    None
 }
 
 /// Capped exponential backoff with ±25 % jitter, so failing jobs do not retry in lockstep.

@@ -619,3 +619,28 @@ fn jobs_and_workflows_survive_kill_9_at_any_moment() {
     server.signal("-TERM");
     server.wait(Duration::from_secs(30));
 }
+
+#[test]
+fn the_readme_documents_every_setting_and_command() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (key, _) in smartcourse::config::Config::keys() {
+        assert!(
+            readme.contains(&format!("`{key}`")),
+            "README.md does not document the setting {key}"
+        );
+    }
+    for cmd in [
+        "serve",
+        "user add",
+        "jobs list",
+        "jobs selftest",
+        "doctor",
+        "config",
+    ] {
+        assert!(
+            readme.contains(&format!("`{cmd}")),
+            "README.md does not document `{cmd}`"
+        );
+    }
+}
