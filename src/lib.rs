@@ -13,6 +13,7 @@
 //! - [`enrollment`], [`progress`], [`notify`]: joining courses within capacity, completing lessons, the inbox.
 //! - [`events`]: the transactional outbox and its subscribers, delivered by jobs.
 //! - [`jobs`]: durable jobs and workflows in SQLite, run by [`jobs::runner`].
+//! - [`web`]: the server-rendered pages of the web UI, on the same domain functions.
 //! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
 //!
 //! Storage calls never run on the async runtime: [`db::Db`] and [`store::ContentStore`] move them to
@@ -36,6 +37,7 @@ pub mod progress;
 pub mod ratelimit;
 pub mod store;
 pub mod util;
+pub mod web;
 
 pub use app::App;
 pub use error::{Error, Result};

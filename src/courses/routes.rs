@@ -32,6 +32,7 @@ pub fn router(app: &App) -> OpenApiRouter<Arc<App>> {
         .routes(routes!(get_course, update_course, delete_course))
         .routes(routes!(archive_course))
         .routes(routes!(publish_course))
+        .routes(routes!(render_markdown))
         .routes(routes!(set_structure))
         .routes(routes!(create_module))
         .routes(routes!(update_module, delete_module))
@@ -164,6 +165,34 @@ async fn archive_course(
 ) -> Result<axum::Json<CourseEnvelope>> {
     let course = service::archive_course(&app, user.actor(), id).await?;
     Ok(axum::Json(CourseEnvelope { course }))
+}
+
+/// Markdown to render.
+#[derive(Deserialize, ToSchema)]
+pub struct RenderRequest {
+    /// Lesson Markdown (at most 1 MiB).
+    pub markdown: String,
+}
+
+/// Rendered, sanitised HTML.
+#[derive(Serialize, ToSchema)]
+pub struct RenderResponse {
+    /// What a student would see.
+    pub html: String,
+}
+
+/// Preview lesson Markdown as students will see it (instructors, admins).
+#[utoipa::path(post, path = "/api/render", tag = "courses", security(("bearer" = [])), request_body = RenderRequest,
+    responses((status = 200, body = RenderResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn render_markdown(
+    user: Auth,
+    Json(input): Json<RenderRequest>,
+) -> Result<axum::Json<RenderResponse>> {
+    super::require_author(&user.actor())?;
+    super::check_body(&input.markdown)?;
+    let html =
+        crate::blocking(move || Ok(super::render::markdown_to_html(&input.markdown))).await?;
+    Ok(axum::Json(RenderResponse { html }))
 }
 
 /// `{workflow_id}`

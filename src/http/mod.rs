@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi;
@@ -86,6 +86,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
     let doc = Arc::new(serde_json::to_string(&api).expect("the OpenAPI document serialises"));
 
     let router = router
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(doc))
@@ -104,6 +105,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
             app.clone(),
             middleware::track,
         ))
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(
             middleware::RequestIds::new(),
@@ -186,6 +188,9 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {
+    if !uri.path().starts_with("/api/") {
+        return crate::web::WebError(crate::Error::NotFound).into_response();
+    }
     error_response(
         StatusCode::NOT_FOUND,
         "not_found",

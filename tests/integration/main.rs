@@ -2,9 +2,11 @@
 //! `smartcourse` executable for the CLI.
 
 mod accounts;
+mod browser;
 mod cli;
 mod common;
 mod courses;
 mod enrollment;
 mod jobs;
 mod system;
+mod web;

@@ -1,0 +1,365 @@
+//! The web UI: server-rendered pages with a little JavaScript, every asset served by the binary.
+//!
+//! Pages call the same domain functions as the API. The signed-in user comes from the HttpOnly, SameSite
+//! cookie set at login; forms are plain POSTs, protected from other sites by SameSite and an Origin check.
+//! Templates (`assets/templates`) are embedded at build time and auto-escape everything not marked safe
+//! (only lesson HTML, which is sanitised when rendered).
+
+mod pages;
+mod teach;
+
+use std::sync::{Arc, LazyLock};
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::{Environment, Value, context};
+
+use crate::App;
+use crate::accounts::{self, Actor, User};
+use crate::error::Error;
+use crate::http::auth::COOKIE_NAME;
+
+/// Version segment of asset URLs: a new build gets new URLs, so assets can be cached for a year.
+pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // `text/plain; charset=utf-8` → `text/plain`, for showing a file's kind.
+    env.add_filter("truncate", |s: String, n: usize| {
+        if s.chars().count() <= n {
+            s
+        } else {
+            format!("{}…", s.chars().take(n).collect::<String>().trim_end())
+        }
+    });
+    env.add_filter("mime", |s: String| {
+        s.split(';').next().unwrap_or("").trim().to_owned()
+    });
+    for (name, source) in [
+        (
+            "base.html",
+            include_str!("../../assets/templates/base.html"),
+        ),
+        (
+            "error.html",
+            include_str!("../../assets/templates/error.html"),
+        ),
+        (
+            "catalog.html",
+            include_str!("../../assets/templates/catalog.html"),
+        ),
+        (
+            "login.html",
+            include_str!("../../assets/templates/login.html"),
+        ),
+        (
+            "course.html",
+            include_str!("../../assets/templates/course.html"),
+        ),
+        (
+            "lesson.html",
+            include_str!("../../assets/templates/lesson.html"),
+        ),
+        ("my.html", include_str!("../../assets/templates/my.html")),
+        (
+            "notifications.html",
+            include_str!("../../assets/templates/notifications.html"),
+        ),
+        (
+            "teach.html",
+            include_str!("../../assets/templates/teach.html"),
+        ),
+        (
+            "teach_course.html",
+            include_str!("../../assets/templates/teach_course.html"),
+        ),
+        (
+            "teach_lesson.html",
+            include_str!("../../assets/templates/teach_lesson.html"),
+        ),
+        (
+            "workflow.html",
+            include_str!("../../assets/templates/workflow.html"),
+        ),
+        (
+            "students.html",
+            include_str!("../../assets/templates/students.html"),
+        ),
+        (
+            "admin.html",
+            include_str!("../../assets/templates/admin.html"),
+        ),
+    ] {
+        env.add_template(name, source).expect("templates parse");
+    }
+    env
+});
+
+/// The pages' routes.
+pub fn router() -> Router<Arc<App>> {
+    pages::routes()
+        .merge(teach::routes())
+        .route("/assets/{version}/{file}", axum::routing::get(asset))
+        .layer(axum::middleware::from_fn(same_origin))
+}
+
+/// Who is looking at a page: the user from the cookie, if it is valid, and their unread count.
+pub struct Viewer {
+    /// The user.
+    pub user: Option<User>,
+    /// As a domain actor.
+    pub actor: Option<Actor>,
+    /// Unread notifications.
+    pub unread: i64,
+}
+
+impl Viewer {
+    /// The actor, or a redirect to the login page.
+    pub fn require(&self) -> Result<Actor, WebError> {
+        self.actor.clone().ok_or(WebError(Error::Unauthorized))
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Viewer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        let token = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                (name == COOKIE_NAME).then(|| value.to_owned())
+            });
+        let Some(token) = token else {
+            return Ok(Viewer {
+                user: None,
+                actor: None,
+                unread: 0,
+            });
+        };
+        let keys = app.tokens.clone();
+        let found = app
+            .db
+            .read(move |c| {
+                let current = accounts::check_token(c, &keys, &token)?;
+                let actor = Actor::User(current);
+                let user = accounts::me(c, &actor)?;
+                let (_, unread) = crate::notify::inbox(c, &actor, 0)?;
+                Ok((actor, user, unread))
+            })
+            .await;
+        Ok(match found {
+            Ok((actor, user, unread)) => Viewer {
+                user: Some(user),
+                actor: Some(actor),
+                unread,
+            },
+            // An expired or revoked cookie is just signed out.
+            Err(_) => Viewer {
+                user: None,
+                actor: None,
+                unread: 0,
+            },
+        })
+    }
+}
+
+/// A domain error shown as a page: 401 sends to the login page, the rest render the error template.
+pub struct WebError(pub Error);
+
+impl From<Error> for WebError {
+    fn from(e: Error) -> Self {
+        WebError(e)
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (title, message) = match &self.0 {
+            Error::Unauthorized => return Redirect::to("/login").into_response(),
+            Error::NotFound => (
+                "Not found",
+                "There is nothing here, or you may not see it.".to_owned(),
+            ),
+            Error::Forbidden => ("Not allowed", "Your account may not do this.".to_owned()),
+            Error::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error on a page");
+                (
+                    "Something went wrong",
+                    "The error has been logged. Please try again.".to_owned(),
+                )
+            }
+            other => ("That did not work", other.to_string()),
+        };
+        let status = self.0.status();
+        let body = render_raw(
+            "error.html",
+            context! { title, message, version => ASSET_VERSION, me => Value::UNDEFINED },
+        );
+        (status, body).into_response()
+    }
+}
+
+fn render_raw(name: &str, ctx: Value) -> Html<String> {
+    let html = TEMPLATES
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!(template = name, error = %e, "template failed");
+            "<!doctype html><title>Error</title><p>This page could not be shown.</p>".to_owned()
+        });
+    Html(html)
+}
+
+/// Renders a page with the viewer and `extra` in its context.
+pub fn render(name: &str, viewer: &Viewer, title: &str, extra: Value) -> Html<String> {
+    let base = context! {
+        title,
+        me => viewer.user.as_ref().map(Value::from_serialize),
+        unread => viewer.unread,
+        version => ASSET_VERSION,
+    };
+    render_raw(name, context! { ..extra, ..base })
+}
+
+/// A redirect after a form POST (303, so the browser follows with GET).
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// Only follows local paths, so `?next=` cannot send a user to another site.
+pub fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next
+    } else {
+        "/"
+    }
+}
+
+/// Refuses form posts from other sites (their Origin names another host), on top of the SameSite cookie.
+async fn same_origin(req: Request, next: Next) -> Response {
+    if req.method() == Method::POST
+        && let Some(origin) = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+    {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split_once("://").map_or(origin, |x| x.1);
+        if origin != "null" && origin_host != host {
+            return WebError(Error::Forbidden).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn asset(
+    State(_): State<Arc<App>>,
+    axum::extract::Path((version, file)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let (body, kind): (&'static str, &str) = match file.as_str() {
+        "app.css" => (
+            include_str!("../../assets/static/app.css"),
+            "text/css; charset=utf-8",
+        ),
+        "app.js" => (
+            include_str!("../../assets/static/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return WebError(Error::NotFound).into_response(),
+    };
+    if version != ASSET_VERSION {
+        // An old page asking for an old asset gets the current one, briefly cached.
+        return (
+            [
+                (header::CONTENT_TYPE, kind),
+                (header::CACHE_CONTROL, "max-age=60"),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    let etag = format!("\"{ASSET_VERSION}-{}\"", body.len());
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    let mut r = (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        body,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        // Forces the environment: a template that does not parse panics here, not on a user's request.
+        assert_eq!(TEMPLATES.templates().count(), 14);
+        for name in [
+            "catalog.html",
+            "course.html",
+            "lesson.html",
+            "teach_lesson.html",
+            "admin.html",
+        ] {
+            TEMPLATES.get_template(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn user_text_is_escaped() {
+        let viewer = Viewer {
+            user: None,
+            actor: None,
+            unread: 0,
+        };
+        let html = render(
+            "error.html",
+            &viewer,
+            "<script>alert(1)</script>",
+            context! { message => "<img src=x onerror=alert(2)>" },
+        )
+        .0;
+        assert!(
+            !html.contains("<script>alert(1)") && !html.contains("<img src=x"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">"));
+    }
+
+    #[test]
+    fn next_only_goes_to_local_paths() {
+        assert_eq!(safe_next("/courses/1"), "/courses/1");
+        assert_eq!(safe_next("//evil.example"), "/");
+        assert_eq!(safe_next("https://evil.example"), "/");
+        assert_eq!(safe_next("/\\evil.example"), "/");
+    }
+}

@@ -1,0 +1,399 @@
+//! Pages for everyone: catalog, sign-up and login, course, lesson reader, my courses, notifications.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use minijinja::{Value, context};
+use serde::Deserialize;
+
+use super::{Viewer, WebError, render, safe_next, see_other};
+use crate::App;
+use crate::accounts::{self, NewUser, Role};
+use crate::courses::{self, service};
+use crate::error::Error;
+use crate::http::auth::{clear_cookie, token_cookie};
+use crate::http::extract::Path;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(catalog))
+        .route("/login", get(login_page).post(login))
+        .route("/register", get(register_page).post(register))
+        .route("/logout", post(logout))
+        .route("/courses/{id}", get(course))
+        .route("/courses/{id}/enroll", post(enroll))
+        .route("/courses/{id}/leave", post(leave))
+        .route("/lessons/{id}", get(lesson))
+        .route("/lessons/{id}/complete", post(complete))
+        .route("/my", get(my_courses))
+        .route("/notifications", get(notifications))
+        .route("/notifications/{id}/read", post(read_notification))
+}
+
+#[derive(Deserialize)]
+struct CatalogQuery {
+    q: Option<String>,
+}
+
+async fn catalog(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Query(q): Query<CatalogQuery>,
+) -> Result<Html<String>, WebError> {
+    let query = q.q.clone().filter(|s| !s.trim().is_empty());
+    let (courses, _) =
+        service::list_courses(&app, viewer.actor.clone(), query, None, 200, 0).await?;
+    Ok(render(
+        "catalog.html",
+        &viewer,
+        "Courses",
+        context! { courses, q => q.q.unwrap_or_default() },
+    ))
+}
+
+#[derive(Deserialize, Default)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_page(viewer: Viewer, Query(q): Query<NextQuery>) -> Html<String> {
+    render(
+        "login.html",
+        &viewer,
+        "Log in",
+        context! { action => "/login", next => q.next.unwrap_or_default() },
+    )
+}
+
+async fn register_page(viewer: Viewer) -> Html<String> {
+    render(
+        "login.html",
+        &viewer,
+        "Sign up",
+        context! { action => "/register", register => true },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Signs in and hands the browser its cookie.
+async fn sign_in(
+    app: &App,
+    email: String,
+    password: String,
+    next: &str,
+) -> Result<Response, Error> {
+    let keys = app.tokens.clone();
+    let ttl = app.config.auth.token_ttl_secs;
+    let issued = app
+        .db
+        .read(move |c| {
+            let user = accounts::authenticate(c, &email, &password)?;
+            accounts::issue_token(c, &keys, &user, ttl)
+        })
+        .await?;
+    let mut r = see_other(safe_next(next));
+    if let Ok(v) = token_cookie(&issued.token, ttl, app.config.auth.cookie_secure).parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    viewer: Viewer,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let attempt = async {
+        app.limits.login_client.check(&peer.ip().to_string())?;
+        app.limits
+            .login_account
+            .check(&f.email.trim().to_lowercase())?;
+        sign_in(&app, f.email.clone(), f.password, &f.next).await
+    };
+    match attempt.await {
+        Ok(r) => r,
+        Err(e) => {
+            let error = match e {
+                Error::Unauthorized => "Wrong email or password.".to_owned(),
+                other => other.to_string(),
+            };
+            let status = if matches!(error.as_str(), "Wrong email or password.") {
+                axum::http::StatusCode::UNAUTHORIZED
+            } else {
+                axum::http::StatusCode::TOO_MANY_REQUESTS
+            };
+            (
+                status,
+                render(
+                    "login.html",
+                    &viewer,
+                    "Log in",
+                    context! { action => "/login", error, email => f.email, next => f.next },
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    full_name: String,
+    email: String,
+    password: String,
+}
+
+async fn register(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    viewer: Viewer,
+    Form(f): Form<RegisterForm>,
+) -> Response {
+    let (email, password, full_name) = (f.email.clone(), f.password.clone(), f.full_name.clone());
+    let attempt = async {
+        app.limits.register.check(&peer.ip().to_string())?;
+        let input = NewUser {
+            email,
+            password,
+            full_name,
+        };
+        let prepared = crate::blocking(move || accounts::prepare(&input)).await?;
+        app.db
+            .write(move |tx| accounts::register(tx, prepared))
+            .await?;
+        sign_in(&app, f.email.clone(), f.password, "/").await
+    };
+    match attempt.await {
+        Ok(r) => r,
+        Err(e) => {
+            let status = e.status();
+            let error = e.to_string();
+            (status, render("login.html", &viewer, "Sign up", context! { action => "/register", register => true, error, email => f.email, full_name => f.full_name })).into_response()
+        }
+    }
+}
+
+async fn logout(State(app): State<Arc<App>>, viewer: Viewer) -> Response {
+    if let Some(crate::accounts::Actor::User(me)) = viewer.actor
+        && let Err(e) = app.db.write(move |tx| accounts::logout(tx, &me)).await
+    {
+        tracing::warn!(error = %e, "logout could not revoke the token");
+    }
+    let mut r = see_other("/");
+    if let Ok(v) = clear_cookie().parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn course(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let detail = service::course_detail(&app, viewer.actor.clone(), id).await?;
+    let actor = viewer.actor.clone();
+    let (can_edit, enrollment, done, can_read) = app
+        .db
+        .read(move |c| {
+            let Some(actor) = actor else { return Ok((false, None, Vec::new(), false)) };
+            let course = courses::course_ref(c, id)?.ok_or(Error::NotFound)?;
+            let can_edit = courses::may_edit(&actor, &course);
+            let can_read = courses::may_read_lessons(c, &actor, &course)?;
+            let mut enrollment = None;
+            let mut done = Vec::new();
+            if let Some(uid) = actor.user_id()
+                && crate::enrollment::is_enrolled(c, id, uid)?
+            {
+                let p = crate::progress::course_progress(c, &actor, id)?;
+                if let Some(me) = p.students.into_iter().next() {
+                    done = me.completed.iter().map(|d| d.lesson_id).collect();
+                    enrollment = Some(context! { percent => me.percent, completed_at => me.completed_at, resume => me.last_lesson_id });
+                }
+            }
+            Ok((can_edit, enrollment, done, can_read))
+        })
+        .await?;
+    // Until the progress subscriber has run, resume at the first lesson.
+    let first = detail
+        .modules
+        .iter()
+        .flat_map(|m| m.lessons.iter())
+        .map(|l| l.id)
+        .next();
+    let enrollment = enrollment.map(|e| {
+        let resume = e
+            .get_attr("resume")
+            .ok()
+            .filter(|v| !v.is_none() && !v.is_undefined())
+            .or(first.map(Value::from));
+        context! { resume, ..e }
+    });
+    let can_enroll = viewer
+        .user
+        .as_ref()
+        .is_some_and(|u| u.role == Role::Student)
+        && enrollment.is_none()
+        && detail.course.status == courses::CourseStatus::Published;
+    let title = detail.course.title.clone();
+    Ok(render(
+        "course.html",
+        &viewer,
+        &title,
+        context! { course => detail, can_edit, enrollment, done, can_read, can_enroll },
+    ))
+}
+
+async fn enroll(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    match app
+        .db
+        .write(move |tx| crate::enrollment::enroll(tx, &actor, id))
+        .await
+    {
+        Ok(_)
+        | Err(Error::Conflict {
+            code: "already_enrolled",
+            ..
+        }) => Ok(see_other(&format!("/courses/{id}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn leave(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    app.db
+        .write(move |tx| crate::enrollment::unenroll(tx, &actor, id))
+        .await?;
+    Ok(see_other(&format!("/courses/{id}")))
+}
+
+async fn lesson(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let lesson = service::get_lesson(&app, actor.clone(), id).await?;
+    let course_id = lesson.course_id;
+    let detail = service::course_detail(&app, Some(actor.clone()), course_id)
+        .await
+        .ok();
+    let order: Vec<i64> = detail
+        .iter()
+        .flat_map(|d| {
+            d.modules
+                .iter()
+                .flat_map(|m| m.lessons.iter().map(|l| l.id))
+        })
+        .collect();
+    let at = order.iter().position(|l| *l == id);
+    let prev = at.and_then(|i| i.checked_sub(1)).map(|i| order[i]);
+    let next = at.and_then(|i| order.get(i + 1).copied());
+    let user = actor.user_id();
+    let (enrolled, completed) = app
+        .db
+        .read(move |c| {
+            let Some(uid) = user else {
+                return Ok((false, false));
+            };
+            let enrolled = crate::enrollment::is_enrolled(c, course_id, uid)?;
+            let completed = c
+                .query_row(
+                    "SELECT 1 FROM lesson_progress WHERE user_id = ?1 AND lesson_id = ?2",
+                    [uid, id],
+                    |_| Ok(()),
+                )
+                .map(|()| true)
+                .or_else(|e| {
+                    if e == rusqlite::Error::QueryReturnedNoRows {
+                        Ok(false)
+                    } else {
+                        Err(e)
+                    }
+                })?;
+            Ok((enrolled, completed))
+        })
+        .await?;
+    let course = detail
+        .map(|d| context! { id => d.course.id, title => d.course.title })
+        .unwrap_or(Value::UNDEFINED);
+    let title = lesson.title.clone();
+    Ok(render(
+        "lesson.html",
+        &viewer,
+        &title,
+        context! { lesson, course, prev, next, enrolled, completed },
+    ))
+}
+
+async fn complete(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    app.db
+        .write(move |tx| crate::progress::complete(tx, &actor, id))
+        .await?;
+    Ok(see_other(&format!("/lessons/{id}")))
+}
+
+async fn my_courses(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let mine = app
+        .db
+        .read(move |c| crate::enrollment::mine(c, &actor))
+        .await?;
+    Ok(render("my.html", &viewer, "My courses", context! { mine }))
+}
+
+async fn notifications(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let (items, _) = app
+        .db
+        .read(move |c| crate::notify::inbox(c, &actor, 100))
+        .await?;
+    Ok(render(
+        "notifications.html",
+        &viewer,
+        "Notifications",
+        context! { items },
+    ))
+}
+
+async fn read_notification(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    app.db
+        .write(move |tx| crate::notify::mark_read(tx, &actor, id))
+        .await?;
+    Ok(see_other("/notifications"))
+}

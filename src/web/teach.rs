@@ -1,0 +1,391 @@
+//! Pages for instructors (building and publishing courses) and admins (users and jobs).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Multipart, State};
+use axum::response::{Html, Response};
+use axum::routing::{get, post};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::{Viewer, WebError, render, see_other};
+use crate::App;
+use crate::accounts::{self, Role};
+use crate::courses::service::{self, CourseUpdate, LessonUpdate, NewCourse, NewLesson};
+use crate::courses::upload;
+use crate::error::Error;
+use crate::http::extract::Path;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/teach", get(teach))
+        .route("/teach/courses", post(create_course))
+        .route("/teach/courses/{id}", get(edit_course).post(save_course))
+        .route("/teach/courses/{id}/lessons", post(add_lesson))
+        .route("/teach/courses/{id}/modules", post(add_module))
+        .route("/teach/courses/{id}/publish", post(publish))
+        .route("/teach/courses/{id}/archive", post(archive))
+        .route("/teach/courses/{id}/students", get(students))
+        .route("/teach/lessons/{id}", get(edit_lesson).post(save_lesson))
+        .route(
+            "/teach/lessons/{id}/attachments",
+            post(upload_file).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/teach/lessons/{id}/delete", post(delete_lesson))
+        .route("/teach/attachments/{id}/delete", post(delete_attachment))
+        .route("/teach/workflows/{id}", get(workflow))
+        .route("/admin", get(admin))
+        .route("/admin/users/{id}", post(admin_user))
+        .route("/admin/jobs/{id}/retry", post(admin_retry))
+}
+
+async fn teach(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    crate::courses::require_author(&actor)?;
+    let me = actor.user_id();
+    let (all, _) =
+        service::list_courses(&app, Some(actor), None, Some("newest".into()), 200, 0).await?;
+    let courses: Vec<_> = all.into_iter().filter(|c| Some(c.owner_id) == me).collect();
+    Ok(render("teach.html", &viewer, "Teach", context! { courses }))
+}
+
+#[derive(Deserialize)]
+struct CourseForm {
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    capacity: String,
+}
+
+fn capacity(raw: &str) -> Result<Option<i64>, Error> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| Error::invalid("capacity", "seats must be a whole number"))
+}
+
+async fn create_course(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Form(f): Form<CourseForm>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let owner = actor.user_id().ok_or(Error::Forbidden)?;
+    let input = NewCourse {
+        title: f.title,
+        description: f.description,
+        capacity: capacity(&f.capacity)?,
+    };
+    let course = service::create_course(&app, actor, owner, input).await?;
+    Ok(see_other(&format!("/teach/courses/{}", course.id)))
+}
+
+async fn edit_course(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let check = actor.clone();
+    app.db
+        .read(move |c| crate::courses::require_edit(c, &check, id).map(drop))
+        .await?;
+    let course = service::course_detail(&app, Some(actor), id).await?;
+    let title = course.course.title.clone();
+    Ok(render(
+        "teach_course.html",
+        &viewer,
+        &title,
+        context! { course },
+    ))
+}
+
+async fn save_course(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<CourseForm>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let change = CourseUpdate {
+        title: Some(f.title),
+        description: Some(f.description),
+        capacity: Some(capacity(&f.capacity)?),
+    };
+    service::update_course(&app, actor, id, change).await?;
+    Ok(see_other(&format!("/teach/courses/{id}")))
+}
+
+#[derive(Deserialize)]
+struct LessonForm {
+    title: String,
+    module: Option<i64>,
+}
+
+async fn add_lesson(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<LessonForm>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let lesson = service::create_lesson(
+        &app,
+        actor,
+        id,
+        NewLesson {
+            title: f.title,
+            body_markdown: String::new(),
+            module: f.module,
+            position: None,
+        },
+    )
+    .await?;
+    Ok(see_other(&format!("/teach/lessons/{}", lesson.id)))
+}
+
+#[derive(Deserialize)]
+struct TitleForm {
+    title: String,
+}
+
+async fn add_module(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<TitleForm>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    service::create_module(&app, actor, id, f.title, None).await?;
+    Ok(see_other(&format!("/teach/courses/{id}")))
+}
+
+async fn publish(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let workflow = crate::courses::publish::publish(&app, actor, id).await?;
+    Ok(see_other(&format!("/teach/workflows/{workflow}")))
+}
+
+async fn archive(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    service::archive_course(&app, actor, id).await?;
+    Ok(see_other(&format!("/teach/courses/{id}")))
+}
+
+async fn students(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let check = actor.clone();
+    let progress = app
+        .db
+        .read(move |c| {
+            crate::courses::require_edit(c, &check, id)?;
+            crate::progress::course_progress(c, &check, id)
+        })
+        .await?;
+    let course = service::course_detail(&app, Some(actor), id).await?.course;
+    Ok(render(
+        "students.html",
+        &viewer,
+        "Students",
+        context! { course, progress },
+    ))
+}
+
+async fn edit_lesson(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let lesson = service::get_lesson(&app, actor, id).await?;
+    if lesson.body_markdown.is_none() {
+        return Err(Error::Forbidden.into());
+    }
+    let title = lesson.title.clone();
+    Ok(render(
+        "teach_lesson.html",
+        &viewer,
+        &title,
+        context! { lesson },
+    ))
+}
+
+#[derive(Deserialize)]
+struct LessonEdit {
+    title: String,
+    body_markdown: String,
+}
+
+async fn save_lesson(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<LessonEdit>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    // Browsers send textarea line ends as CRLF; store what the author typed.
+    let body = f.body_markdown.replace("\r\n", "\n");
+    service::update_lesson(
+        &app,
+        actor,
+        id,
+        LessonUpdate {
+            title: Some(f.title),
+            body_markdown: Some(body),
+            module: None,
+            position: None,
+        },
+    )
+    .await?;
+    Ok(see_other(&format!("/teach/lessons/{id}")))
+}
+
+async fn upload_file(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    mut form: Multipart,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| Error::BadRequest(format!("not a valid upload: {e}").into()))?
+    {
+        if field.name() == Some("file") {
+            let staged = upload::stage(
+                field,
+                &app.data.join("tmp"),
+                app.config.uploads.max_file_bytes,
+            )
+            .await?;
+            service::add_attachment(&app, actor, id, staged).await?;
+            return Ok(see_other(&format!("/teach/lessons/{id}")));
+        }
+    }
+    Err(Error::invalid("file", "choose a file to upload").into())
+}
+
+async fn delete_lesson(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let lookup = actor.clone();
+    let course = app
+        .db
+        .read(move |c| crate::courses::require_lesson_read(c, &lookup, id))
+        .await?;
+    service::delete_lesson(&app, actor, id).await?;
+    Ok(see_other(&format!("/teach/courses/{}", course.id)))
+}
+
+async fn delete_attachment(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let a = service::attachment(&app, actor.clone(), id).await?;
+    service::delete_attachment(&app, actor, id).await?;
+    Ok(see_other(&format!("/teach/lessons/{}", a.lesson_id)))
+}
+
+async fn workflow(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let (status, course_id) = app
+        .db
+        .read(move |c| {
+            let s = crate::jobs::workflow::status(c, &actor, id)?;
+            let course: Option<i64> =
+                c.query_row("SELECT course_id FROM workflows WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+            Ok((s, course))
+        })
+        .await?;
+    Ok(render(
+        "workflow.html",
+        &viewer,
+        "Publishing",
+        context! { status, course_id },
+    ))
+}
+
+async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    actor.require_admin()?;
+    let (users, failed, queued, running) = app
+        .db
+        .read(move |c| {
+            let (users, _) = accounts::list_users(c, &actor, None, 500, 0)?;
+            let failed = crate::jobs::list(c, Some("failed"), 100)?;
+            let count = |s: &str| -> rusqlite::Result<i64> {
+                c.query_row("SELECT count(*) FROM jobs WHERE state = ?1", [s], |r| {
+                    r.get(0)
+                })
+            };
+            Ok((users, failed, count("queued")?, count("running")?))
+        })
+        .await?;
+    Ok(render(
+        "admin.html",
+        &viewer,
+        "Admin",
+        context! { users, failed, queued, running },
+    ))
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    role: Option<String>,
+    disabled: Option<String>,
+}
+
+async fn admin_user(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<UserForm>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let role: Option<Role> = f.role.as_deref().map(str::parse).transpose()?;
+    let disabled = f.disabled.as_deref().map(|d| d == "true");
+    app.db
+        .write(move |tx| accounts::update_user(tx, &actor, id, role, disabled))
+        .await?;
+    Ok(see_other("/admin"))
+}
+
+async fn admin_retry(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    actor.require_admin()?;
+    app.db.write(move |tx| crate::jobs::retry(tx, id)).await?;
+    Ok(see_other("/admin"))
+}

@@ -1,0 +1,231 @@
+//! The web UI in a real headless Chromium (Debian's `chromium` and `chromium-driver`), driven over
+//! WebDriver: a teacher builds and publishes a course, a student signs up, enrols, reads and completes it.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use smartcourse::accounts::Role;
+
+use crate::common::{PASSWORD, TestApp};
+
+/// A chromedriver process, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(
+            "chromedriver runs (apt-get install chromium chromium-driver; .ci/run installs them)",
+        );
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Driver { child, url }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-quic", "--no-first-run", "--window-size=1100,1400",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(e) => {
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let page = c.source().await.unwrap_or_default();
+            panic!("{css}: {e}\non {url}:\n{page}")
+        }
+    }
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.send_keys(value)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+}
+
+async fn click(c: &Client, css: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+/// Clicks something that loads a new page, and waits until the new page has loaded.
+async fn go(c: &Client, css: &str) {
+    c.execute("window.__old_page = true;", vec![])
+        .await
+        .unwrap();
+    click(c, css).await;
+    let started = Instant::now();
+    loop {
+        let fresh = c
+            .execute(
+                "return window.__old_page === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .map(|v| v == serde_json::Value::Bool(true))
+            .unwrap_or(false);
+        if fresh {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "clicking {css} did not load a page"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn shot(c: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screens");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.png")),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let result = async {
+        // The teacher logs in and builds a course.
+        c.goto(&app.url("/login")).await.unwrap();
+        assert_eq!(c.find(Locator::Css("html")).await.unwrap().attr("lang").await.unwrap().as_deref(), Some("en"));
+        fill(&c, "#email", &teacher.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url("/teach")).await.unwrap();
+        fill(&c, "#title", "Fractions <b>for all</b>").await;
+        fill(&c, "#description", "Halves and quarters.").await;
+        fill(&c, "#capacity", "30").await;
+        go(&c, "form.stack button").await;
+        assert!(text(&c, "h1").await.starts_with("Fractions <b>for all</b>"), "titles are shown as text, not markup");
+        fill(&c, "#lesson_title", "Halves").await;
+        go(&c, "form[action$='/lessons'] button").await;
+        let editor = c.current_url().await.unwrap();
+        assert!(editor.path().starts_with("/teach/lessons/"), "{editor}");
+        fill(&c, "#body", "# Halves\n\nA half is one of **two** equal parts.\n\n<script>window.pwned = 1</script>\n").await;
+        click(&c, "[data-preview-button]").await;
+        c.wait().for_element(Locator::Css("#preview h1")).await.unwrap();
+        go(&c, "#lesson-form button").await;
+        let pdf = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/content/cc-viewer-sample-document.pdf");
+        let pdf = std::fs::canonicalize(pdf).unwrap();
+        c.find(Locator::Css("#file")).await.unwrap().send_keys(pdf.to_str().unwrap()).await.unwrap();
+        go(&c, "form[enctype] button").await;
+        assert!(text(&c, ".files").await.contains("cc-viewer-sample-document.pdf"));
+        go(&c, ".crumbs a").await;
+        go(&c, ".actions form button").await; // Publish
+        // The workflow page follows the status by itself.
+        let started = Instant::now();
+        loop {
+            if text(&c, "[data-status]").await == "completed" {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "publishing did not complete in the page");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        shot(&c, "teacher-published").await;
+        go(&c, "header form button").await; // Log out
+
+        // A student signs up, finds the course, enrols, reads and completes it.
+        c.goto(&app.url("/register")).await.unwrap();
+        fill(&c, "#full_name", "Sam Student").await;
+        fill(&c, "#email", "sam@school.test").await;
+        fill(&c, "#password", "a-good-long-password").await;
+        go(&c, "form.stack button").await;
+        assert!(text(&c, ".who").await.contains("Sam Student"));
+        fill(&c, "#q", "fractions").await;
+        go(&c, ".search button").await;
+        go(&c, ".cards h2 a").await;
+        go(&c, "main form button").await; // Enrol
+        assert!(text(&c, "main").await.contains("0% done"));
+        go(&c, "main a.button").await; // Start
+        assert_eq!(text(&c, ".lesson h1").await, "Halves");
+        assert!(text(&c, ".lesson .body").await.contains("A half is one of two equal parts."));
+        let pwned = c.execute("return window.pwned === undefined ? null : window.pwned;", vec![]).await.unwrap();
+        assert!(pwned.is_null(), "a script in the lesson ran");
+        let link = c.find(Locator::Css(".files a")).await.unwrap().attr("href").await.unwrap().unwrap();
+        assert!(link.starts_with("/api/attachments/"));
+        shot(&c, "student-lesson").await;
+        go(&c, ".pager form button").await; // Mark complete
+        assert!(text(&c, ".pager").await.contains("Completed"));
+        go(&c, ".crumbs a").await;
+        assert!(text(&c, "main").await.contains("100% done"));
+        app.drain_jobs().await;
+        c.goto(&app.url("/notifications")).await.unwrap();
+        let notes = text(&c, ".notes").await;
+        assert!(notes.contains("Welcome to Fractions") && notes.contains("You completed"), "{notes}");
+        shot(&c, "student-notifications").await;
+
+        // A student cannot open the teacher's pages, and an unknown page is a readable 404.
+        c.goto(&app.url("/teach")).await.unwrap();
+        assert_eq!(text(&c, "h1").await, "Not allowed");
+        c.goto(&app.url("/no/such/page")).await.unwrap();
+        assert_eq!(text(&c, "h1").await, "Not found");
+    }
+    .await;
+    c.close().await.unwrap();
+    result
+}

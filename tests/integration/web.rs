@@ -1,0 +1,137 @@
+//! The web UI over plain HTTP: pages, assets and their caching, compression, and the cross-site check.
+
+use crate::common::TestApp;
+
+#[tokio::test]
+async fn pages_are_html_compressed_and_assets_cached() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(app.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+
+    let css = app.url(&format!(
+        "/assets/{}/app.css",
+        smartcourse::web::ASSET_VERSION
+    ));
+    let r = app.client.get(&css).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let r = app
+        .client
+        .get(&css)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(
+        app.get("/assets/0.0.1/app.js").await.status(),
+        200,
+        "old pages still get a script"
+    );
+    assert_eq!(app.get("/assets/x/../../etc/passwd").await.status(), 404);
+}
+
+#[tokio::test]
+async fn missing_pages_and_missing_api_routes_answer_in_their_own_format() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/no/such/page").await;
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let r = app.get("/api/no/such/route").await;
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+}
+
+#[tokio::test]
+async fn pages_that_need_a_login_send_to_the_login_page() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/teach", "/my", "/notifications", "/admin"] {
+        let r = client.get(app.url(path)).send().await.unwrap();
+        assert!(r.status().is_redirection(), "{path}: {}", r.status());
+        assert_eq!(r.headers()["location"], "/login", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn form_posts_from_another_site_are_refused() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(smartcourse::accounts::Role::Instructor).await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = format!("smartcourse_token={}", teacher.token);
+    let r = client
+        .post(app.url("/teach/courses"))
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.example")
+        .form(&[("title", "Planted")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The same post from the page itself works.
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let r = client
+        .post(app.url("/teach/courses"))
+        .header("cookie", &cookie)
+        .header("origin", format!("http://{host}"))
+        .form(&[("title", "Mine")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page: serde_json::Value = app
+        .send(
+            reqwest::Method::GET,
+            "/api/courses",
+            Some(&teacher.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let titles: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Mine"]);
+}
