@@ -6,10 +6,11 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Fetch the models if missing, build in release, and serve on http://0.0.0.0:8000 (extra args go to `serve`).
+# Fetch the models if missing, build in release, import the demo course into a new data directory, and serve
+# on http://0.0.0.0:8000 (extra args go to `serve`, e.g. `just serve --data /srv/sc`).
 serve *ARGS: models
     cargo build --release --locked
-    ./target/release/smartcourse serve {{ARGS}}
+    ./target/release/smartcourse serve --demo-if-empty {{ARGS}}
 
 # Everything CI checks: formatting, lints, and the whole test suite.
 test: test-deps

@@ -13,6 +13,8 @@
 //! - [`enrollment`], [`progress`], [`notify`]: joining courses within capacity, completing lessons, the inbox.
 //! - [`events`]: the transactional outbox and its subscribers, delivered by jobs.
 //! - [`jobs`]: durable jobs and workflows in SQLite, run by [`jobs::runner`].
+//! - [`packages`]: course packages (the native format) in and out; [`control`]: the socket through which the
+//!   CLI asks a running server to import or export.
 //! - [`web`]: the server-rendered pages of the web UI, on the same domain functions.
 //! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
 //!
@@ -21,8 +23,10 @@
 
 pub mod accounts;
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod courses;
 pub mod datadir;
 pub mod db;
@@ -33,6 +37,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod notify;
+pub mod packages;
 pub mod progress;
 pub mod ratelimit;
 pub mod store;

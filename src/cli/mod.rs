@@ -5,6 +5,7 @@
 
 mod doctor;
 mod jobs;
+mod packages;
 mod serve;
 mod user;
 
@@ -42,9 +43,9 @@ pub struct Cli {
 enum Command {
     /// Start the web server for students and teachers on the classroom network.
     Serve(ServeArgs),
-    /// Import a course package (SmartCourse folder or .zip, IMS Common Cartridge, SCORM).
+    /// Import a course package: a SmartCourse folder or .zip (docs/package-format.md). Works while the server runs.
     Import(ImportArgs),
-    /// Export a course as a SmartCourse package.
+    /// Export a course as a SmartCourse package (.zip). Works while the server runs.
     Export(ExportArgs),
     /// Manage user accounts (works while the server runs).
     #[command(subcommand)]
@@ -59,7 +60,7 @@ enum Command {
     Models(ModelsCommand),
     /// Write a consistent backup of the data directory to FILE (works while the server runs).
     Backup(BackupArgs),
-    /// Restore a backup FILE into an empty data directory.
+    /// Restore a backup FILE into an empty data directory (refuses damaged or foreign archives).
     Restore(RestoreArgs),
     /// Rebuild the search indexes from the stored content.
     Reindex,
@@ -78,13 +79,16 @@ struct ServeArgs {
     /// Address to listen on (setting `server.addr`, env SMARTCOURSE_SERVER_ADDR) [default: 0.0.0.0:8000].
     #[arg(long, value_name = "IP:PORT")]
     addr: Option<std::net::SocketAddr>,
+    /// On a new installation (no course yet), import and publish the demo course first.
+    #[arg(long)]
+    demo_if_empty: bool,
 }
 
 #[derive(Debug, Args)]
 struct ImportArgs {
     /// The package file or folder.
     package: PathBuf,
-    /// Email of the instructor who will own the course.
+    /// Email of the instructor or admin who will own the course [default: the first admin].
     #[arg(long, value_name = "EMAIL")]
     owner: Option<String>,
     /// Publish the course once imported.
@@ -240,7 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     match cli.command {
-        Command::Serve(_) => serve::run(config),
+        Command::Serve(args) => serve::run(config, args.demo_if_empty),
         Command::Doctor { repair } => doctor::run(&config, repair),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
@@ -250,14 +254,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Import(_) => not_yet("import"),
-        Command::Export(_) => not_yet("export"),
+        Command::Import(a) => packages::import(config, &a.package, a.owner, a.publish),
+        Command::Export(a) => packages::export(config, a.course, a.out),
         Command::User(command) => user::run(&config, command),
         Command::Ask(_) => not_yet("ask"),
         Command::Jobs(command) => jobs::run(&config, command),
         Command::Models(_) => not_yet("models"),
-        Command::Backup(_) => not_yet("backup"),
-        Command::Restore(_) => not_yet("restore"),
+        Command::Backup(a) => packages::backup(config, &a.file),
+        Command::Restore(a) => {
+            let manifest = crate::backup::restore(&a.file, &config.data)?;
+            println!(
+                "restored the backup of {} (SmartCourse {}) into {}; check it with `smartcourse doctor`",
+                manifest.created_at,
+                manifest.version,
+                config.data.display()
+            );
+            Ok(())
+        }
         Command::Reindex => not_yet("reindex"),
     }
 }

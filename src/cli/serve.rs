@@ -8,7 +8,7 @@ use crate::App;
 use crate::accounts::{self, Actor, NewUser, Role};
 use crate::config::Config;
 
-pub fn run(config: Config) -> anyhow::Result<()> {
+pub fn run(config: Config, demo_if_empty: bool) -> anyhow::Result<()> {
     super::init_logging(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,14 +42,26 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             "Data directory: {}\nPress Ctrl-C to stop.\n",
             app.data.path().display()
         ));
-        say(&banner);
         let runner = crate::jobs::runner::start(app.clone()).await?;
+        #[cfg(unix)]
+        let control = tokio::spawn(crate::control::serve(app.clone()));
+        if demo_if_empty && let Some(id) = super::packages::demo_if_empty(&app).await? {
+            say(&format!(
+                "Imported the demo course (course {id}) and queued it for publishing.\n"
+            ));
+        }
+        say(&banner);
         crate::http::serve(listener, app.clone(), shutdown).await?;
         runner
             .stop(std::time::Duration::from_secs(
                 app.config.server.shutdown_grace_secs,
             ))
             .await;
+        #[cfg(unix)]
+        {
+            control.abort();
+            let _ = std::fs::remove_file(app.data.join(crate::control::SOCKET));
+        }
         app.db.checkpoint().await?;
         say("SmartCourse stopped.\n");
         Ok(())

@@ -91,6 +91,36 @@ pub async fn stage(mut field: Field<'_>, dir: &Path, max_bytes: u64) -> Result<S
     Ok(staged)
 }
 
+/// Stages bytes already in memory (from a package), with the same checks as an upload.
+pub fn stage_bytes(bytes: &[u8], name: &str, dir: &Path, max_bytes: u64) -> Result<Staged> {
+    if bytes.len() as u64 > max_bytes {
+        return Err(Error::TooLarge(
+            format!("a file may have at most {} MiB", max_bytes / (1024 * 1024)).into(),
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(Error::invalid("file", "the file is empty"));
+    }
+    std::fs::create_dir_all(dir).map_err(io_error)?;
+    let mut id = [0u8; 12];
+    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let path = dir.join(format!("upload-{}", crate::util::hex(&id)));
+    std::fs::write(&path, bytes).map_err(io_error)?;
+    let mut check = Utf8Check::default();
+    check.feed(bytes);
+    let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
+    let mut staged = Staged {
+        path,
+        sha256: crate::util::hex(&Sha256::digest(bytes)),
+        size: bytes.len() as u64,
+        content_type: "",
+        filename: safe_filename(name),
+    };
+    staged.content_type = detect(head, check.finish())
+        .ok_or_else(|| Error::Unsupported("this kind of file is not accepted".into()))?;
+    Ok(staged)
+}
+
 fn io_error(e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::StorageFull {
         Error::StorageFull

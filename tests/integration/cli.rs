@@ -644,3 +644,159 @@ fn the_readme_documents_every_setting_and_command() {
         );
     }
 }
+
+#[test]
+fn import_and_export_work_with_and_without_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-course");
+
+    // No server: the command does the work itself, publishing included.
+    let o = run(&["import", demo, "--publish"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported “Fractions: a first course” as course 1"),
+        "{}",
+        stdout(&o)
+    );
+
+    // With a server: through its control socket; the course shows up over HTTP at once.
+    let mut server = Server::start(&data);
+    let out = tmp.path().join("fractions.zip");
+    let o = run(&["export", "1", "--out", out.to_str().unwrap()], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+    let o = run(&["import", out.to_str().unwrap()], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("as course 2"), "{}", stdout(&o));
+    let catalog = get(&format!("{}/api/courses", server.url));
+    assert!(
+        catalog.body.contains("\"total\":1"),
+        "only the published one is public: {}",
+        catalog.body
+    );
+    let o = run(&["import", "/no/such/package"], &data);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot find"), "{}", stderr(&o));
+    let o = run(&["export", "99"], &data);
+    assert_eq!(o.status.code(), Some(1));
+    server.signal("-TERM");
+    server.wait(Duration::from_secs(30));
+}
+
+#[test]
+fn serve_imports_the_demo_course_into_a_new_installation_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for round in 0..2 {
+        let mut child = smartcourse()
+            .args([
+                "serve",
+                "--demo-if-empty",
+                "--addr",
+                "127.0.0.1:0",
+                "--data",
+            ])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut seen = String::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        assert_eq!(
+            seen.contains("Imported the demo course"),
+            round == 0,
+            "round {round}: {seen}"
+        );
+    }
+}
+
+#[test]
+fn backup_while_serving_then_restore_elsewhere_and_refuse_damaged_archives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-course");
+    let mut server = Server::start(&data);
+    let o = run(&["import", demo, "--publish"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let archive = tmp.path().join("school.backup");
+    let o = run(&["backup", archive.to_str().unwrap()], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    server.signal("-TERM");
+    server.wait(Duration::from_secs(30));
+
+    let restored = tmp.path().join("restored");
+    let o = run(&["restore", archive.to_str().unwrap()], &restored);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["doctor"], &restored);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("every lesson body and attachment is stored"),
+        "{}",
+        stdout(&o)
+    );
+    let server = Server::start(&restored);
+    let catalog = get(&format!("{}/api/courses", server.url));
+    assert!(
+        catalog.body.contains("Fractions: a first course"),
+        "{}",
+        catalog.body
+    );
+    server.signal("-TERM");
+
+    // Restoring over existing data is refused.
+    let o = run(&["restore", archive.to_str().unwrap()], &restored);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+
+    // A damaged archive: change bytes in the middle of it.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    let damaged = tmp.path().join("damaged.backup");
+    std::fs::write(&damaged, bytes).unwrap();
+    let target = tmp.path().join("from-damaged");
+    let o = run(&["restore", damaged.to_str().unwrap()], &target);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("damaged") || stderr(&o).contains("checksum"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !target.join("smartcourse.db").exists(),
+        "nothing is left behind"
+    );
+
+    // Someone else's zip.
+    let foreign = tmp.path().join("photos.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&foreign).unwrap());
+    zip.start_file("cat.jpg", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut zip, b"\xff\xd8\xff").unwrap();
+    zip.finish().unwrap();
+    let o = run(
+        &["restore", foreign.to_str().unwrap()],
+        &tmp.path().join("from-foreign"),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not a SmartCourse backup"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -8,5 +8,6 @@ mod common;
 mod courses;
 mod enrollment;
 mod jobs;
+mod packages;
 mod system;
 mod web;

@@ -1,0 +1,282 @@
+//! Native course packages: the demo course, export then import, and hostile or broken packages.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use smartcourse::accounts::Role;
+use smartcourse::packages;
+
+use crate::common::TestApp;
+
+fn demo_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-course"))
+}
+
+/// A module's title with its lessons: (title, Markdown, files as (name, bytes)).
+type ModuleSnapshot = (String, Vec<(String, String, Vec<(String, Vec<u8>)>)>);
+
+/// A course as titles in order, with each lesson's Markdown and its files' bytes.
+async fn snapshot(app: &TestApp, course: i64) -> Vec<ModuleSnapshot> {
+    let admin = app.user(Role::Admin).await;
+    let detail: Value = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/courses/{course}"),
+            Some(&admin.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for m in detail["modules"].as_array().unwrap() {
+        let mut lessons = Vec::new();
+        for l in m["lessons"].as_array().unwrap() {
+            let lesson: Value = app
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/api/lessons/{}", l["id"]),
+                    Some(&admin.token),
+                    None,
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let mut files = Vec::new();
+            for a in lesson["attachments"].as_array().unwrap() {
+                let bytes = app
+                    .send(
+                        reqwest::Method::GET,
+                        a["url"].as_str().unwrap(),
+                        Some(&admin.token),
+                        None,
+                    )
+                    .await
+                    .bytes()
+                    .await
+                    .unwrap();
+                files.push((a["filename"].as_str().unwrap().to_owned(), bytes.to_vec()));
+            }
+            lessons.push((
+                lesson["title"].as_str().unwrap().to_owned(),
+                lesson["body_markdown"].as_str().unwrap().to_owned(),
+                files,
+            ));
+        }
+        out.push((m["title"].as_str().unwrap().to_owned(), lessons));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_demo_course_imports_with_its_order_text_and_files() {
+    let app = TestApp::spawn().await;
+    let report = packages::import(&app.app, &demo_dir(), None, false)
+        .await
+        .unwrap();
+    assert_eq!(report.title, "Fractions: a first course");
+    assert_eq!(
+        (report.modules, report.lessons, report.attachments),
+        (2, 4, 2)
+    );
+    let s = snapshot(&app, report.course_id).await;
+    assert_eq!(s[0].0, "What a fraction is");
+    let titles: Vec<&str> = s
+        .iter()
+        .flat_map(|m| m.1.iter().map(|l| l.0.as_str()))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Parts of a whole",
+            "Halves, thirds and quarters",
+            "Equivalent fractions",
+            "Adding fractions with the same denominator"
+        ]
+    );
+    let on_disk =
+        std::fs::read_to_string(demo_dir().join("lessons/03-equivalent-fractions.md")).unwrap();
+    assert_eq!(s[1].1[0].1, on_disk);
+    let (name, bytes) = &s[0].1[1].2[0];
+    assert_eq!(name, "worksheet-1.txt");
+    assert_eq!(
+        bytes,
+        &std::fs::read(demo_dir().join("files/worksheet-1.txt")).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn import_of_an_export_is_the_same_course() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let course = app.course(&owner, "Round trip").await;
+    let lesson = app
+        .lesson(
+            &owner,
+            course,
+            "With a PDF",
+            "# Title\n\nText with *emphasis* and $x^2$.\n",
+        )
+        .await;
+    app.lesson(&owner, course, "Second", "More.").await;
+    let pdf = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/samples/content/openedx-demo-Reach_Transcript.pdf"
+    ))
+    .unwrap();
+    let part = reqwest::multipart::Part::bytes(pdf.clone()).file_name("transcript.pdf");
+    let r = app
+        .client
+        .post(app.url(&format!("/api/lessons/{lesson}/attachments")))
+        .bearer_auth(&owner.token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("round-trip.zip");
+    packages::native::export(&app.app, smartcourse::accounts::Actor::System, course, &zip)
+        .await
+        .unwrap();
+    let report = packages::import(&app.app, &zip, Some(owner.email.clone()), false)
+        .await
+        .unwrap();
+    assert_ne!(report.course_id, course);
+    let (a, b) = (
+        snapshot(&app, course).await,
+        snapshot(&app, report.course_id).await,
+    );
+    assert_eq!(a, b);
+    assert_eq!(b[0].1[0].2[0].1, pdf, "the file is byte-identical");
+}
+
+fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+async fn course_count(app: &TestApp) -> i64 {
+    app.app
+        .db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM courses", [], |r| r.get(0))?))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn broken_and_hostile_packages_are_refused_with_reasons_and_leave_nothing() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml =
+        |lessons: &str| format!("format = 1\ntitle = \"T\"\n[[module]]\ntitle = \"M\"\n{lessons}");
+    /// (name, archive entries, what the refusal must mention)
+    type Case<'a> = (&'a str, Vec<(&'a str, Vec<u8>)>, &'a str);
+    let cases: Vec<Case> = vec![
+        ("no-manifest", vec![("lessons/a.md", b"x".to_vec())], "no course.toml"),
+        (
+            "missing-files",
+            vec![("course.toml", toml("[[module.lesson]]\ntitle = \"A\"\nfile = \"lessons/a.md\"\nfiles = [\"files/gone.pdf\"]\n").into_bytes())],
+            "2 problem(s)",
+        ),
+        ("typo", vec![("course.toml", b"format = 1\ntitle = \"T\"\ndescripton = \"x\"\n".to_vec())], "descripton"),
+        ("newer", vec![("course.toml", b"format = 9\ntitle = \"T\"\n".to_vec())], "newer"),
+        (
+            "escape",
+            vec![
+                ("course.toml", toml("[[module.lesson]]\ntitle = \"A\"\nfile = \"../../etc/passwd\"\n").into_bytes()),
+            ],
+            "outside the package",
+        ),
+        (
+            "zip-slip",
+            vec![("course.toml", toml("").into_bytes()), ("../evil.txt", b"x".to_vec())],
+            "outside the package",
+        ),
+        (
+            "disguised",
+            vec![
+                ("course.toml", toml("[[module.lesson]]\ntitle = \"A\"\nfile = \"a.md\"\nfiles = [\"notes.pdf\"]\n").into_bytes()),
+                ("a.md", b"# A".to_vec()),
+                ("notes.pdf", b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec()),
+            ],
+            "notes.pdf",
+        ),
+    ];
+    let blobs_before = app
+        .app
+        .content
+        .read(smartcourse::courses::content::stored_hashes)
+        .await
+        .unwrap()
+        .len();
+    for (name, entries, expect) in cases {
+        let path = dir.path().join(format!("{name}.zip"));
+        let borrowed: Vec<(&str, &[u8])> =
+            entries.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        write_zip(&path, &borrowed);
+        let err = packages::import(&app.app, &path, None, false)
+            .await
+            .expect_err(name);
+        assert_eq!(err.code(), "invalid_input", "{name}: {err}");
+        assert!(err.to_string().contains(expect), "{name}: {err}");
+    }
+    let not_a_zip = dir.path().join("garbage.zip");
+    std::fs::write(&not_a_zip, b"this is not a zip").unwrap();
+    assert!(
+        packages::import(&app.app, &not_a_zip, None, false)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("not a folder or a zip")
+    );
+
+    assert_eq!(
+        course_count(&app).await,
+        0,
+        "a failed import leaves no course behind"
+    );
+    let blobs_after = app
+        .app
+        .content
+        .read(smartcourse::courses::content::stored_hashes)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(blobs_before, blobs_after, "nor any stored content");
+}
+
+#[tokio::test]
+async fn import_can_publish_and_refuses_a_student_owner() {
+    let app = TestApp::spawn().await;
+    let student = app.user(Role::Student).await;
+    let err = packages::import(&app.app, &demo_dir(), Some(student.email.clone()), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("student"), "{err}");
+    let report = packages::import(&app.app, &demo_dir(), None, true)
+        .await
+        .unwrap();
+    assert!(report.workflow_id.is_some());
+    app.drain_jobs().await;
+    let c: Value = app
+        .get(&format!("/api/courses/{}", report.course_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["status"], "published");
+    assert_eq!(
+        c["owner_name"], "SmartCourse",
+        "with no admin yet, a built-in account owns it"
+    );
+}
