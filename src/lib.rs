@@ -22,6 +22,7 @@
 //! blocking threads behind `read(|..| ..)` / `write(|..| ..)`.
 
 pub mod accounts;
+pub mod analytics;
 pub mod app;
 pub mod backup;
 pub mod cli;

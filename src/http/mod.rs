@@ -46,6 +46,7 @@ pub use error::{ErrorBody, ErrorDetail, error_response};
         (name = "enrollment", description = "Joining and leaving courses"),
         (name = "progress", description = "Completed lessons and course progress"),
         (name = "notifications", description = "The in-app inbox"),
+        (name = "analytics", description = "Enrollment and completion reports"),
     ),
 )]
 struct ApiDoc;
@@ -81,6 +82,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::enrollment::routes::router())
         .merge(crate::progress::routes::router())
         .merge(crate::notify::routes::router())
+        .merge(crate::analytics::routes::router())
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(serde_json::to_string(&api).expect("the OpenAPI document serialises"));

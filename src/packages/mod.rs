@@ -5,7 +5,9 @@
 //! body sizes, upload types by their bytes, per-file and per-course limits). A package that fails half-way
 //! leaves nothing behind: the partial course is deleted.
 
+pub mod cc;
 pub mod native;
+pub mod scorm;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -152,7 +154,23 @@ pub async fn import(
     let root = path.to_path_buf();
     let (source, package) = crate::blocking(move || {
         let source = Source::open(&root, &limits)?;
-        let package = native::read(&source)?;
+        let package = if source.contains("course.toml") {
+            native::read(&source)?
+        } else if source.contains("imsmanifest.xml") {
+            let manifest = String::from_utf8_lossy(&source.read("imsmanifest.xml")?).into_owned();
+            if cc::is_cartridge(&manifest) {
+                cc::read(&source, &manifest)?
+            } else if scorm::is_scorm(&manifest) {
+                scorm::read(&source, &manifest)?
+            } else {
+                return Err(Error::invalid(
+                    "package",
+                    "imsmanifest.xml is neither a Common Cartridge nor a SCORM manifest",
+                ));
+            }
+        } else {
+            native::read(&source)?
+        };
         Ok((source, package))
     })
     .await?;
@@ -211,6 +229,7 @@ async fn fill(
     source: Arc<Source>,
 ) -> Result<(usize, usize, usize)> {
     let (mut lessons, mut files) = (0, 0);
+    let mut links: Vec<(String, String)> = Vec::new();
     let staging: PathBuf = app.data.join("tmp");
     for module in &package.modules {
         let m = service::create_module(app, Actor::System, course_id, module.title.clone(), None)
@@ -249,9 +268,25 @@ async fn fill(
                     }
                     other => other,
                 })?;
-                service::add_attachment(app, Actor::System, l.id, staged).await?;
+                let stored = service::add_attachment(app, Actor::System, l.id, staged).await?;
+                links.push((format!("sc-file:{file}"), stored.url));
                 files += 1;
             }
+            // Links to the lesson's own files (from cartridges) now point at the stored attachments.
+            if !links.is_empty() && lesson.body.contains("sc-file:") {
+                let mut body = lesson.body.clone();
+                for (placeholder, url) in links.drain(..) {
+                    body = body.replace(&placeholder, &url);
+                }
+                let change = crate::courses::service::LessonUpdate {
+                    title: None,
+                    body_markdown: Some(body),
+                    module: None,
+                    position: None,
+                };
+                service::update_lesson(app, Actor::System, l.id, change).await?;
+            }
+            links.clear();
         }
     }
     Ok((package.modules.len(), lessons, files))

@@ -199,12 +199,37 @@ async fn students(
             crate::progress::course_progress(c, &check, id)
         })
         .await?;
+    let report_actor = actor.clone();
+    let report = app
+        .db
+        .read(move |c| {
+            Ok(crate::analytics::enrollments(c, &report_actor)?
+                .into_iter()
+                .find(|r| r.course_id == id))
+        })
+        .await?;
+    let chart: Vec<_> = report
+        .iter()
+        .flat_map(|r| {
+            let max = r
+                .daily
+                .iter()
+                .map(|d| d.enrollments)
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let skip = r.daily.len().saturating_sub(30);
+            r.daily.iter().skip(skip).map(move |d| {
+                context! { day => d.day, n => d.enrollments, h => d.enrollments * 100 / max }
+            })
+        })
+        .collect();
     let course = service::course_detail(&app, Some(actor), id).await?.course;
     Ok(render(
         "students.html",
         &viewer,
         "Students",
-        context! { course, progress },
+        context! { course, progress, report, chart },
     ))
 }
 

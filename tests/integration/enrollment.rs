@@ -493,3 +493,126 @@ async fn progress_completion_resume_and_notifications() {
         .unwrap();
     assert_eq!(inbox["unread"], 1);
 }
+
+#[tokio::test]
+async fn reports_count_enrollments_per_day_and_completion_for_the_right_people() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let other = app.user(Role::Instructor).await;
+    let admin = app.user(Role::Admin).await;
+    let course = app.course(&owner, "Reported, with \"quotes\"").await;
+    let lesson = app.lesson(&owner, course, "Only", "x").await;
+    app.publish(&owner, course).await;
+    let theirs = app.course(&other, "Someone else's").await;
+    let students = app.quick_students(3).await;
+    for s in &students {
+        app.enroll(s, course).await;
+    }
+    app.send(
+        Method::POST,
+        &format!("/api/lessons/{lesson}/complete"),
+        Some(&students[0].token),
+        None,
+    )
+    .await;
+    // One leaves: still counted on the day they joined, not as enrolled now.
+    app.send(
+        Method::DELETE,
+        &format!("/api/courses/{course}/enroll"),
+        Some(&students[2].token),
+        None,
+    )
+    .await;
+
+    let r: Value = app
+        .send(
+            Method::GET,
+            "/api/reports/enrollments",
+            Some(&owner.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let courses = r["courses"].as_array().unwrap();
+    assert_eq!(courses.len(), 1, "only the instructor's own courses");
+    assert_eq!(courses[0]["course_id"], course);
+    assert_eq!(
+        (
+            courses[0]["enrolled"].as_i64(),
+            courses[0]["completed"].as_i64(),
+            courses[0]["completion_rate"].as_i64()
+        ),
+        (Some(2), Some(1), Some(50))
+    );
+    let daily = courses[0]["daily"].as_array().unwrap();
+    assert_eq!(daily.len(), 1);
+    assert_eq!(daily[0]["enrollments"], 3);
+
+    let all: Value = app
+        .send(
+            Method::GET,
+            "/api/reports/enrollments",
+            Some(&admin.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = all["courses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["course_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [course, theirs]);
+
+    let r = app
+        .send(
+            Method::GET,
+            "/api/reports/enrollments?format=csv",
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = r.text().await.unwrap();
+    let row = csv.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with(&format!("{course},\"Reported, with \"\"quotes\"\"\","))
+            && row.ends_with(",3,2,1,50"),
+        "{csv}"
+    );
+
+    assert_error(
+        app.send(
+            Method::GET,
+            "/api/reports/enrollments",
+            Some(&students[0].token),
+            None,
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.send(
+            Method::GET,
+            "/api/reports/enrollments?format=pdf",
+            Some(&owner.token),
+            None,
+        )
+        .await,
+        422,
+        "invalid_input",
+    )
+    .await;
+}

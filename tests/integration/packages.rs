@@ -280,3 +280,136 @@ async fn import_can_publish_and_refuses_a_student_owner() {
         "with no admin yet, a built-in account owns it"
     );
 }
+
+fn cartridge(name: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "{}/../shared/samples/common-cartridge/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+}
+
+async fn lesson_titles(app: &TestApp, course: i64) -> Vec<(String, Vec<String>)> {
+    snapshot(app, course)
+        .await
+        .into_iter()
+        .map(|(m, ls)| (m, ls.into_iter().map(|l| l.0).collect()))
+        .collect()
+}
+
+#[tokio::test]
+async fn common_cartridges_import_with_their_titles_and_order() {
+    let app = TestApp::spawn().await;
+
+    // Organization tree with a module: its order.
+    let r = packages::import(&app.app, &cartridge("latex.imscc"), None, false)
+        .await
+        .unwrap();
+    assert_eq!(r.title, "LaTeX Equations");
+    assert_eq!(
+        lesson_titles(&app, r.course_id).await,
+        [(
+            "Example Module".to_owned(),
+            vec!["Page 1".to_owned(), "Page 2".to_owned()]
+        )]
+    );
+    let s = snapshot(&app, r.course_id).await;
+    assert!(
+        s[0].1[0].1.contains("This is a test"),
+        "page text is imported: {}",
+        s[0].1[0].1
+    );
+
+    // An organization with no items: order from the resources.
+    let r = packages::import(&app.app, &cartridge("multiple-pages.imscc"), None, false)
+        .await
+        .unwrap();
+    assert_eq!(r.title, "Cartridge With Multiple Pages");
+    assert_eq!(
+        lesson_titles(&app, r.course_id).await,
+        [(
+            "Lessons".to_owned(),
+            vec![
+                "First Page".to_owned(),
+                "Second Page".to_owned(),
+                "Third Page".to_owned()
+            ]
+        )]
+    );
+    let s = snapshot(&app, r.course_id).await;
+    assert!(s[0].1[1].1.contains("Link to"), "{}", s[0].1[1].1);
+
+    let r = packages::import(&app.app, &cartridge("single-page.imscc"), None, false)
+        .await
+        .unwrap();
+    assert_eq!(r.title, "The Life of Paul");
+    assert_eq!(r.lessons, 1);
+
+    // Canvas export with an empty <organizations/> and a syllabus the archive lacks: imported, and the gap
+    // reported rather than crashing.
+    let r = packages::import(
+        &app.app,
+        &cartridge("canvas_cc_gem_course.imscc"),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.title, "Canvas CC Gem Course");
+    let titles = lesson_titles(&app, r.course_id).await;
+    assert_eq!(titles[0].1.len(), 3, "{titles:?}");
+    assert!(
+        titles[0].1[0].starts_with("Assignment: Course with Known Submission Type"),
+        "{titles:?}"
+    );
+    assert!(
+        r.skipped
+            .iter()
+            .any(|s| s.contains("syllabus.html is missing")),
+        "{:?}",
+        r.skipped
+    );
+}
+
+#[tokio::test]
+async fn scorm_packages_import_their_item_tree_with_the_text_of_each_page() {
+    let app = TestApp::spawn().await;
+    let scorm = |name: &str| {
+        PathBuf::from(format!(
+            "{}/../shared/samples/scorm/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+    };
+    let r = packages::import(
+        &app.app,
+        &scorm("golf_ContentPackagingOneFilePerSCO_SCORM12.zip"),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.title, "Golf Explained - CP One File Per SCO");
+    let titles = lesson_titles(&app, r.course_id).await;
+    let modules: Vec<&str> = titles.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(
+        &modules[..3],
+        ["Playing the Game", "Etiquette", "Handicapping"]
+    );
+    assert_eq!(&titles[0].1[..3], ["How to Play", "Par", "Keeping Score"]);
+    let s = snapshot(&app, r.course_id).await;
+    assert!(
+        s[0].1[1].1.len() > 100 && !s[0].1[1].1.contains("<script"),
+        "{}",
+        s[0].1[1].1
+    );
+
+    let r = packages::import(
+        &app.app,
+        &scorm("golf_RuntimeBasicCalls_SCORM20043rdEdition.zip"),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.title, "Golf Explained - Run-time Basic Calls");
+    assert_eq!(r.lessons, 1);
+}

@@ -135,3 +135,41 @@ async fn form_posts_from_another_site_are_refused() {
         .collect();
     assert_eq!(titles, ["Mine"]);
 }
+
+#[tokio::test]
+async fn the_students_page_charts_enrollments_for_the_owner_only() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(smartcourse::accounts::Role::Instructor).await;
+    let other = app.user(smartcourse::accounts::Role::Instructor).await;
+    let course = app.course(&owner, "Charted").await;
+    app.lesson(&owner, course, "L", "x").await;
+    app.publish(&owner, course).await;
+    for s in app.quick_students(4).await {
+        app.enroll(&s, course).await;
+    }
+    let page = |token: String| {
+        let client = app.client.clone();
+        let url = app.url(&format!("/teach/courses/{course}/students"));
+        async move {
+            client
+                .get(url)
+                .header("cookie", format!("smartcourse_token={token}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = page(owner.token.clone()).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("New enrollments per day") && html.contains("<rect"),
+        "{html}"
+    );
+    assert!(html.contains("4 enrolled"), "{html}");
+    assert_eq!(
+        page(other.token.clone()).await.status(),
+        403,
+        "another teacher may not see these students"
+    );
+}

@@ -1,0 +1,415 @@
+//! IMS Common Cartridge 1.1–1.3 (`.imscc`): the organization tree gives modules and lesson order (falling
+//! back to resource order when the tree is empty); wiki pages and web content become lessons; discussion
+//! topics become lessons; web links become lessons with the link; files linked through `$IMS-CC-FILEBASE$`
+//! become attachments; LTI links, quizzes and other activities are reported as skipped.
+
+use std::collections::HashMap;
+
+use roxmltree::{Document, Node};
+
+use super::{Package, PackageLesson, PackageModule, Source};
+use crate::error::{Error, Result};
+
+fn bad(message: impl Into<String>) -> Error {
+    Error::invalid("package", message.into())
+}
+
+/// Whether the manifest looks like a Common Cartridge (and not, say, SCORM).
+pub fn is_cartridge(manifest: &str) -> bool {
+    manifest.contains("imsglobal.org/xsd/imscc") || manifest.contains("IMS Common Cartridge")
+}
+
+pub(super) fn children<'a, 'i>(
+    n: Node<'a, 'i>,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+    n.children()
+        .filter(move |c| c.is_element() && c.tag_name().name() == name)
+}
+
+pub(super) fn child<'a, 'i>(n: Node<'a, 'i>, name: &'a str) -> Option<Node<'a, 'i>> {
+    children(n, name).next()
+}
+
+pub(super) fn text_of(n: Option<Node<'_, '_>>) -> Option<String> {
+    let t: String = n?
+        .descendants()
+        .filter(|d| d.is_text())
+        .map(|d| d.text().unwrap_or(""))
+        .collect();
+    let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!t.is_empty()).then_some(t)
+}
+
+struct Resource {
+    kind: String,
+    href: Option<String>,
+    files: Vec<String>,
+}
+
+/// Reads a cartridge into a package outline.
+pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
+    let doc = Document::parse(manifest_text)
+        .map_err(|e| bad(format!("imsmanifest.xml is not valid XML: {e}")))?;
+    let root = doc.root_element();
+    let title = root
+        .descendants()
+        .find(|n| n.tag_name().name() == "general")
+        .and_then(|g| child(g, "title"))
+        .and_then(|t| text_of(Some(t)))
+        .unwrap_or_else(|| "Imported course".to_owned());
+    let description = root
+        .descendants()
+        .find(|n| n.tag_name().name() == "general")
+        .and_then(|g| child(g, "description"))
+        .and_then(|d| text_of(Some(d)))
+        .unwrap_or_default();
+
+    let mut resources: HashMap<String, Resource> = HashMap::new();
+    let mut order = Vec::new();
+    if let Some(res) = child(root, "resources") {
+        for r in children(res, "resource") {
+            let id = r.attribute("identifier").unwrap_or_default().to_owned();
+            let files = children(r, "file")
+                .filter_map(|f| f.attribute("href").map(str::to_owned))
+                .collect();
+            resources.insert(
+                id.clone(),
+                Resource {
+                    kind: r.attribute("type").unwrap_or_default().to_owned(),
+                    href: r.attribute("href").map(str::to_owned),
+                    files,
+                },
+            );
+            order.push(id);
+        }
+    }
+
+    let mut skipped = Vec::new();
+    let mut modules: Vec<PackageModule> = Vec::new();
+    let organization = child(root, "organizations").and_then(|o| child(o, "organization"));
+    let tree_has_lessons = organization.is_some_and(|o| {
+        o.descendants()
+            .any(|n| n.attribute("identifierref").is_some())
+    });
+    if let (Some(org), true) = (organization, tree_has_lessons) {
+        // A rooted hierarchy has one untitled root item; its children are the modules.
+        let mut top: Vec<Node> = children(org, "item").collect();
+        if top.len() == 1
+            && child(top[0], "title").is_none()
+            && top[0].attribute("identifierref").is_none()
+        {
+            top = children(top[0], "item").collect();
+        }
+        let mut loose = Vec::new();
+        for item in top {
+            if item.attribute("identifierref").is_some() {
+                loose.extend(lesson_from_item(source, item, &resources, &mut skipped));
+                continue;
+            }
+            let module_title = text_of(child(item, "title")).unwrap_or_else(|| "Module".to_owned());
+            let mut lessons = Vec::new();
+            for leaf in item
+                .descendants()
+                .filter(|d| d.tag_name().name() == "item" && d.attribute("identifierref").is_some())
+            {
+                lessons.extend(lesson_from_item(source, leaf, &resources, &mut skipped));
+            }
+            modules.push(PackageModule {
+                title: module_title,
+                lessons,
+            });
+        }
+        if !loose.is_empty() {
+            modules.insert(
+                0,
+                PackageModule {
+                    title: "Lessons".to_owned(),
+                    lessons: loose,
+                },
+            );
+        }
+    } else {
+        // No tree: every page-like resource, in the order of the manifest.
+        let mut lessons = Vec::new();
+        for id in &order {
+            let r = &resources[id];
+            if is_page(r) || is_discussion(r) {
+                lessons.extend(lesson_from_resource(source, None, r, &mut skipped));
+            } else if !is_settings(r) {
+                skipped.push(skip_reason(None, r));
+            }
+        }
+        modules.push(PackageModule {
+            title: "Lessons".to_owned(),
+            lessons,
+        });
+    }
+    modules.retain(|m| !m.lessons.is_empty());
+    if modules.is_empty() {
+        return Err(bad(format!(
+            "the cartridge has no pages, links or discussions to import{}",
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", skipped.join("; "))
+            }
+        )));
+    }
+    Ok(Package {
+        title,
+        description,
+        capacity: None,
+        modules,
+        skipped,
+    })
+}
+
+fn is_page(r: &Resource) -> bool {
+    r.kind.starts_with("webcontent")
+        && r.href
+            .as_deref()
+            .is_some_and(|h| h.ends_with(".html") || h.ends_with(".htm"))
+        || r.kind.contains("learning-application-resource")
+            && r.href.as_deref().is_some_and(|h| {
+                h.ends_with(".html")
+                    && (!h.starts_with("course_settings/") || h.ends_with("/syllabus.html"))
+            })
+}
+
+fn is_discussion(r: &Resource) -> bool {
+    r.kind.starts_with("imsdt")
+}
+
+fn is_settings(r: &Resource) -> bool {
+    r.href
+        .as_deref()
+        .is_some_and(|h| h.starts_with("course_settings/"))
+}
+
+fn skip_reason(title: Option<&str>, r: &Resource) -> String {
+    let what = if r.kind.starts_with("imsbasiclti") {
+        "LTI link (needs an external tool)"
+    } else if r.kind.contains("imsqti") || r.kind.contains("assessment") {
+        "quiz"
+    } else {
+        "activity of an unsupported kind"
+    };
+    format!(
+        "{} “{}” skipped: {what} ({})",
+        if what == "quiz" { "quiz" } else { "item" },
+        title.or(r.href.as_deref()).unwrap_or("?"),
+        r.kind
+    )
+}
+
+fn lesson_from_item(
+    source: &Source,
+    item: Node<'_, '_>,
+    resources: &HashMap<String, Resource>,
+    skipped: &mut Vec<String>,
+) -> Option<PackageLesson> {
+    let title = text_of(child(item, "title"));
+    let id = item.attribute("identifierref")?;
+    let Some(r) = resources.get(id) else {
+        skipped.push(format!(
+            "“{}” skipped: its resource {id} is not in the manifest",
+            title.as_deref().unwrap_or(id)
+        ));
+        return None;
+    };
+    lesson_from_resource(source, title, r, skipped)
+}
+
+fn lesson_from_resource(
+    source: &Source,
+    title: Option<String>,
+    r: &Resource,
+    skipped: &mut Vec<String>,
+) -> Option<PackageLesson> {
+    if is_discussion(r) {
+        let path = r.href.clone().or_else(|| r.files.first().cloned())?;
+        let xml = read_text(source, &path, skipped)?;
+        let doc = Document::parse(&xml).ok()?;
+        let topic_title = text_of(
+            doc.root_element()
+                .children()
+                .find(|n| n.tag_name().name() == "title"),
+        );
+        let body = doc
+            .root_element()
+            .children()
+            .find(|n| n.tag_name().name() == "text")
+            .and_then(|t| t.text().map(str::to_owned))
+            .unwrap_or_default();
+        let title = title
+            .or(topic_title)
+            .unwrap_or_else(|| "Discussion".to_owned());
+        return Some(PackageLesson {
+            title,
+            body: html_block(&body),
+            attachments: Vec::new(),
+        });
+    }
+    if r.kind.starts_with("imswl") {
+        let path = r.href.clone().or_else(|| r.files.first().cloned())?;
+        let xml = read_text(source, &path, skipped)?;
+        let doc = Document::parse(&xml).ok()?;
+        let url = doc
+            .descendants()
+            .find(|n| n.tag_name().name() == "url")
+            .and_then(|u| u.attribute("href"))
+            .unwrap_or("");
+        let link_title = text_of(doc.descendants().find(|n| n.tag_name().name() == "title"));
+        let title = title.or(link_title).unwrap_or_else(|| url.to_owned());
+        return Some(PackageLesson {
+            title,
+            body: format!("[{url}]({url})\n"),
+            attachments: Vec::new(),
+        });
+    }
+    if is_page(r) {
+        let href = r.href.clone()?;
+        let html = read_text(source, &href, skipped)?;
+        let (body, attachments) = rewrite_filebase(source, &extract_body(&html), skipped);
+        let title = title
+            .or_else(|| html_title(&html))
+            .unwrap_or_else(|| href.rsplit('/').next().unwrap_or(&href).to_owned());
+        return Some(PackageLesson {
+            title,
+            body: html_block(&body),
+            attachments,
+        });
+    }
+    if r.kind.starts_with("webcontent")
+        && let Some(href) = r.href.clone()
+    {
+        // A file as a lesson of its own.
+        if !source.contains(&href) {
+            skipped.push(format!("{href} is missing from the package"));
+            return None;
+        }
+        let name = href.rsplit('/').next().unwrap_or(&href).to_owned();
+        let title = title.unwrap_or_else(|| name.clone());
+        return Some(PackageLesson {
+            title,
+            body: format!("See the attached file {name}.\n"),
+            attachments: vec![href],
+        });
+    }
+    skipped.push(skip_reason(title.as_deref(), r));
+    None
+}
+
+fn read_text(source: &Source, path: &str, skipped: &mut Vec<String>) -> Option<String> {
+    match source.read(path) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(_) => {
+            skipped.push(format!("{path} is missing from the package"));
+            None
+        }
+    }
+}
+
+/// The inside of `<body>`, or the whole text when there is none.
+pub(super) fn extract_body(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let start = lower
+        .find("<body")
+        .and_then(|i| lower[i..].find('>').map(|j| i + j + 1));
+    let end = lower.rfind("</body>");
+    match (start, end) {
+        (Some(s), Some(e)) if s <= e => html[s..e].to_owned(),
+        _ => html.to_owned(),
+    }
+}
+
+pub(super) fn html_title(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let s = lower.find("<title>")? + "<title>".len();
+    let e = lower[s..].find("</title>")? + s;
+    let t = html[s..e].split_whitespace().collect::<Vec<_>>().join(" ");
+    (!t.is_empty()).then_some(t)
+}
+
+/// Keeps HTML as one raw block of the lesson's Markdown: no blank lines, so Markdown does not re-read
+/// indented HTML as code. The sanitiser still cleans it when shown.
+fn html_block(html: &str) -> String {
+    let lines: Vec<&str> = html
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    format!("<div class=\"imported\">\n{}\n</div>\n", lines.join("\n"))
+}
+
+/// Files linked as `$IMS-CC-FILEBASE$/path` become attachments; the links point at them once stored
+/// (the `sc-file:` placeholder is replaced by the importer).
+fn rewrite_filebase(
+    source: &Source,
+    html: &str,
+    skipped: &mut Vec<String>,
+) -> (String, Vec<String>) {
+    let mut out = html.replace("%24IMS-CC-FILEBASE%24", "$IMS-CC-FILEBASE$");
+    let mut files = Vec::new();
+    while let Some(i) = out.find("$IMS-CC-FILEBASE$") {
+        let rest = &out[i + "$IMS-CC-FILEBASE$".len()..];
+        let end = rest
+            .find(['"', '\'', ' ', '>', '?', '#'])
+            .unwrap_or(rest.len());
+        let raw = rest[..end].trim_start_matches('/');
+        let decoded = percent_decode(raw);
+        let path = format!("web_resources/{decoded}");
+        let replacement = if source.contains(&path) {
+            if !files.contains(&path) {
+                files.push(path.clone());
+            }
+            format!("sc-file:{path}")
+        } else {
+            skipped.push(format!(
+                "{path} (linked from a page) is missing from the package"
+            ));
+            "#missing".to_owned()
+        };
+        out = format!("{}{}{}", &out[..i], replacement, &rest[end..]);
+    }
+    (out, files)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        if bytes[i] == b'%'
+            && let Some(Ok(b)) = hex.map(|h| u8::from_str_radix(h, 16))
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_and_titles_come_out_of_pages() {
+        let html = "<html><head><title> First  page </title></head><body class=x>\n<p>One</p>\n\n    <p>Two</p>\n</body></html>";
+        assert_eq!(html_title(html).as_deref(), Some("First page"));
+        assert_eq!(extract_body(html).trim(), "<p>One</p>\n\n    <p>Two</p>");
+        assert_eq!(
+            html_block(&extract_body(html)),
+            "<div class=\"imported\">\n<p>One</p>\n    <p>Two</p>\n</div>\n"
+        );
+        assert_eq!(percent_decode("a%20b%2Fc"), "a b/c");
+    }
+}

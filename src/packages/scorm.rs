@@ -1,0 +1,211 @@
+//! SCORM 1.2 and 2004 packages: the default organization's item tree gives modules and lessons; each
+//! lesson's text is extracted from its launch page (SmartCourse does not run SCORM's JavaScript API).
+
+use std::collections::HashMap;
+
+use roxmltree::{Document, Node};
+
+use super::cc::{child, children, extract_body, html_title, text_of};
+use super::{Package, PackageLesson, PackageModule, Source};
+use crate::error::{Error, Result};
+
+fn bad(message: impl Into<String>) -> Error {
+    Error::invalid("package", message.into())
+}
+
+/// Whether the manifest is a SCORM one.
+pub fn is_scorm(manifest: &str) -> bool {
+    manifest.contains("ADL SCORM") || manifest.contains("adlcp")
+}
+
+/// Reads a SCORM package into a package outline.
+pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
+    let doc = Document::parse(manifest_text)
+        .map_err(|e| bad(format!("imsmanifest.xml is not valid XML: {e}")))?;
+    let root = doc.root_element();
+    let mut launch: HashMap<String, String> = HashMap::new();
+    if let Some(res) = child(root, "resources") {
+        for r in children(res, "resource") {
+            if let (Some(id), Some(href)) = (r.attribute("identifier"), r.attribute("href")) {
+                launch.insert(id.to_owned(), href.to_owned());
+            }
+        }
+    }
+    let orgs = child(root, "organizations")
+        .ok_or_else(|| bad("the SCORM manifest has no organizations"))?;
+    let default = orgs.attribute("default");
+    let org = children(orgs, "organization")
+        .find(|o| default.is_none() || o.attribute("identifier") == default)
+        .or_else(|| children(orgs, "organization").next())
+        .ok_or_else(|| bad("the SCORM manifest has no organization"))?;
+    let title = text_of(child(org, "title")).unwrap_or_else(|| "Imported course".to_owned());
+    let mut skipped = Vec::new();
+    let mut modules = Vec::new();
+    let mut loose = Vec::new();
+    for item in children(org, "item") {
+        if item.attribute("identifierref").is_some() && !children(item, "item").any(|_| true) {
+            loose.extend(lesson(source, item, &launch, &mut skipped));
+        } else {
+            let mut lessons = Vec::new();
+            for leaf in std::iter::once(item).chain(
+                item.descendants()
+                    .filter(|d| d.tag_name().name() == "item" && *d != item),
+            ) {
+                if leaf.attribute("identifierref").is_some() {
+                    lessons.extend(lesson(source, leaf, &launch, &mut skipped));
+                }
+            }
+            modules.push(PackageModule {
+                title: text_of(child(item, "title")).unwrap_or_else(|| "Module".into()),
+                lessons,
+            });
+        }
+    }
+    if !loose.is_empty() {
+        modules.insert(
+            0,
+            PackageModule {
+                title: title.clone(),
+                lessons: loose,
+            },
+        );
+    }
+    modules.retain(|m| !m.lessons.is_empty());
+    if modules.is_empty() {
+        return Err(bad("the SCORM package has no items with content to import"));
+    }
+    Ok(Package {
+        title,
+        description: String::new(),
+        capacity: None,
+        modules,
+        skipped,
+    })
+}
+
+fn lesson(
+    source: &Source,
+    item: Node<'_, '_>,
+    launch: &HashMap<String, String>,
+    skipped: &mut Vec<String>,
+) -> Option<PackageLesson> {
+    let title = text_of(child(item, "title"));
+    let id = item.attribute("identifierref")?;
+    let href = launch.get(id)?;
+    let path = href.split(['?', '#']).next().unwrap_or(href);
+    let html = match source.read(path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => {
+            skipped.push(format!(
+                "{path} (launch page of “{}”) is missing from the package",
+                title.as_deref().unwrap_or(id)
+            ));
+            return None;
+        }
+    };
+    let text = plain_text(&extract_body(&html));
+    let title = title
+        .or_else(|| html_title(&html))
+        .unwrap_or_else(|| path.to_owned());
+    let body = if text.is_empty() {
+        "This activity has no text of its own; it ran as an interactive SCORM page.\n".to_owned()
+    } else {
+        text
+    };
+    Some(PackageLesson {
+        title,
+        body,
+        attachments: Vec::new(),
+    })
+}
+
+/// Visible text of an HTML fragment, as Markdown paragraphs: scripts and styles dropped, tags removed,
+/// common entities decoded, Markdown punctuation escaped.
+fn plain_text(html: &str) -> String {
+    let mut s = html.to_owned();
+    for tag in ["script", "style", "noscript"] {
+        loop {
+            let lower = s.to_ascii_lowercase();
+            let Some(start) = lower.find(&format!("<{tag}")) else {
+                break;
+            };
+            let end = lower[start..]
+                .find(&format!("</{tag}>"))
+                .map_or(s.len(), |e| start + e + tag.len() + 3);
+            s.replace_range(start..end, " ");
+        }
+    }
+    let mut out = String::new();
+    let mut in_tag = false;
+    let mut tag = String::new();
+    for c in s.chars() {
+        match (in_tag, c) {
+            (false, '<') => {
+                in_tag = true;
+                tag.clear();
+            }
+            (true, '>') => {
+                in_tag = false;
+                let name = tag
+                    .trim_start_matches('/')
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if matches!(
+                    name.as_str(),
+                    "p" | "br"
+                        | "div"
+                        | "h1"
+                        | "h2"
+                        | "h3"
+                        | "h4"
+                        | "li"
+                        | "tr"
+                        | "table"
+                        | "ul"
+                        | "ol"
+                ) {
+                    out.push_str("\n\n");
+                } else {
+                    out.push(' ');
+                }
+            }
+            (true, c) => tag.push(c),
+            (false, c) => out.push(c),
+        }
+    }
+    let decoded = out
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    decoded
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.chars().fold(String::new(), |mut out, c| {
+                if matches!(c, '\\' | '*' | '_' | '#' | '`' | '<' | '[') {
+                    out.push('\\');
+                }
+                out.push(c);
+                out
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_without_scripts_or_tags() {
+        let t = super::plain_text(
+            "<h1>Golf</h1><script>var x = '<p>';</script><p>Par is <b>good</b> &amp; fun.</p><style>p{}</style><p></p>",
+        );
+        assert_eq!(t, "Golf\n\nPar is good & fun.");
+    }
+}
