@@ -134,10 +134,13 @@ impl Actor {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewUser {
     /// Email address (the login).
+    #[schema(max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+$")]
     pub email: String,
     /// Password: 8 to 128 characters, not one of the most common.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// Full name.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub full_name: String,
 }
 

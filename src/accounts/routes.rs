@@ -156,8 +156,10 @@ pub struct UserListQuery {
     /// Text to find in the email or name.
     pub q: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Users to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

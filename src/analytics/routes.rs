@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 
@@ -38,7 +39,8 @@ pub struct EnrollmentReport {
 
 /// Enrollments per course over time and completion rates: your courses (instructors) or all (admins).
 #[utoipa::path(get, path = "/api/reports/enrollments", tag = "analytics", security(("bearer" = [])), params(ReportQuery),
-    responses((status = 200, body = EnrollmentReport, description = "JSON, or CSV with ?format=csv"), (status = 401, body = ErrorBody),
+    responses((status = 200, description = "JSON, or CSV with ?format=csv",
+            content((EnrollmentReport = "application/json"), (String = "text/csv"))), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn enrollment_report(
     State(app): State<Arc<App>>,

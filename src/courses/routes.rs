@@ -63,10 +63,13 @@ pub struct CatalogQuery {
     /// Words to find in the title or description.
     pub q: Option<String>,
     /// `newest` (default), `oldest`, `title` or `popular`.
+    #[param(pattern = "^(newest|oldest|title|popular)$")]
     pub order: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Courses to skip.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -237,6 +240,7 @@ async fn set_structure(
 #[serde(deny_unknown_fields)]
 pub struct ModuleInput {
     /// Title (required to create).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: Option<String>,
     /// Place among the modules, from 0 (default: last).
     pub position: Option<i64>,
@@ -350,8 +354,11 @@ async fn upload_attachment(
     State(app): State<Arc<App>>,
     user: Auth,
     Path(id): Path<i64>,
-    mut form: Multipart,
+    form: std::result::Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, axum::Json<Attachment>)> {
+    let mut form = form.map_err(|e| {
+        Error::BadRequest(format!("send the file as multipart/form-data: {}", e.body_text()).into())
+    })?;
     // Refuse early, before reading a large body, when the caller may not upload here.
     let actor = user.actor();
     let check = actor.clone();

@@ -19,11 +19,14 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct NewCourse {
     /// Title, 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     /// Description.
     #[serde(default)]
+    #[schema(max_length = 10000)]
     pub description: String,
     /// Seats in all; omit for no limit.
+    #[schema(minimum = 0, maximum = 100000)]
     pub capacity: Option<i64>,
 }
 
@@ -32,12 +35,14 @@ pub struct NewCourse {
 #[serde(deny_unknown_fields)]
 pub struct CourseUpdate {
     /// New title.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: Option<String>,
     /// New description.
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
     /// New capacity; `null` removes the limit.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100000)]
     pub capacity: Option<Option<i64>>,
 }
 
@@ -259,6 +264,7 @@ pub async fn delete_module(app: &App, actor: Actor, id: i64) -> Result<()> {
 #[serde(deny_unknown_fields)]
 pub struct NewLesson {
     /// Title.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     /// Markdown body (at most 1 MiB).
     #[serde(default)]
@@ -274,6 +280,7 @@ pub struct NewLesson {
 #[serde(deny_unknown_fields)]
 pub struct LessonUpdate {
     /// New title.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: Option<String>,
     /// New Markdown body.
     pub body_markdown: Option<String>,

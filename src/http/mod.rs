@@ -51,6 +51,64 @@ pub use error::{ErrorBody, ErrorDetail, error_response};
 )]
 struct ApiDoc;
 
+/// Documents the answers every route can give besides its own: a malformed request (400), no or a bad token
+/// on routes that need one (401), input out of range (422), the rate limit (429) and storage trouble (503,
+/// 507).
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+        let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in api.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut add = |code: &str, what: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(what));
+                };
+                add("400", "bad_request: the request is malformed");
+                if secured {
+                    add("401", "unauthorized: no token, or one that is not valid");
+                }
+                add(
+                    "422",
+                    "invalid_input: a value is out of range (the field is named)",
+                );
+                add("429", "rate_limited: too many requests; see Retry-After");
+                add(
+                    "503",
+                    "unavailable: storage is busy or a request took too long",
+                );
+                add("507", "storage_full: the server's disk is full");
+            }
+        }
+    }
+}
+
 /// Declares the bearer-token security scheme that routes refer to as `bearer`.
 struct BearerAuth;
 
@@ -85,6 +143,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::analytics::routes::router())
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    utoipa::Modify::modify(&CommonResponses, &mut api);
     let doc = Arc::new(serde_json::to_string(&api).expect("the OpenAPI document serialises"));
 
     let router = router

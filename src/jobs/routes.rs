@@ -61,6 +61,7 @@ async fn cancel_workflow(
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// queued, running, done, failed or cancelled.
+    #[param(pattern = "^(queued|running|done|failed|cancelled)$")]
     pub state: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     pub limit: Option<i64>,

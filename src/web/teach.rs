@@ -286,8 +286,10 @@ async fn upload_file(
     State(app): State<Arc<App>>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    mut form: Multipart,
+    form: std::result::Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, WebError> {
+    let mut form = form
+        .map_err(|e| Error::BadRequest(format!("not a valid upload: {}", e.body_text()).into()))?;
     let actor = viewer.require()?;
     while let Some(field) = form
         .next_field()

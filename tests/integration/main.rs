@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod courses;
 mod enrollment;
+mod fuzz;
 mod jobs;
 mod packages;
 mod system;
