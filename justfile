@@ -25,7 +25,7 @@ models:
 
 # Python packages the test suite runs against (OpenAPI validator, schemathesis).
 test-deps:
-    @python3 -c 'import openapi_spec_validator, schemathesis' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+    @python3 -c 'import openapi_spec_validator, schemathesis, aiosmtpd' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
 # Run the benchmarks (results are written up in BENCHMARKS.md).
 bench:

@@ -37,6 +37,8 @@ pub struct Config {
     pub uploads: UploadConfig,
     /// Background jobs.
     pub jobs: JobsConfig,
+    /// Outgoing email; with no host, messages are written to `data/outbox-mail/` instead.
+    pub smtp: SmtpConfig,
     /// An admin account created at start-up when none exists (for unattended installs); empty = none.
     pub admin: AdminConfig,
 }
@@ -49,6 +51,37 @@ pub struct AuthConfig {
     pub token_ttl_secs: i64,
     /// Mark the web UI's cookie `Secure` (only when served over HTTPS, e.g. behind a TLS proxy).
     pub cookie_secure: bool,
+}
+
+/// Outgoing email settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// SMTP server; empty writes `.eml` files under `data/outbox-mail/` instead of sending.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub tls: String,
+    /// The sender, e.g. `SmartCourse <smartcourse@school.example>`.
+    pub from: String,
+    /// Login, if the server wants one.
+    pub user: String,
+    /// Password for `user`.
+    pub password: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 25,
+            tls: "none".into(),
+            from: "SmartCourse <smartcourse@localhost>".into(),
+            user: String::new(),
+            password: String::new(),
+        }
+    }
 }
 
 /// Background job settings.
@@ -205,6 +238,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             uploads: UploadConfig::default(),
             jobs: JobsConfig::default(),
+            smtp: SmtpConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -319,6 +353,9 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
+        }
+        if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
+            bail!("smtp.tls must be none, starttls or tls");
         }
         if self.jobs.lease_secs == 0 || self.jobs.poll_ms == 0 {
             bail!("jobs.lease_secs and jobs.poll_ms must be above 0");

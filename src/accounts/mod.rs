@@ -79,6 +79,10 @@ pub struct User {
     pub disabled: bool,
     /// When the account was created (RFC 3339).
     pub created_at: String,
+    /// Language for messages (`en`, `es`; others fall back to English).
+    pub language: String,
+    /// Whether the user gets email (in-app notifications always arrive).
+    pub email_notifications: bool,
 }
 
 /// The signed-in user making a request.
@@ -290,6 +294,26 @@ pub fn logout(tx: &Transaction, user: &CurrentUser) -> Result<()> {
 pub fn me(conn: &Connection, actor: &Actor) -> Result<User> {
     let id = actor.user_id().ok_or(Error::NotFound)?;
     store::by_id(conn, id)?.ok_or(Error::NotFound)
+}
+
+/// Changes the caller's own preferences: message language and whether to get email.
+pub fn set_preferences(
+    tx: &Transaction,
+    actor: &Actor,
+    language: Option<&str>,
+    email_notifications: Option<bool>,
+) -> Result<User> {
+    let id = actor.user_id().ok_or(Error::NotFound)?;
+    if let Some(l) = language
+        && !(2..=8).contains(&l.len())
+    {
+        return Err(Error::invalid(
+            "language",
+            "a language is a code such as en or es",
+        ));
+    }
+    store::set_preferences(tx, id, language, email_notifications)?;
+    store::by_id(tx, id)?.ok_or(Error::NotFound)
 }
 
 /// A page of users, newest first, optionally filtered by a text in the email or name. Admins only.

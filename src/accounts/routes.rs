@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(logout))
-        .routes(routes!(me))
+        .routes(routes!(me, update_me))
         .routes(routes!(list_users))
         .routes(routes!(update_user))
 }
@@ -146,6 +146,37 @@ async fn me(State(app): State<Arc<App>>, user: Auth) -> Result<axum::Json<User>>
     let actor = user.actor();
     Ok(axum::Json(
         app.db.read(move |c| accounts::me(c, &actor)).await?,
+    ))
+}
+
+/// Your preferences.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// Language for messages: `en` or `es` (others fall back to English).
+    #[schema(min_length = 2, max_length = 8)]
+    pub language: Option<String>,
+    /// Whether to get email (in-app notifications always arrive).
+    pub email_notifications: Option<bool>,
+}
+
+/// Change your own preferences.
+#[utoipa::path(
+    patch, path = "/api/users/me", tag = "accounts", security(("bearer" = [])), request_body = Preferences,
+    responses((status = 200, body = User), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+async fn update_me(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Json(p): Json<Preferences>,
+) -> Result<axum::Json<User>> {
+    let actor = user.actor();
+    Ok(axum::Json(
+        app.db
+            .write(move |tx| {
+                accounts::set_preferences(tx, &actor, p.language.as_deref(), p.email_notifications)
+            })
+            .await?,
     ))
 }
 

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{PreparedUser, Role, User};
 use crate::error::{Error, Result};
 
-const COLUMNS: &str = "id, email, full_name, role, disabled_at IS NOT NULL, created_at";
+const COLUMNS: &str = "id, email, full_name, role, disabled_at IS NOT NULL, created_at, language, email_notifications";
 
 fn user(row: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = row.get(3)?;
@@ -18,6 +18,8 @@ fn user(row: &Row<'_>) -> rusqlite::Result<User> {
         })?,
         disabled: row.get(4)?,
         created_at: row.get(5)?,
+        language: row.get(6)?,
+        email_notifications: row.get(7)?,
     })
 }
 
@@ -63,7 +65,7 @@ pub fn credentials(conn: &Connection, email: &str) -> Result<Option<(User, Strin
         .query_row(
             &format!("SELECT {COLUMNS}, password_hash FROM users WHERE email = ?1"),
             [email],
-            |r| Ok((user(r)?, r.get(6)?)),
+            |r| Ok((user(r)?, r.get(8)?)),
         )
         .optional()?)
 }
@@ -170,6 +172,20 @@ pub fn set_disabled(conn: &Connection, id: i64, disabled: bool) -> Result<()> {
         "disabled_at = ?3, token_version = token_version + 1",
         &at,
     )
+}
+
+pub fn set_preferences(
+    conn: &Connection,
+    id: i64,
+    language: Option<&str>,
+    email: Option<bool>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET language = coalesce(?2, language), email_notifications = coalesce(?3, email_notifications),
+            updated_at = ?4 WHERE id = ?1",
+        params![id, language, email, crate::util::now_rfc3339()],
+    )?;
+    Ok(())
 }
 
 pub fn set_password(conn: &Connection, id: i64, hash: &str) -> Result<()> {

@@ -42,6 +42,7 @@ pub fn run(config: Config, demo_if_empty: bool) -> anyhow::Result<()> {
             "Data directory: {}\nPress Ctrl-C to stop.\n",
             app.data.path().display()
         ));
+        app.db.write(crate::notify::mail::schedule_digest).await?;
         let runner = crate::jobs::runner::start(app.clone()).await?;
         #[cfg(unix)]
         let control = tokio::spawn(crate::control::serve(app.clone()));

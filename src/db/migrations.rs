@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "progress",
         sql: include_str!("migrations/0005_progress.sql"),
     },
+    Migration {
+        version: 6,
+        name: "mail",
+        sql: include_str!("migrations/0006_mail.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -151,51 +151,28 @@ fn notify_for(tx: &Transaction, event_id: i64, kind: &str, payload: &str) -> Res
         return Ok(()); // The course is gone; nothing to say.
     };
     let link = format!("/courses/{course_id}");
-    match kind {
-        "enrollment.created" => {
-            if let Some(user) = p["user_id"].as_i64() {
-                crate::notify::add(
-                    tx,
-                    user,
-                    "welcome",
-                    &format!("Welcome to {title}"),
-                    "You are enrolled. Start with the first lesson whenever you are ready.",
-                    Some(&link),
-                    event_id,
-                )?;
-            }
-        }
-        "course.completed" => {
-            if let Some(user) = p["user_id"].as_i64() {
-                crate::notify::add(
-                    tx,
-                    user,
-                    "course_completed",
-                    &format!("You completed {title}"),
-                    "Every lesson is done. Well done!",
-                    Some(&link),
-                    event_id,
-                )?;
-            }
-        }
-        "course.published" => {
-            let students: Vec<i64> = tx
-                .prepare("SELECT user_id FROM enrollments WHERE course_id = ?1")?
-                .query_map([course_id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for user in students {
-                crate::notify::add(
-                    tx,
-                    user,
-                    "course_updated",
-                    &format!("{title} was updated"),
-                    "The course has new or changed content.",
-                    Some(&link),
-                    event_id,
-                )?;
-            }
-        }
-        _ => {}
+    let recipients: Vec<(i64, &str)> = match kind {
+        "enrollment.created" => p["user_id"]
+            .as_i64()
+            .map(|u| (u, "welcome"))
+            .into_iter()
+            .collect(),
+        "course.completed" => p["user_id"]
+            .as_i64()
+            .map(|u| (u, "course_completed"))
+            .into_iter()
+            .collect(),
+        "course.published" => tx
+            .prepare("SELECT user_id FROM enrollments WHERE course_id = ?1")?
+            .query_map([course_id], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?
+            .into_iter()
+            .map(|u| (u, "course_updated"))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (user, what) in recipients {
+        crate::notify::tell(tx, user, what, &title, &link, event_id)?;
     }
     Ok(())
 }

@@ -111,6 +111,8 @@ pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         .job::<RunWorkflow>()
         .job::<super::diag::Noop>()
         .job::<crate::events::Deliver>()
+        .job::<crate::notify::mail::SendMail>()
+        .job::<crate::notify::mail::WeeklyDigest>()
         .workflow::<super::diag::SelfTest>()
         .workflow::<crate::courses::publish::PublishCourse>()
 });

@@ -1,5 +1,6 @@
 //! Notifications: the in-app inbox. Written by the `notifications` event subscriber.
 
+pub mod mail;
 pub mod routes;
 
 use rusqlite::{Connection, Transaction, params};
@@ -45,6 +46,31 @@ pub fn add(
          WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE user_id = ?1 AND kind = ?2 AND event_id = ?6)",
         params![user_id, kind, title, body, link, event_id, now_rfc3339()],
     )?;
+    Ok(())
+}
+
+/// Tells a user about something: an in-app notification and, unless they turned email off, an email, both in
+/// their language and both once per (user, kind, event).
+pub fn tell(
+    tx: &Transaction,
+    user_id: i64,
+    kind: &str,
+    course: &str,
+    link: &str,
+    event_id: i64,
+) -> Result<()> {
+    let language: Option<String> = rusqlite::OptionalExtension::optional(tx.query_row(
+        "SELECT language FROM users WHERE id = ?1",
+        [user_id],
+        |r| r.get(0),
+    ))?;
+    let Some(language) = language else {
+        return Ok(());
+    };
+    let m = mail::template(kind, &language, course, &[], None);
+    let first = m.text.split("\n\n").next().unwrap_or("").to_owned();
+    add(tx, user_id, kind, &m.subject, &first, Some(link), event_id)?;
+    mail::queue(tx, user_id, kind, event_id, course, &[], Some(link))?;
     Ok(())
 }
 

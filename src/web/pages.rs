@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/my", get(my_courses))
         .route("/notifications", get(notifications))
         .route("/notifications/{id}/read", post(read_notification))
+        .route("/notifications/settings", post(notification_settings))
 }
 
 #[derive(Deserialize)]
@@ -384,6 +385,25 @@ async fn notifications(
         "Notifications",
         context! { items },
     ))
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    email: Option<String>,
+    language: String,
+}
+
+async fn notification_settings(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Form(f): Form<SettingsForm>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let email = f.email.is_some();
+    app.db
+        .write(move |tx| accounts::set_preferences(tx, &actor, Some(&f.language), Some(email)))
+        .await?;
+    Ok(see_other("/notifications"))
 }
 
 async fn read_notification(

@@ -9,6 +9,7 @@ mod courses;
 mod enrollment;
 mod fuzz;
 mod jobs;
+mod mail;
 mod packages;
 mod system;
 mod web;
