@@ -62,6 +62,9 @@ impl App {
     /// Opens the data directory (taking its lock), the database (running migrations) and the content store.
     pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
         let data = DataDir::open(&config.data)?;
+        // Uploads and backups half-written when a previous process died; nobody else uses them (we hold the
+        // lock).
+        let _ = std::fs::remove_dir_all(data.join("tmp"));
         let db = Db::open(&data.join(DB_FILE), &config.database)
             .with_context(|| format!("cannot open the database in {}", data.path().display()))?;
         let content = ContentStore::open(&data.join(CONTENT_FILE))?;

@@ -36,17 +36,6 @@ pub fn lesson_ref(conn: &Connection, lesson_id: i64) -> Result<Option<i64>> {
         .optional()?)
 }
 
-pub fn is_enrolled(conn: &Connection, course_id: i64, user_id: i64) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM enrollments WHERE course_id = ?1 AND user_id = ?2",
-            [course_id, user_id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
 const COURSE_COLUMNS: &str =
     "c.id, c.title, c.description, c.capacity, c.status, c.owner_id, u.full_name,
     (SELECT count(*) FROM lessons l WHERE l.course_id = c.id),

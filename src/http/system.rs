@@ -53,20 +53,27 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Result<Json<Health>> {
     }))
 }
 
-/// Prometheus metrics (OpenMetrics text). Served to clients on the server's own machine.
+/// Prometheus metrics (OpenMetrics text). Served to clients on the server's own machine, and to admins.
 #[utoipa::path(
     get, path = "/metrics", tag = "system",
     responses(
         (status = 200, description = "Metrics in the OpenMetrics text format", body = String, content_type = "application/openmetrics-text"),
-        (status = 403, description = "Not a loopback client", body = super::error::ErrorBody),
+        (status = 401, description = "Not a loopback client, and not signed in", body = super::error::ErrorBody),
+        (status = 403, description = "Not a loopback client, and not an admin", body = super::error::ErrorBody),
     )
 )]
 pub async fn metrics(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    user: crate::http::auth::MaybeAuth,
 ) -> Result<impl IntoResponse> {
-    if !may_read_metrics(peer) {
-        return Err(Error::Forbidden);
+    let admin = user.actor().is_some_and(|a| a.is_admin());
+    if !may_read_metrics(peer) && !admin {
+        return Err(if user.0.is_some() {
+            Error::Forbidden
+        } else {
+            Error::Unauthorized
+        });
     }
     Ok((
         [(
