@@ -10,7 +10,7 @@ default:
 # on http://0.0.0.0:8000 (extra args go to `serve`, e.g. `just serve --data /srv/sc`).
 serve *ARGS: models
     cargo build --release --locked
-    ./target/release/smartcourse serve --demo-if-empty {{ARGS}}
+    "${CARGO_TARGET_DIR:-target}/release/smartcourse" serve --demo-if-empty {{ARGS}}
 
 # Everything CI checks: formatting, lints, and the whole test suite.
 test: test-deps
