@@ -247,7 +247,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(config, args.demo_if_empty),
         Command::Doctor { repair } => doctor::run(&config, repair),
         Command::Config => {
-            print!("{}", toml::to_string_pretty(&config)?);
+            let mut shown = config.clone();
+            for secret in [&mut shown.admin.password, &mut shown.smtp.password] {
+                if !secret.is_empty() {
+                    *secret = "(set, not shown)".into();
+                }
+            }
+            print!("{}", toml::to_string_pretty(&shown)?);
             println!("\n# Every setting can also be set from the environment:");
             for (key, env) in Config::keys() {
                 println!("#   {key:<32} {env}");

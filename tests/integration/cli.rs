@@ -204,6 +204,17 @@ fn config_shows_the_layers_applied() {
         shown["database"]["busy_timeout_ms"].as_integer(),
         Some(1234)
     );
+
+    // Secrets are not printed.
+    let o = smartcourse()
+        .arg("config")
+        .env("SMARTCOURSE_SMTP_PASSWORD", "hunter2-smtp")
+        .env("SMARTCOURSE_ADMIN_EMAIL", "a@school.test")
+        .env("SMARTCOURSE_ADMIN_PASSWORD", "hunter2-admin")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("hunter2"), "{}", stdout(&o));
 }
 
 #[test]
