@@ -91,6 +91,52 @@ pub async fn stage(mut field: Field<'_>, dir: &Path, max_bytes: u64) -> Result<S
     Ok(staged)
 }
 
+/// A package file received into the staging area; removed when dropped.
+pub struct StagedPackage(PathBuf);
+
+impl std::ops::Deref for StagedPackage {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for StagedPackage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Streams an uploaded course package to the staging area, up to `max_bytes`; its contents are checked by
+/// the importer.
+pub async fn stage_package(
+    mut field: Field<'_>,
+    dir: &Path,
+    max_bytes: u64,
+) -> Result<StagedPackage> {
+    tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
+    let mut id = [0u8; 12];
+    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let staged = StagedPackage(dir.join(format!("package-{}.zip", crate::util::hex(&id))));
+    let mut file = tokio::fs::File::create(&staged.0).await.map_err(io_error)?;
+    let mut size = 0u64;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| Error::BadRequest(format!("the upload was interrupted: {e}").into()))?
+    {
+        size += chunk.len() as u64;
+        if size > max_bytes {
+            return Err(Error::TooLarge(
+                "the package is larger than a course may be".into(),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(io_error)?;
+    }
+    file.sync_all().await.map_err(io_error)?;
+    Ok(staged)
+}
+
 /// Stages bytes already in memory (from a package), with the same checks as an upload.
 pub fn stage_bytes(bytes: &[u8], name: &str, dir: &Path, max_bytes: u64) -> Result<Staged> {
     if bytes.len() as u64 > max_bytes {

@@ -21,6 +21,10 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/teach", get(teach))
         .route("/teach/courses", post(create_course))
+        .route(
+            "/teach/import",
+            post(import_package).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/teach/courses/{id}", get(edit_course).post(save_course))
         .route("/teach/courses/{id}/lessons", post(add_lesson))
         .route("/teach/courses/{id}/modules", post(add_module))
@@ -38,6 +42,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin", get(admin))
         .route("/admin/users/{id}", post(admin_user))
         .route("/admin/jobs/{id}/retry", post(admin_retry))
+        .route("/admin/backup", post(admin_backup))
 }
 
 async fn teach(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
@@ -48,6 +53,39 @@ async fn teach(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<Strin
         service::list_courses(&app, Some(actor), None, Some("newest".into()), 200, 0).await?;
     let courses: Vec<_> = all.into_iter().filter(|c| Some(c.owner_id) == me).collect();
     Ok(render("teach.html", &viewer, "Teach", context! { courses }))
+}
+
+/// Imports an uploaded package for the signed-in instructor, then shows the new course (or why not).
+async fn import_package(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    form: std::result::Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    crate::courses::require_author(&actor)?;
+    let owner = viewer.user.as_ref().map(|u| u.email.clone());
+    let mut form = form
+        .map_err(|e| Error::BadRequest(format!("not a valid upload: {}", e.body_text()).into()))?;
+    let mut staged = None;
+    let mut publish = false;
+    let limit = app.config.uploads.max_course_bytes;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| Error::BadRequest(format!("not a valid upload: {e}").into()))?
+    {
+        match field.name() {
+            Some("package") => {
+                staged = Some(upload::stage_package(field, &app.data.join("tmp"), limit).await?)
+            }
+            Some("publish") => publish = true,
+            _ => {}
+        }
+    }
+    let package = staged.ok_or_else(|| Error::invalid("package", "choose a package file"))?;
+    let report = crate::packages::import(&app, &package, owner, publish).await?;
+    drop(package);
+    Ok(see_other(&format!("/teach/courses/{}", report.course_id)))
 }
 
 #[derive(Deserialize)]
@@ -377,11 +415,12 @@ async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<Strin
             Ok((users, failed, count("queued")?, count("running")?))
         })
         .await?;
+    let storage = storage(&app).await?;
     Ok(render(
         "admin.html",
         &viewer,
         "Admin",
-        context! { users, failed, queued, running },
+        context! { users, failed, queued, running, storage },
     ))
 }
 
@@ -404,6 +443,79 @@ async fn admin_user(
         .write(move |tx| accounts::update_user(tx, &actor, id, role, disabled))
         .await?;
     Ok(see_other("/admin"))
+}
+
+async fn storage(app: &App) -> Result<minijinja::Value, Error> {
+    let size = |name: &str| {
+        std::fs::metadata(app.data.join(name))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    let (db_bytes, content_bytes) = (
+        size(crate::app::DB_FILE) + size("smartcourse.db-wal"),
+        size(crate::app::CONTENT_FILE),
+    );
+    let path = app.data.path().display().to_string();
+    let (users, courses, lessons, file_bytes): (i64, i64, i64, i64) = app
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM courses), (SELECT count(*) FROM lessons),
+                    (SELECT coalesce(sum(size), 0) FROM attachments)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?)
+        })
+        .await?;
+    Ok(context! { users, courses, lessons, file_bytes, db_bytes, content_bytes, path })
+}
+
+/// Writes a backup and sends it to the admin's browser, then deletes the server's copy.
+async fn admin_backup(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    use tokio::io::AsyncReadExt;
+    let actor = viewer.require()?;
+    actor.require_admin()?;
+    let dir = app.data.join("tmp");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Internal(e.into()))?;
+    let stamp = crate::util::now_rfc3339().replace([':', '-'], "");
+    let name = format!("smartcourse-{stamp}.backup");
+    let path = dir.join(&name);
+    crate::backup::create(&app, &path).await?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+        .len();
+    // Unlinked now, the open file streams on; nothing is left behind if the download is cut.
+    let _ = std::fs::remove_file(&path);
+    let stream = futures_util::stream::try_unfold(file, |mut f| async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            return Ok::<_, std::io::Error>(None);
+        }
+        buf.truncate(n);
+        Ok(Some((axum::body::Bytes::from(buf), f)))
+    });
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/zip".to_owned(),
+            ),
+            (axum::http::header::CONTENT_LENGTH, len.to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 async fn admin_retry(

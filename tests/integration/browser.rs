@@ -160,7 +160,7 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
         fill(&c, "#title", "Fractions <b>for all</b>").await;
         fill(&c, "#description", "Halves and quarters.").await;
         fill(&c, "#capacity", "30").await;
-        go(&c, "form.stack button").await;
+        go(&c, "form[action='/teach/courses'] button").await;
         assert!(text(&c, "h1").await.starts_with("Fractions <b>for all</b>"), "titles are shown as text, not markup");
         fill(&c, "#lesson_title", "Halves").await;
         go(&c, "form[action$='/lessons'] button").await;

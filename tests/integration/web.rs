@@ -173,3 +173,118 @@ async fn the_students_page_charts_enrollments_for_the_owner_only() {
         "another teacher may not see these students"
     );
 }
+
+#[tokio::test]
+async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(smartcourse::accounts::Role::Instructor).await;
+    let student = app.user(smartcourse::accounts::Role::Student).await;
+    let cartridge = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/samples/common-cartridge/latex.imscc"
+    ))
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |token: String| {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "package",
+                reqwest::multipart::Part::bytes(cartridge.clone()).file_name("latex.imscc"),
+            )
+            .text("publish", "on");
+        client
+            .post(app.url("/teach/import"))
+            .header("cookie", format!("smartcourse_token={token}"))
+            .multipart(form)
+            .send()
+    };
+    let r = post(student.token.clone()).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = post(teacher.token.clone()).await.unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let id: i64 = location
+        .trim_start_matches("/teach/courses/")
+        .parse()
+        .unwrap();
+    app.drain_jobs().await;
+    let course: serde_json::Value = app
+        .get(&format!("/api/courses/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(course["title"], "LaTeX Equations");
+    assert_eq!(course["status"], "published");
+    assert_eq!(course["owner_id"], teacher.id);
+    let staging = app.app.data.join("tmp");
+    let left = std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "the uploaded package is not kept");
+}
+
+#[tokio::test]
+async fn admins_see_storage_and_download_a_backup_that_restores() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(smartcourse::accounts::Role::Admin).await;
+    let teacher = app.user(smartcourse::accounts::Role::Instructor).await;
+    let course = app.course(&teacher, "Kept safe").await;
+    app.lesson(&teacher, course, "L", "text").await;
+    let cookie = |t: &str| format!("smartcourse_token={t}");
+    let page = app
+        .client
+        .get(app.url("/admin"))
+        .header("cookie", cookie(&admin.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Storage") && page.contains("1 courses"),
+        "{page}"
+    );
+
+    let r = app
+        .client
+        .post(app.url("/admin/backup"))
+        .header("cookie", cookie(&teacher.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(app.url("/admin/backup"))
+        .header("cookie", cookie(&admin.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".backup")
+    );
+    let bytes = r.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("download.backup");
+    std::fs::write(&archive, &bytes).unwrap();
+    let restored = dir.path().join("restored");
+    smartcourse::backup::restore(&archive, &restored).unwrap();
+    let conn = rusqlite::Connection::open(restored.join("smartcourse.db")).unwrap();
+    let title: String = conn
+        .query_row("SELECT title FROM courses", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(title, "Kept safe");
+    assert_eq!(
+        std::fs::read_dir(app.app.data.join("tmp")).unwrap().count(),
+        0,
+        "no copy left on the server"
+    );
+}
