@@ -276,3 +276,85 @@ pub fn restore(archive: &Path, data: &Path) -> anyhow::Result<Manifest> {
         .with_context(|| format!("cannot move the restored files to {}", data.display()))?;
     Ok(manifest)
 }
+
+/// Writes an automatic backup into `backup.dir`, keeps the newest `backup.keep`, and schedules the next.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScheduledBackup {}
+
+/// Automatic backups are named `smartcourse-auto-<unix ms>.backup`; only those are ever pruned.
+const AUTO_PREFIX: &str = "smartcourse-auto-";
+
+impl crate::jobs::Job for ScheduledBackup {
+    const KIND: &'static str = "backup.scheduled";
+    const QUEUE: &'static str = "content";
+
+    async fn run(self, ctx: crate::jobs::JobContext) -> anyhow::Result<()> {
+        let config = &ctx.app.config.backup;
+        let dir = if config.dir.as_os_str().is_empty() {
+            ctx.app.data.join("backups")
+        } else {
+            config.dir.clone()
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{AUTO_PREFIX}{}.backup", crate::jobs::now_ms()));
+        create(&ctx.app, &path).await?;
+        let mut existing: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(AUTO_PREFIX) && n.ends_with(".backup"))
+            })
+            .collect();
+        existing.sort();
+        let excess = existing.len().saturating_sub(config.keep as usize);
+        for old in &existing[..excess] {
+            std::fs::remove_file(old)
+                .with_context(|| format!("cannot remove {}", old.display()))?;
+        }
+        tracing::info!(path = %path.display(), removed = excess, "automatic backup written");
+        let every = config.every_hours;
+        if every > 0 {
+            ctx.app
+                .db
+                .write(move |tx| {
+                    crate::jobs::enqueue_with(
+                        tx,
+                        &ScheduledBackup {},
+                        crate::jobs::EnqueueOptions {
+                            delay_ms: every as i64 * 3_600_000,
+                            ..Default::default()
+                        },
+                    )
+                    .map(drop)
+                })
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes sure the next automatic backup is scheduled (at start-up), unless they are turned off.
+pub fn schedule(tx: &rusqlite::Transaction, every_hours: u64) -> Result<()> {
+    if every_hours == 0 {
+        return Ok(());
+    }
+    let queued: i64 = tx.query_row(
+        "SELECT count(*) FROM jobs WHERE kind = ?1 AND state IN ('queued', 'running')",
+        [<ScheduledBackup as crate::jobs::Job>::KIND],
+        |r| r.get(0),
+    )?;
+    if queued == 0 {
+        crate::jobs::enqueue_with(
+            tx,
+            &ScheduledBackup {},
+            crate::jobs::EnqueueOptions {
+                delay_ms: every_hours as i64 * 3_600_000,
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok(())
+}

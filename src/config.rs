@@ -39,6 +39,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Outgoing email; with no host, messages are written to `data/outbox-mail/` instead.
     pub smtp: SmtpConfig,
+    /// Automatic backups.
+    pub backup: BackupConfig,
     /// An admin account created at start-up when none exists (for unattended installs); empty = none.
     pub admin: AdminConfig,
 }
@@ -51,6 +53,28 @@ pub struct AuthConfig {
     pub token_ttl_secs: i64,
     /// Mark the web UI's cookie `Secure` (only when served over HTTPS, e.g. behind a TLS proxy).
     pub cookie_secure: bool,
+}
+
+/// Automatic backup settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Hours between automatic backups; 0 turns them off.
+    pub every_hours: u64,
+    /// How many automatic backups to keep (older ones are deleted).
+    pub keep: u32,
+    /// Where to write them; empty means `backups/` in the data directory (better: a USB stick).
+    pub dir: PathBuf,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            every_hours: 24,
+            keep: 7,
+            dir: PathBuf::new(),
+        }
+    }
 }
 
 /// Outgoing email settings.
@@ -239,6 +263,7 @@ impl Default for Config {
             uploads: UploadConfig::default(),
             jobs: JobsConfig::default(),
             smtp: SmtpConfig::default(),
+            backup: BackupConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -353,6 +378,9 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.backup.keep == 0 {
+            bail!("backup.keep must be at least 1");
         }
         if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
             bail!("smtp.tls must be none, starttls or tls");

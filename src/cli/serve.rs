@@ -43,6 +43,10 @@ pub fn run(config: Config, demo_if_empty: bool) -> anyhow::Result<()> {
             app.data.path().display()
         ));
         app.db.write(crate::notify::mail::schedule_digest).await?;
+        let every = app.config.backup.every_hours;
+        app.db
+            .write(move |tx| crate::backup::schedule(tx, every))
+            .await?;
         let runner = crate::jobs::runner::start(app.clone()).await?;
         #[cfg(unix)]
         let control = tokio::spawn(crate::control::serve(app.clone()));

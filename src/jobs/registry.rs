@@ -113,6 +113,7 @@ pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         .job::<crate::events::Deliver>()
         .job::<crate::notify::mail::SendMail>()
         .job::<crate::notify::mail::WeeklyDigest>()
+        .job::<crate::backup::ScheduledBackup>()
         .workflow::<super::diag::SelfTest>()
         .workflow::<crate::courses::publish::PublishCourse>()
 });

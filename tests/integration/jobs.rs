@@ -599,3 +599,45 @@ async fn admins_see_and_retry_jobs_over_http() {
     app.drain_jobs().await;
     assert_eq!(job(&app, failed).await.state, "done");
 }
+
+#[tokio::test]
+async fn automatic_backups_keep_the_newest_and_schedule_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("usb");
+    let app = TestApp::spawn_with(|c| {
+        c.backup.dir = target.clone();
+        c.backup.keep = 2;
+    })
+    .await;
+    for _ in 0..3 {
+        app.app
+            .db
+            .write(|tx| jobs::enqueue(tx, &smartcourse::backup::ScheduledBackup {}).map(drop))
+            .await
+            .unwrap();
+        app.drain_jobs().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut kept: Vec<String> = std::fs::read_dir(&target)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(
+        kept.iter()
+            .all(|n| n.starts_with("smartcourse-auto-") && n.ends_with(".backup"))
+    );
+    // Each one is a valid backup.
+    let restored = dir.path().join("restored");
+    smartcourse::backup::restore(&target.join(&kept[1]), &restored).unwrap();
+    // The next ones are scheduled a day ahead.
+    let next: i64 = app
+        .app
+        .db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM jobs WHERE kind = 'backup.scheduled' AND state = 'queued' AND run_at > ?1", [jobs::now_ms() + 3_600_000], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert!(next >= 1);
+}
