@@ -38,6 +38,22 @@ pub fn run(config: Config, demo_if_empty: bool) -> anyhow::Result<()> {
         for url in urls(bound) {
             banner.push_str(&format!("  {url}\n"));
         }
+        if let Some(lan) = urls(bound)
+            .into_iter()
+            .find(|u| u.contains("classroom network"))
+        {
+            let address = lan.split_whitespace().next().unwrap_or("").to_owned();
+            if let Ok(code) = qrcode::QrCode::new(address.as_bytes()) {
+                banner.push_str(&format!("Students can scan this to open {address}:\n"));
+                banner.push_str(
+                    &code
+                        .render::<qrcode::render::unicode::Dense1x2>()
+                        .quiet_zone(true)
+                        .build(),
+                );
+                banner.push('\n');
+            }
+        }
         banner.push_str(&format!(
             "Data directory: {}\nPress Ctrl-C to stop.\n",
             app.data.path().display()

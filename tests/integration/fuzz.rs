@@ -1,4 +1,4 @@
-//! Schemathesis (PyPI) against `/api/openapi.json`, as an admin and as a student: generated requests for every
+//! Schemathesis (PyPI) against `/api/openapi.json`, as a student, an instructor and an admin: generated requests for every
 //! operation, checking that nothing answers 5xx and that every response (status, content type, headers,
 //! body) matches the document. The number of examples is bounded so CI stays quick.
 
@@ -23,11 +23,13 @@ async fn the_api_survives_schemathesis_as_every_kind_of_user() {
     app.drain_jobs().await;
     let admin = app.user(Role::Admin).await;
     let student = app.user(Role::Student).await;
+    let teacher = app.user(Role::Instructor).await;
     app.enroll(&student, report.course_id).await;
 
     // The student first: the admin run may disable or demote users.
     for (who, token) in [
         ("student", student.token.clone()),
+        ("instructor", teacher.token.clone()),
         ("admin", admin.token.clone()),
     ] {
         let schema = app.url("/api/openapi.json");
