@@ -212,7 +212,8 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// Largest request body accepted by JSON endpoints, in bytes (uploads have their own limits).
     pub max_body_bytes: u64,
-    /// Requests running longer than this are answered 503 (streamed answers are exempt once they start).
+    /// Requests running longer than this are answered 503 (streamed answers are exempt once they start, and
+    /// file uploads are exempt: their size is limited instead).
     pub request_timeout_secs: u64,
     /// On Ctrl-C or SIGTERM, how long in-flight requests get to finish before the server stops anyway.
     pub shutdown_grace_secs: u64,

@@ -83,8 +83,16 @@ async fn import_package(
         }
     }
     let package = staged.ok_or_else(|| Error::invalid("package", "choose a package file"))?;
-    let report = crate::packages::import(&app, &package, owner, publish).await?;
-    drop(package);
+    // In its own task: if the request times out or the browser goes away, the import still finishes (or
+    // cleans up after itself) instead of stopping half-way.
+    let task_app = app.clone();
+    let report = tokio::spawn(async move {
+        let report = crate::packages::import(&task_app, &package, owner, publish).await;
+        drop(package);
+        report
+    })
+    .await
+    .map_err(|e| Error::Internal(anyhow::anyhow!("import task: {e}")))??;
     Ok(see_other(&format!("/teach/courses/{}", report.course_id)))
 }
 
@@ -481,7 +489,11 @@ async fn admin_backup(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Res
     let stamp = crate::util::now_rfc3339().replace([':', '-'], "");
     let name = format!("smartcourse-{stamp}.backup");
     let path = dir.join(&name);
-    crate::backup::create(&app, &path).await?;
+    // In its own task, so a timed-out request cannot stop the backup half-way (it cleans up after itself).
+    let (task_app, task_path) = (app.clone(), path.clone());
+    tokio::spawn(async move { crate::backup::create(&task_app, &task_path).await })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("backup task: {e}")))??;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| Error::Internal(e.into()))?;

@@ -919,3 +919,28 @@ async fn doctor_finds_orphaned_and_missing_content_and_repairs_orphans() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("missing from the content store"));
 }
+
+#[tokio::test]
+async fn a_slow_upload_is_not_cut_off_by_the_request_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(|c| c.server.request_timeout_secs = 1).await;
+    let owner = app.user(Role::Instructor).await;
+    let course = app.course(&owner, "Slow Wi-Fi").await;
+    let lesson = app.lesson(&owner, course, "L", "").await;
+    let body = "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\nwritten slowly\r\n--XYZ--\r\n";
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /api/lessons/{lesson}/attachments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        owner.token,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    s.write_all(first.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    s.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
