@@ -50,8 +50,9 @@ fn require_student(actor: &Actor) -> Result<i64> {
 
 /// Enrols the calling student.
 pub fn enroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<Enrollment> {
-    let user_id = require_student(actor)?;
+    // Visibility first: a course the caller may not see is 404 whoever asks.
     let course = courses::require_view(tx, Some(actor), course_id)?;
+    let user_id = require_student(actor)?;
     match course.status {
         CourseStatus::Published => {}
         CourseStatus::Archived => {
@@ -111,7 +112,9 @@ pub fn enroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<Enrollm
 
 /// Unenrols the calling student (404 if not enrolled). Completed lessons are kept, so re-enrolling resumes.
 pub fn unenroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<()> {
-    let user_id = require_student(actor)?;
+    let Some(user_id) = actor.user_id() else {
+        return Err(Error::NotFound);
+    };
     courses::require_view(tx, Some(actor), course_id).or_else(|e| {
         // An archived course is not in the catalog but its students may still leave it.
         if is_enrolled(tx, course_id, user_id)? {

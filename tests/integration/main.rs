@@ -8,6 +8,7 @@ mod common;
 mod courses;
 mod enrollment;
 mod fuzz;
+mod idor;
 mod jobs;
 mod mail;
 mod packages;
