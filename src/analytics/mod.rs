@@ -1,7 +1,9 @@
 //! Analytics: enrollment and completion reports from SQLite, as JSON, CSV, and charts in the UI.
 //!
 //! Enrollments over time come from the `enrollment.created` events of the outbox (so students who later
-//! left still count on the day they joined); current enrolment and completion come from `enrollments`.
+//! left still count on the day they joined); current enrolment, completion, activity and the per-lesson
+//! funnel come from `enrollments` and `lesson_progress`. (They are computed on each request, which is cheap at
+//! a school's size; keeping them in tables updated by the analytics subscriber would be the next step.)
 
 pub mod routes;
 
@@ -25,8 +27,25 @@ pub struct CourseReport {
     pub completed: i64,
     /// completed / enrolled, in percent (0 when nobody is enrolled).
     pub completion_rate: i64,
+    /// Enrolled students who completed a lesson in the last 7 days.
+    pub active_7d: i64,
+    /// Average days from enrolling to completing, for those who completed.
+    pub avg_days_to_complete: Option<f64>,
     /// Enrollments per UTC day, oldest first (days without any are left out).
     pub daily: Vec<DayCount>,
+    /// Each lesson in course order with how many enrolled students completed it: where students stop.
+    pub funnel: Vec<LessonCount>,
+}
+
+/// Completions of one lesson.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LessonCount {
+    /// Lesson.
+    pub lesson_id: i64,
+    /// Its title.
+    pub title: String,
+    /// Enrolled students who completed it.
+    pub completed: i64,
 }
 
 /// Enrollments on one day.
@@ -56,6 +75,23 @@ pub fn enrollments(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>
         )?
         .query_map([owner_filter], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<Result<_, _>>()?;
+    let week_ago = crate::util::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(7));
+    let mut extra_stmt = conn.prepare(
+        "SELECT
+            (SELECT count(DISTINCT p.user_id) FROM lesson_progress p JOIN enrollments e
+                ON e.course_id = p.course_id AND e.user_id = p.user_id
+             WHERE p.course_id = ?1 AND p.completed_at >= ?2),
+            (SELECT avg(julianday(completed_at) - julianday(enrolled_at)) FROM enrollments
+             WHERE course_id = ?1 AND completed_at IS NOT NULL)",
+    )?;
+    let mut funnel_stmt = conn.prepare(
+        "SELECT l.id, l.title,
+            (SELECT count(*) FROM lesson_progress p JOIN enrollments e
+                ON e.course_id = p.course_id AND e.user_id = p.user_id
+             WHERE p.lesson_id = l.id)
+         FROM lessons l JOIN modules m ON m.id = l.module_id
+         WHERE l.course_id = ?1 ORDER BY m.position, l.position",
+    )?;
     let mut daily_stmt = conn.prepare(
         "SELECT substr(created_at, 1, 10) AS day, count(*) FROM events
          WHERE kind = 'enrollment.created' AND json_extract(payload, '$.course_id') = ?1
@@ -72,6 +108,19 @@ pub fn enrollments(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>
                     })
                 })?
                 .collect::<Result<_, _>>()?;
+            let (active_7d, avg_days): (i64, Option<f64>) = extra_stmt
+                .query_row(rusqlite::params![course_id, week_ago], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            let funnel = funnel_stmt
+                .query_map([course_id], |r| {
+                    Ok(LessonCount {
+                        lesson_id: r.get(0)?,
+                        title: r.get(1)?,
+                        completed: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
             Ok(CourseReport {
                 course_id,
                 title,
@@ -82,37 +131,43 @@ pub fn enrollments(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>
                 } else {
                     completed * 100 / enrolled
                 },
+                active_7d,
+                avg_days_to_complete: avg_days.map(|d| (d * 10.0).round() / 10.0),
                 daily,
+                funnel,
             })
         })
         .collect()
 }
 
-/// The reports as CSV: one row per course and day with enrollments, then the course's totals on each row.
+/// The reports as CSV, one figure per row, the same figures the students page shows:
+/// `course_id,course_title,figure,key,value`, where `key` is the day or the lesson of per-day and per-lesson
+/// figures.
 pub fn to_csv(reports: &[CourseReport]) -> String {
-    let mut out = String::from(
-        "course_id,course_title,day,enrollments,enrolled_now,completed,completion_rate_percent\n",
-    );
+    let mut out = String::from("course_id,course_title,figure,key,value\n");
     for r in reports {
-        let rows: Vec<(String, i64)> = if r.daily.is_empty() {
-            vec![(String::new(), 0)]
-        } else {
-            r.daily
-                .iter()
-                .map(|d| (d.day.clone(), d.enrollments))
-                .collect()
-        };
-        for (day, n) in rows {
+        let mut row = |figure: &str, key: &str, value: String| {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{}\n",
+                "{},{},{figure},{},{value}\n",
                 r.course_id,
                 csv_field(&r.title),
-                day,
-                n,
-                r.enrolled,
-                r.completed,
-                r.completion_rate
+                csv_field(key)
             ));
+        };
+        row("enrolled_now", "", r.enrolled.to_string());
+        row("completed", "", r.completed.to_string());
+        row("completion_rate_percent", "", r.completion_rate.to_string());
+        row("active_students_7d", "", r.active_7d.to_string());
+        // Written as the JSON writes it, so the two never differ.
+        let avg = r
+            .avg_days_to_complete
+            .map(|d| serde_json::Value::from(d).to_string());
+        row("avg_days_to_complete", "", avg.unwrap_or_default());
+        for d in &r.daily {
+            row("enrollments_on_day", &d.day, d.enrollments.to_string());
+        }
+        for l in &r.funnel {
+            row("lesson_completed_by", &l.title, l.completed.to_string());
         }
     }
     out
@@ -148,11 +203,28 @@ mod tests {
             enrolled: 2,
             completed: 1,
             completion_rate: 50,
+            active_7d: 1,
+            avg_days_to_complete: Some(2.5),
             daily: vec![DayCount {
                 day: "2026-01-02".into(),
                 enrollments: 2,
             }],
+            funnel: vec![LessonCount {
+                lesson_id: 9,
+                title: "=SUM(A1)".into(),
+                completed: 1,
+            }],
         }]);
-        assert_eq!(csv.lines().nth(1), Some("1,T,2026-01-02,2,2,1,50"));
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[1], "1,T,enrolled_now,,2");
+        assert!(lines.contains(&"1,T,avg_days_to_complete,,2.5"), "{csv}");
+        assert!(
+            lines.contains(&"1,T,enrollments_on_day,2026-01-02,2"),
+            "{csv}"
+        );
+        assert!(
+            lines.contains(&"1,T,lesson_completed_by,'=SUM(A1),1"),
+            "{csv}"
+        );
     }
 }
