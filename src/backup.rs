@@ -95,12 +95,10 @@ where
 
 /// Writes a backup of the running application to `out` (a zip archive). Returns the manifest.
 pub async fn create(app: &App, out: &Path) -> Result<Manifest> {
-    let mut id = [0u8; 8];
-    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("random: {e}"))?;
     let work = app
         .data
         .join("tmp")
-        .join(format!("backup-{}", crate::util::hex(&id)));
+        .join(format!("backup-{}", crate::util::random_hex(8)?));
     std::fs::create_dir_all(&work).map_err(|e| Error::Internal(e.into()))?;
     let result = snapshot_and_pack(app, &work, out).await;
     let _ = std::fs::remove_dir_all(&work);

@@ -11,6 +11,26 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// A `LIKE ... ESCAPE '\\'` pattern that finds `q` anywhere, with `%`, `_` and `\\` in it taken literally;
+/// `None` for an empty search.
+pub fn like_contains(q: Option<&str>) -> Option<String> {
+    let q = q.map(str::trim).filter(|q| !q.is_empty())?;
+    Some(format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    ))
+}
+
+/// `n` random bytes from the OS, in hex (for file names nobody can guess or collide with).
+pub fn random_hex(n: usize) -> crate::Result<String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no random numbers from the OS: {e}"))?;
+    Ok(hex(&bytes))
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -32,6 +52,16 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn like_patterns_are_literal() {
+        assert_eq!(
+            super::like_contains(Some(" 100%_a\\ ")).as_deref(),
+            Some("%100\\%\\_a\\\\%")
+        );
+        assert_eq!(super::like_contains(Some("  ")), None);
+        assert_eq!(super::like_contains(None), None);
+    }
+
     #[test]
     fn hex_and_times() {
         assert_eq!(super::hex(&[0, 15, 255]), "000fff");

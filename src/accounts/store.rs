@@ -126,14 +126,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<User>, i64)> {
-    let pattern = q.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
-        format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
+    let pattern = crate::util::like_contains(q);
     let filter = "(?1 IS NULL OR email LIKE ?1 ESCAPE '\\' OR full_name LIKE ?1 ESCAPE '\\')";
     let total = conn.query_row(
         &format!("SELECT count(*) FROM users WHERE {filter}"),

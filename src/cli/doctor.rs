@@ -113,17 +113,7 @@ fn check_references(root: &Path, repair: bool) -> anyhow::Result<()> {
     if !orphans.is_empty() {
         if repair {
             let tx = db.begin_write()?;
-            {
-                let mut bodies = tx.open_table(crate::courses::content::BODIES)?;
-                let mut chunks = tx.open_table(crate::courses::content::CHUNKS)?;
-                for sum in &orphans {
-                    bodies.remove(sum.as_str())?;
-                    let mut index = 0u32;
-                    while chunks.remove((sum.as_str(), index))?.is_some() {
-                        index += 1;
-                    }
-                }
-            }
+            crate::courses::content::remove(&tx, &orphans)?;
             tx.commit()?;
             println!("fixed removed {} orphaned blob(s)", orphans.len());
         } else {

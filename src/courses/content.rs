@@ -147,21 +147,22 @@ pub async fn collect_garbage(
         })
         .await?;
     let n = unreferenced.len();
-    store
-        .write(move |tx| {
-            let mut bodies = tx.open_table(BODIES)?;
-            let mut chunks = tx.open_table(CHUNKS)?;
-            for sum in &unreferenced {
-                bodies.remove(sum.as_str())?;
-                let mut index = 0u32;
-                while chunks.remove((sum.as_str(), index))?.is_some() {
-                    index += 1;
-                }
-            }
-            Ok(())
-        })
-        .await?;
+    store.write(move |tx| remove(tx, &unreferenced)).await?;
     Ok(n)
+}
+
+/// Removes the bodies and blobs with these hashes (the caller has checked nothing refers to them).
+pub fn remove(tx: &redb::WriteTransaction, sums: &[String]) -> Result<()> {
+    let mut bodies = tx.open_table(BODIES)?;
+    let mut chunks = tx.open_table(CHUNKS)?;
+    for sum in sums {
+        bodies.remove(sum.as_str())?;
+        let mut index = 0u32;
+        while chunks.remove((sum.as_str(), index))?.is_some() {
+            index += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Every body and blob hash in the store, for `doctor`'s orphan check.

@@ -1,6 +1,7 @@
 //! Course operations that span SQLite and the content store. Every one checks access through the rules in
 //! the parent module, inside the same transaction that acts on the data.
 
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
@@ -53,6 +54,14 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A course with its outline.
+fn detail(conn: &rusqlite::Connection, id: i64) -> Result<CourseDetail> {
+    Ok(CourseDetail {
+        course: store::get_course(conn, id)?,
+        modules: store::outline(conn, id)?,
+    })
+}
+
 /// Catalog order.
 pub const ORDERS: &[&str] = &["newest", "oldest", "title", "popular"];
 
@@ -80,10 +89,7 @@ pub async fn course_detail(app: &App, actor: Option<Actor>, id: i64) -> Result<C
     app.db
         .read(move |c| {
             require_view(c, actor.as_ref(), id)?;
-            Ok(CourseDetail {
-                course: store::get_course(c, id)?,
-                modules: store::outline(c, id)?,
-            })
+            detail(c, id)
         })
         .await
 }
@@ -143,10 +149,7 @@ pub async fn update_course(
         .write(move |tx| {
             require_edit(tx, &actor, id)?;
             store::update_course(tx, id, title.as_deref(), description.as_deref(), capacity)?;
-            Ok(CourseDetail {
-                course: store::get_course(tx, id)?,
-                modules: store::outline(tx, id)?,
-            })
+            detail(tx, id)
         })
         .await
 }
@@ -343,19 +346,28 @@ pub async fn create_lesson(
 /// A lesson to read, with its body rendered; the Markdown source only for editors.
 pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
     let reader = actor.user_id();
-    let (row, attachments, editor) = app
+    let (row, attachments, editor, resume_here) = app
         .db
         .read(move |c| {
             let course = require_lesson_read(c, &actor, id)?;
             let row = store::lesson(c, id)?.ok_or(Error::NotFound)?;
-            Ok((
-                row,
-                store::attachments_of(c, id)?,
-                super::may_edit(&actor, &course),
-            ))
+            let editor = super::may_edit(&actor, &course);
+            // Only a student whose resume point is another lesson needs a write.
+            let resume_here = match reader.filter(|_| !editor) {
+                Some(user) => c
+                    .query_row(
+                        "SELECT last_lesson_id IS NOT ?3 FROM enrollments WHERE course_id = ?1 AND user_id = ?2",
+                        rusqlite::params![course.id, user, id],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .optional()?
+                    .unwrap_or(false),
+                None => false,
+            };
+            Ok((row, store::attachments_of(c, id)?, editor, resume_here))
         })
         .await?;
-    if let Some(user) = reader.filter(|_| !editor) {
+    if let Some(user) = reader.filter(|_| resume_here) {
         // Where to resume; a failure here must not cost the student their lesson.
         if let Err(e) = app
             .db
@@ -539,10 +551,7 @@ pub async fn set_structure(
                 store::write_positions(tx, "lessons", &m.lessons)?;
             }
             store::touch_course(tx, course_id)?;
-            Ok(CourseDetail {
-                course: store::get_course(tx, course_id)?,
-                modules: store::outline(tx, course_id)?,
-            })
+            detail(tx, course_id)
         })
         .await
 }

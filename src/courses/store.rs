@@ -90,14 +90,7 @@ pub struct CatalogFilter<'a> {
 }
 
 pub fn list_courses(conn: &Connection, f: &CatalogFilter<'_>) -> Result<(Vec<Course>, i64)> {
-    let pattern = f.q.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
-        format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
+    let pattern = crate::util::like_contains(f.q);
     let filter = "(c.status = 'published' OR ?1 OR c.owner_id = ?2)
         AND (?3 IS NULL OR c.title LIKE ?3 ESCAPE '\\' OR c.description LIKE ?3 ESCAPE '\\')";
     let order = match f.order {

@@ -39,9 +39,7 @@ pub async fn stage(mut field: Field<'_>, dir: &Path, max_bytes: u64) -> Result<S
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(anyhow::Error::from)?;
-    let mut name = [0u8; 12];
-    getrandom::fill(&mut name).map_err(|e| anyhow::anyhow!("random: {e}"))?;
-    let path = dir.join(format!("upload-{}", crate::util::hex(&name)));
+    let path = dir.join(format!("upload-{}", crate::util::random_hex(12)?));
     let mut staged = Staged {
         path,
         sha256: String::new(),
@@ -115,9 +113,7 @@ pub async fn stage_package(
     max_bytes: u64,
 ) -> Result<StagedPackage> {
     tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
-    let mut id = [0u8; 12];
-    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("random: {e}"))?;
-    let staged = StagedPackage(dir.join(format!("package-{}.zip", crate::util::hex(&id))));
+    let staged = StagedPackage(dir.join(format!("package-{}.zip", crate::util::random_hex(12)?)));
     let mut file = tokio::fs::File::create(&staged.0).await.map_err(io_error)?;
     let mut size = 0u64;
     while let Some(chunk) = field
@@ -148,9 +144,7 @@ pub fn stage_bytes(bytes: &[u8], name: &str, dir: &Path, max_bytes: u64) -> Resu
         return Err(Error::invalid("file", "the file is empty"));
     }
     std::fs::create_dir_all(dir).map_err(io_error)?;
-    let mut id = [0u8; 12];
-    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("random: {e}"))?;
-    let path = dir.join(format!("upload-{}", crate::util::hex(&id)));
+    let path = dir.join(format!("upload-{}", crate::util::random_hex(12)?));
     std::fs::write(&path, bytes).map_err(io_error)?;
     let mut check = Utf8Check::default();
     check.feed(bytes);

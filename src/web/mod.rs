@@ -21,7 +21,6 @@ use minijinja::{Environment, Value, context};
 use crate::App;
 use crate::accounts::{self, Actor, User};
 use crate::error::Error;
-use crate::http::auth::COOKIE_NAME;
 
 /// Version segment of asset URLs: a new build gets new URLs, so assets can be cached for a year.
 pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -128,16 +127,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
-        let token = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                (name == COOKIE_NAME).then(|| value.to_owned())
-            });
+        let token = crate::http::auth::cookie_token(&parts.headers);
         let Some(token) = token else {
             return Ok(Viewer {
                 user: None,
