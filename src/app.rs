@@ -33,6 +33,12 @@ pub struct App {
     pub tokens: Arc<TokenKeys>,
     /// Rate limiters.
     pub limits: Limits,
+    /// The embedding model and the tutor's language model.
+    pub models: crate::ml::Models,
+    /// The search indexes.
+    pub search: crate::search::SearchIndex,
+    /// The tutor's queue in front of the model.
+    pub tutor: crate::tutor::Gate,
 }
 
 /// The rate limiters of the running server.
@@ -61,6 +67,12 @@ impl Limits {
 impl App {
     /// Opens the data directory (taking its lock), the database (running migrations) and the content store.
     pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
+        let models = crate::ml::Models::from_config(&config.models)?;
+        App::open_with(config, models)
+    }
+
+    /// Like [`App::open`], with these models (tests pass stand-ins).
+    pub fn open_with(config: Config, models: crate::ml::Models) -> anyhow::Result<Arc<App>> {
         let data = DataDir::open(&config.data)?;
         // Uploads and backups half-written when a previous process died; nobody else uses them (we hold the
         // lock).
@@ -69,6 +81,7 @@ impl App {
             .with_context(|| format!("cannot open the database in {}", data.path().display()))?;
         let content = ContentStore::open(&data.join(CONTENT_FILE))?;
         let tokens = Arc::new(TokenKeys::load_or_create(data.path())?);
+        let search = crate::search::SearchIndex::open(&data.join("index"))?;
         Ok(Arc::new(App {
             limits: Limits::new(&config.rate_limit),
             config,
@@ -77,6 +90,9 @@ impl App {
             content,
             metrics: Metrics::new(),
             tokens,
+            models,
+            search,
+            tutor: crate::tutor::Gate::default(),
         }))
     }
 }

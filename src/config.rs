@@ -43,6 +43,116 @@ pub struct Config {
     pub backup: BackupConfig,
     /// An admin account created at start-up when none exists (for unattended installs); empty = none.
     pub admin: AdminConfig,
+    /// The local models (embeddings and the tutor's language model).
+    pub models: ModelsConfig,
+    /// Course search.
+    pub search: SearchConfig,
+    /// The AI tutor.
+    pub tutor: TutorConfig,
+}
+
+/// Where the models are and how they are loaded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// The folder `just models` fills (relative paths are taken from the working directory).
+    pub dir: PathBuf,
+    /// The embedding model's folder (`--embedding-model`); empty = `all-minilm-l6-v2` under `dir`.
+    pub embedding: PathBuf,
+    /// The tutor's model: a GGUF file or a folder with one (`--llm`); empty = `qwen2.5-0.5b-instruct` under `dir`.
+    pub llm: PathBuf,
+    /// `lazy` loads each model on first use; `eager` loads both at start-up (and refuses to start without them).
+    pub load: String,
+    /// Use built-in stand-ins instead of real models (a word-hashing embedder and a generator that quotes its
+    /// first source): for trying SmartCourse without model files, and for tests.
+    pub fake: bool,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: PathBuf::from("models"),
+            embedding: PathBuf::new(),
+            llm: PathBuf::new(),
+            load: "lazy".into(),
+            fake: false,
+        }
+    }
+}
+
+/// Course search settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Below this many chunks in scope, vectors are compared exactly; above it the HNSW index answers.
+    pub exact_below: usize,
+    /// Words per chunk of lesson text (about 1.3 tokens each; the embedding model reads 256 tokens).
+    pub chunk_words: usize,
+    /// Words shared by neighbouring chunks.
+    pub chunk_overlap: usize,
+    /// Weight of the BM25 ranking in the fusion (reciprocal rank fusion, weighted).
+    pub text_weight: f64,
+    /// Weight of the vector ranking in the fusion.
+    pub vector_weight: f64,
+    /// Cosine a passage needs to be found by meaning alone (without sharing a word with the query); nearest
+    /// neighbours always exist, so without a floor every query would find something.
+    pub min_similarity: f32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            exact_below: 20_000,
+            chunk_words: 160,
+            chunk_overlap: 32,
+            // Tuned on the SQuAD 2.0 sample (BENCHMARKS.md): nDCG@10 0.883 at 1/1, 0.897 at 1/0.5.
+            text_weight: 1.0,
+            vector_weight: 0.5,
+            min_similarity: 0.25,
+        }
+    }
+}
+
+/// The AI tutor's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TutorConfig {
+    /// Most tokens in one answer.
+    pub max_answer_tokens: usize,
+    /// Sampling temperature; 0 = always the likeliest word (reproducible answers).
+    pub temperature: f64,
+    /// Nucleus sampling threshold (1 = off).
+    pub top_p: f64,
+    /// Penalty on repeating recent tokens (1 = off).
+    pub repeat_penalty: f32,
+    /// Tokens of prompt plus answer the tutor may use (capped by the model's own context).
+    pub context_tokens: usize,
+    /// Course passages retrieved for each question.
+    pub sources: usize,
+    /// Relevance (cosine, 0–1) the best passage needs for the tutor to answer; below it the tutor says the course
+    /// does not cover the question. Other passages need three quarters of it to be given to the model as sources.
+    pub min_relevance: f32,
+    /// Longest question, in characters.
+    pub max_question_chars: usize,
+    /// Questions that may wait for the model while another is answered; more get 429.
+    pub max_waiting: usize,
+}
+
+impl Default for TutorConfig {
+    fn default() -> Self {
+        TutorConfig {
+            max_answer_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            repeat_penalty: 1.1,
+            context_tokens: 2048,
+            sources: 4,
+            // Calibrated on the SQuAD 2.0 sample (BENCHMARKS.md): about 6 % of answerable questions refused.
+            min_relevance: 0.35,
+            max_question_chars: 1000,
+            max_waiting: 8,
+        }
+    }
 }
 
 /// Sign-in token settings.
@@ -266,6 +376,9 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             backup: BackupConfig::default(),
             admin: AdminConfig::default(),
+            models: ModelsConfig::default(),
+            search: SearchConfig::default(),
+            tutor: TutorConfig::default(),
         }
     }
 }
@@ -307,6 +420,10 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     /// `--addr`
     pub addr: Option<SocketAddr>,
+    /// `--embedding-model`
+    pub embedding_model: Option<PathBuf>,
+    /// `--llm`
+    pub llm: Option<PathBuf>,
 }
 
 impl Config {
@@ -362,6 +479,12 @@ impl Config {
         if let Some(addr) = flags.addr {
             config.server.addr = addr;
         }
+        if let Some(dir) = &flags.embedding_model {
+            config.models.embedding = dir.clone();
+        }
+        if let Some(llm) = &flags.llm {
+            config.models.llm = llm.clone();
+        }
         config.validate()?;
         Ok((config, warnings))
     }
@@ -394,6 +517,29 @@ impl Config {
         }
         if self.admin.email.is_empty() != self.admin.password.is_empty() {
             bail!("admin.email and admin.password go together: set both or neither");
+        }
+        if !matches!(self.models.load.as_str(), "lazy" | "eager") {
+            bail!("models.load must be lazy or eager");
+        }
+        if self.search.chunk_words < 16 || self.search.chunk_overlap >= self.search.chunk_words / 2
+        {
+            bail!(
+                "search.chunk_words must be at least 16, and search.chunk_overlap under half of it"
+            );
+        }
+        if self.tutor.sources == 0
+            || self.tutor.max_answer_tokens == 0
+            || self.tutor.context_tokens < 256
+        {
+            bail!(
+                "tutor.sources and tutor.max_answer_tokens must be above 0, tutor.context_tokens at least 256"
+            );
+        }
+        if !(0.0..=1.0).contains(&self.tutor.top_p)
+            || self.tutor.top_p == 0.0
+            || self.tutor.temperature < 0.0
+        {
+            bail!("tutor.top_p must be in (0, 1] and tutor.temperature at least 0");
         }
         if self.data.as_os_str().is_empty() {
             bail!("data directory must not be empty");
@@ -535,8 +681,11 @@ mod tests {
         let flags = Overrides {
             data: Some("/from/flag".into()),
             addr: Some("127.0.0.1:9100".parse().unwrap()),
+            embedding_model: None,
+            llm: Some("/models/other.gguf".into()),
         };
         let (c, _) = Config::load(Some(f.path()), e, &flags).unwrap();
+        assert_eq!(c.models.llm, PathBuf::from("/models/other.gguf"));
         assert_eq!(c.data, PathBuf::from("/from/flag"));
         assert_eq!(c.server.addr.port(), 9100);
         assert_eq!(c.database.readers, 3);

@@ -35,6 +35,18 @@ pub enum Request {
         /// Absolute path of the archive to write.
         out: PathBuf,
     },
+    /// Rebuild the search indexes.
+    Reindex {
+        /// Embed every lesson again, even unchanged ones.
+        fresh: bool,
+    },
+    /// Ask the tutor (answers stream as event lines before the final response).
+    Ask {
+        /// Course id.
+        course: i64,
+        /// The question.
+        question: String,
+    },
     /// Export a course.
     Export {
         /// Course id.
@@ -74,7 +86,48 @@ pub async fn execute(app: &Arc<App>, request: Request) -> crate::Result<serde_js
             crate::packages::native::export(app, Actor::System, course, &out).await?;
             Ok(serde_json::json!({ "path": out }))
         }
+        Request::Reindex { fresh } => {
+            let report = crate::search::reindex_all(app, fresh).await?;
+            Ok(serde_json::to_value(report).unwrap_or_default())
+        }
+        Request::Ask { course, question } => ask(app, course, question, |_, _| {}).await,
     }
+}
+
+/// Asks the tutor as the machine's owner, handing each event to `on_event`; the result is the `done` event.
+pub async fn ask(
+    app: &Arc<App>,
+    course: i64,
+    question: String,
+    mut on_event: impl FnMut(&str, &serde_json::Value),
+) -> crate::Result<serde_json::Value> {
+    let request = crate::tutor::AskRequest {
+        course_id: course,
+        question,
+        conversation_id: None,
+    };
+    let prepared = crate::tutor::prepare(app, &Actor::System, request).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(crate::tutor::run(app.clone(), prepared, tx));
+    let mut done = serde_json::Value::Null;
+    while let Some(event) = rx.recv().await {
+        let (name, data) = event.to_json();
+        on_event(name, &data);
+        match name {
+            "done" => done = data,
+            "error" => {
+                return Err(crate::Error::Unavailable(
+                    data["message"]
+                        .as_str()
+                        .unwrap_or("the tutor failed")
+                        .to_owned()
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(done)
 }
 
 /// Serves the control socket until the task is dropped.
@@ -96,6 +149,37 @@ pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
                 return;
             }
             let answer = match serde_json::from_str::<Request>(&line) {
+                Ok(Request::Ask { course, question }) => {
+                    // Stream each event as its own line, then the response.
+                    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                    let app2 = app.clone();
+                    let asking = tokio::spawn(async move {
+                        ask(&app2, course, question, |name, data| {
+                            let line = serde_json::json!({"event": name, "data": data}).to_string();
+                            let _ = lines_tx.send(line + "\n");
+                        })
+                        .await
+                    });
+                    while let Some(line) = lines_rx.recv().await {
+                        if write.write_all(line.as_bytes()).await.is_err() {
+                            asking.abort();
+                            return;
+                        }
+                    }
+                    match asking.await {
+                        Ok(Ok(result)) => Response {
+                            ok: true,
+                            result,
+                            error: None,
+                        },
+                        Ok(Err(e)) => Response {
+                            ok: false,
+                            result: serde_json::Value::Null,
+                            error: Some(describe(&e)),
+                        },
+                        Err(_) => return,
+                    }
+                }
                 Ok(request) => match execute(&app, request).await {
                     Ok(result) => Response {
                         ok: true,
@@ -135,6 +219,16 @@ pub fn describe(e: &crate::Error) -> String {
 /// Sends a request to the server running on `data` and waits for its answer.
 #[cfg(unix)]
 pub async fn call(data: &Path, request: &Request) -> anyhow::Result<serde_json::Value> {
+    call_streaming(data, request, |_, _| {}).await
+}
+
+/// Like [`call`], handing the event lines that come before the answer (of `ask`) to `on_event`.
+#[cfg(unix)]
+pub async fn call_streaming(
+    data: &Path,
+    request: &Request,
+    mut on_event: impl FnMut(&str, &serde_json::Value),
+) -> anyhow::Result<serde_json::Value> {
     let path = data.join(SOCKET);
     let stream = tokio::net::UnixStream::connect(&path).await.map_err(|e| {
         anyhow::anyhow!(
@@ -146,8 +240,18 @@ pub async fn call(data: &Path, request: &Request) -> anyhow::Result<serde_json::
     let mut text = serde_json::to_string(request)?;
     text.push('\n');
     write.write_all(text.as_bytes()).await?;
+    let mut reader = BufReader::new(read);
     let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).await?;
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| anyhow::anyhow!("the server answered something unexpected: {e}"))?;
+        match value["event"].as_str() {
+            Some(name) => on_event(name, &value["data"]),
+            None => break,
+        }
+    }
     let answer: Response = serde_json::from_str(&line)
         .map_err(|e| anyhow::anyhow!("the server answered something unexpected: {e}"))?;
     if answer.ok {

@@ -37,11 +37,14 @@ pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod ml;
 pub mod notify;
 pub mod packages;
 pub mod progress;
 pub mod ratelimit;
+pub mod search;
 pub mod store;
+pub mod tutor;
 pub mod util;
 pub mod web;
 

@@ -40,3 +40,85 @@ document.querySelectorAll("[data-workflow]").forEach((box) => {
   };
   tick();
 });
+
+// The tutor: post the question to the API and show the answer as it streams (server-sent events over fetch),
+// then its sources. Without JavaScript the form posts normally and the page shows the finished answer.
+document.querySelectorAll("form[data-tutor]").forEach((form) => {
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const box = form.querySelector("[data-answer]");
+    const text = box.querySelector("[data-text]");
+    const sources = box.querySelector("[data-sources]");
+    const button = form.querySelector("button");
+    const conv = form.elements.conversation_id.value;
+    const body = { course_id: Number(form.dataset.tutor), question: form.elements.question.value };
+    if (conv) body.conversation_id = Number(conv);
+    box.hidden = false;
+    text.textContent = "…";
+    sources.replaceChildren();
+    button.disabled = true;
+    let started = false;
+    const show = (name, data) => {
+      if (name === "status" && !started) {
+        text.textContent = { retrieving: "Looking in the course…", waiting: "Waiting for the tutor…", generating: "Writing…" }[data.state] || "…";
+      } else if (name === "token") {
+        if (!started) text.textContent = "";
+        started = true;
+        text.textContent += data.text;
+      } else if (name === "citations") {
+        for (const c of data) {
+          const li = document.createElement("li");
+          li.value = c.n;
+          const a = document.createElement("a");
+          a.href = `/lessons/${c.lesson_id}`;
+          a.textContent = c.lesson_title;
+          const q = document.createElement("q");
+          q.textContent = c.excerpt;
+          li.append(a, ": ", q);
+          sources.append(li);
+        }
+      } else if (name === "done") {
+        form.elements.conversation_id.value = data.conversation_id;
+        form.elements.question.value = "";
+      } else if (name === "error") {
+        text.textContent = data.message;
+      }
+    };
+    try {
+      const r = await fetch("/api/ai/ask", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (!r.ok) {
+        const err = await r.json().catch(() => null);
+        text.textContent = err ? err.error.message : `The tutor is not available (${r.status}).`;
+        return;
+      }
+      const reader = r.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let name = "message";
+          let data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) name = line.slice(6).trim();
+            else if (line.startsWith("data:")) data += line.slice(5).trim();
+          }
+          if (data) show(name, JSON.parse(data));
+        }
+      }
+    } catch (err) {
+      text.textContent = "The connection to the tutor was lost.";
+    } finally {
+      button.disabled = false;
+    }
+  });
+});

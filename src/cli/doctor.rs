@@ -55,6 +55,14 @@ pub fn run(config: &Config, repair: bool) -> anyhow::Result<()> {
             }
         }
     }
+    // Models: a missing one does not damage data, so it warns (with the fix) without failing the check.
+    let model_problems = super::models::problems(config);
+    if model_problems.is_empty() {
+        println!("ok   models in use: present, SHA-256 matches the manifest");
+    }
+    for p in model_problems {
+        println!("WARN {p}");
+    }
     if problems.is_empty() {
         println!("no problems found");
         Ok(())

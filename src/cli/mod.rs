@@ -5,6 +5,7 @@
 
 mod doctor;
 mod jobs;
+mod models;
 mod packages;
 mod serve;
 mod user;
@@ -35,6 +36,13 @@ pub struct Cli {
     /// TOML configuration file.
     #[arg(long, global = true, env = "SMARTCOURSE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Embedding model folder (setting `models.embedding`) [default: models/all-minilm-l6-v2].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub embedding_model: Option<PathBuf>,
+    /// The tutor's language model: a GGUF file or a folder with one (setting `models.llm`)
+    /// [default: models/qwen2.5-0.5b-instruct].
+    #[arg(long, global = true, value_name = "GGUF")]
+    pub llm: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,15 +63,24 @@ enum Command {
     /// Inspect and manage background jobs (works while the server runs).
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Check the local models (embedding model and tutor LLM).
-    #[command(subcommand)]
-    Models(ModelsCommand),
+    /// List the local models (embedding model and tutor LLM): sizes, checksums, the device they run on.
+    Models {
+        #[command(subcommand)]
+        command: Option<ModelsCommand>,
+        /// Also check every file's SHA-256 against the manifest (reads all the weights).
+        #[arg(long)]
+        verify: bool,
+    },
     /// Write a consistent backup of the data directory to FILE (works while the server runs).
     Backup(BackupArgs),
     /// Restore a backup FILE into an empty data directory (refuses damaged or foreign archives).
     Restore(RestoreArgs),
-    /// Rebuild the search indexes from the stored content.
-    Reindex,
+    /// Rebuild the search indexes from the stored lessons (works while the server runs).
+    Reindex {
+        /// Embed every lesson again, even those whose text and model are unchanged.
+        #[arg(long)]
+        fresh: bool,
+    },
     /// Check the data directory's integrity and report problems.
     Doctor {
         /// Also repair what can be repaired (remove orphaned content).
@@ -202,8 +219,12 @@ pub(crate) enum JobsCommand {
 
 #[derive(Debug, Subcommand)]
 enum ModelsCommand {
-    /// Show which models are installed and whether their checksums match the manifest.
-    List,
+    /// Show which models are installed and whether their checksums match the manifest (the default).
+    List {
+        /// Also check every file's SHA-256.
+        #[arg(long)]
+        verify: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +259,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let flags = Overrides {
         data: cli.data.clone(),
         addr,
+        embedding_model: cli.embedding_model.clone(),
+        llm: cli.llm.clone(),
     };
     let (config, warnings) = Config::load(cli.config.as_deref(), std::env::vars(), &flags)?;
     for w in warnings {
@@ -263,9 +286,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => packages::import(config, &a.package, a.owner, a.publish),
         Command::Export(a) => packages::export(config, a.course, a.out),
         Command::User(command) => user::run(&config, command),
-        Command::Ask(_) => not_yet("ask"),
+        Command::Ask(a) => packages::ask(config, a.course, a.question),
         Command::Jobs(command) => jobs::run(&config, command),
-        Command::Models(_) => not_yet("models"),
+        Command::Models { command, verify } => {
+            let verify = verify || matches!(command, Some(ModelsCommand::List { verify: true }));
+            if models::list(&config, verify)? {
+                Ok(())
+            } else {
+                anyhow::bail!("a model in use is missing or damaged")
+            }
+        }
         Command::Backup(a) => packages::backup(config, &a.file),
         Command::Restore(a) => {
             let manifest = crate::backup::restore(&a.file, &config.data)?;
@@ -277,13 +307,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Reindex => not_yet("reindex"),
+        Command::Reindex { fresh } => packages::reindex(config, fresh),
     }
-}
-
-/// Commands whose feature has not landed yet say so plainly instead of pretending to work.
-fn not_yet(command: &str) -> anyhow::Result<()> {
-    anyhow::bail!("`smartcourse {command}` is not available in this version of SmartCourse yet")
 }
 
 /// Sets up logging to stderr at the configured level (`RUST_LOG` wins).

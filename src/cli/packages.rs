@@ -20,39 +20,63 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 /// Runs `request` on the server that holds the data directory, or here (starting the job runner for as long
 /// as a publish takes).
 fn run(config: Config, request: Request) -> anyhow::Result<serde_json::Value> {
+    run_with(config, request, |_, _| {})
+}
+
+/// [`run`], handing the events of a streamed answer (`ask`) to `on_event` as they come.
+fn run_with(
+    config: Config,
+    request: Request,
+    mut on_event: impl FnMut(&str, &serde_json::Value) + Send,
+) -> anyhow::Result<serde_json::Value> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         if DataDir::is_locked(&config.data) {
-            return control::call(&config.data, &request).await;
+            let value = control::call_streaming(&config.data, &request, on_event).await?;
+            if let Some(workflow) = value["workflow_id"].as_i64() {
+                // The server publishes in the background; follow it in the database, as `jobs` does.
+                let data = DataDir::open_shared(&config.data)?;
+                let db = crate::db::Db::open(&data.join(crate::app::DB_FILE), &config.database)?;
+                wait_for(&db, workflow).await?;
+            }
+            return Ok(value);
         }
         let app = App::open(config)?;
         let runner = crate::jobs::runner::start(app.clone()).await?;
-        let result = control::execute(&app, request)
-            .await
-            .map_err(|e| anyhow::anyhow!(control::describe(&e)));
+        let result = match request {
+            Request::Ask { course, question } => {
+                control::ask(&app, course, question, &mut on_event).await
+            }
+            other => control::execute(&app, other).await,
+        }
+        .map_err(|e| anyhow::anyhow!(control::describe(&e)));
         if let Ok(value) = &result
             && let Some(workflow) = value["workflow_id"].as_i64()
         {
-            loop {
-                let s = app
-                    .db
-                    .read(move |c| crate::jobs::workflow::status(c, &Actor::System, workflow))
-                    .await?;
-                if !matches!(s.status.as_str(), "QUEUED" | "RUNNING") {
-                    if s.status != "COMPLETED" {
-                        anyhow::bail!("publishing failed: {}", s.error.unwrap_or_default());
-                    }
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            wait_for(&app.db, workflow).await?;
         }
         runner.stop(Duration::from_secs(10)).await;
         app.db.checkpoint().await?;
         result
     })
+}
+
+/// Waits until workflow `id` ends; an error unless it completed.
+async fn wait_for(db: &crate::db::Db, id: i64) -> anyhow::Result<()> {
+    loop {
+        let s = db
+            .read(move |c| crate::jobs::workflow::status(c, &Actor::System, id))
+            .await?;
+        if !matches!(s.status.as_str(), "QUEUED" | "RUNNING") {
+            if s.status != "COMPLETED" {
+                anyhow::bail!("publishing failed: {}", s.error.unwrap_or_default());
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub fn import(
@@ -103,6 +127,50 @@ pub fn export(config: Config, course: i64, out: Option<PathBuf>) -> anyhow::Resu
         },
     )?;
     println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// `smartcourse ask`: streams the tutor's answer to stdout, then its sources.
+pub fn ask(config: Config, course: i64, question: String) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut citations = serde_json::Value::Null;
+    run_with(
+        config,
+        Request::Ask { course, question },
+        |name, data| match name {
+            "token" => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(data["text"].as_str().unwrap_or("").as_bytes());
+                let _ = out.flush();
+            }
+            "citations" => citations = data.clone(),
+            _ => {}
+        },
+    )?;
+    println!();
+    if let Some(list) = citations.as_array().filter(|l| !l.is_empty()) {
+        println!("\nSources:");
+        for c in list {
+            println!(
+                "  [{}] {} (lesson {}, passage {}, relevance {:.2})",
+                c["n"],
+                c["lesson_title"].as_str().unwrap_or(""),
+                c["lesson_id"],
+                c["position"],
+                c["score"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `smartcourse reindex`.
+pub fn reindex(config: Config, fresh: bool) -> anyhow::Result<()> {
+    let report = run(config, Request::Reindex { fresh })?;
+    println!(
+        "indexed {} chunk(s): {} lesson(s) embedded, {} unchanged",
+        report["chunks"], report["lessons_embedded"], report["lessons_unchanged"]
+    );
     Ok(())
 }
 

@@ -24,8 +24,11 @@ pub struct PublishCourse {
 
 impl Workflow for PublishCourse {
     const KIND: &'static str = "course.publish";
-    const STEPS: &'static [&'static str] =
-        &["Checking the course", "Opening the course to students"];
+    const STEPS: &'static [&'static str] = &[
+        "Checking the course",
+        "Indexing for search and the tutor",
+        "Opening the course to students",
+    ];
 
     async fn run_step(&self, app: &Arc<App>, step: usize, ctx: &StepContext) -> anyhow::Result<()> {
         let id = self.course_id;
@@ -48,6 +51,10 @@ impl Workflow for PublishCourse {
                     )
                     .into());
                 }
+                Ok(())
+            }
+            1 => {
+                crate::search::index_course(app, id).await?;
                 Ok(())
             }
             _ => {

@@ -162,6 +162,7 @@ pub async fn delete_course(app: &App, actor: Actor, id: i64) -> Result<()> {
             require_edit(tx, &actor, id)?;
             let hashes = store::course_hashes(tx, id)?;
             store::delete_course(tx, id)?;
+            crate::search::schedule_index(tx, id)?;
             Ok(hashes)
         })
         .await?;
@@ -255,6 +256,7 @@ pub async fn delete_module(app: &App, actor: Actor, id: i64) -> Result<()> {
             let rest = store::module_ids(tx, module.course_id)?;
             store::write_positions(tx, "modules", &rest)?;
             store::touch_course(tx, module.course_id)?;
+            crate::search::schedule_index(tx, module.course_id)?;
             Ok(hashes)
         })
         .await?;
@@ -336,6 +338,7 @@ pub async fn create_lesson(
                 )?;
             }
             store::touch_course(tx, course_id)?;
+            crate::search::schedule_index(tx, course_id)?;
             Ok(id)
         })
         .await?;
@@ -458,6 +461,7 @@ pub async fn update_lesson(
                 }
             }
             store::touch_course(tx, row.course_id)?;
+            crate::search::schedule_index(tx, row.course_id)?;
             Ok(row.body_sha256)
         })
         .await?;
@@ -480,6 +484,7 @@ pub async fn delete_lesson(app: &App, actor: Actor, id: i64) -> Result<()> {
             store::delete_lesson(tx, id)?;
             store::write_positions(tx, "lessons", &store::lesson_ids(tx, row.module_id)?)?;
             store::touch_course(tx, row.course_id)?;
+            crate::search::schedule_index(tx, row.course_id)?;
             Ok(hashes)
         })
         .await?;

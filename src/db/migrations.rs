@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "mail",
         sql: include_str!("migrations/0006_mail.sql"),
     },
+    Migration {
+        version: 7,
+        name: "search_tutor",
+        sql: include_str!("migrations/0007_search_tutor.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

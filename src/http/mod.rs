@@ -91,9 +91,15 @@ impl utoipa::Modify for CommonResponses {
                         .or_insert_with(|| error(what));
                 };
                 add("400", "bad_request: the request is malformed");
-                if secured {
-                    add("401", "unauthorized: no token, or one that is not valid");
-                }
+                // Routes open to anonymous callers still refuse a token that is not valid (expired, revoked).
+                add(
+                    "401",
+                    if secured {
+                        "unauthorized: no token, or one that is not valid"
+                    } else {
+                        "unauthorized: the token sent is not valid (expired or revoked)"
+                    },
+                );
                 add(
                     "422",
                     "invalid_input: a value is out of range (the field is named)",
@@ -141,6 +147,8 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::progress::routes::router())
         .merge(crate::notify::routes::router())
         .merge(crate::analytics::routes::router())
+        .merge(crate::search::routes::router())
+        .merge(crate::tutor::routes::router())
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     utoipa::Modify::modify(&CommonResponses, &mut api);

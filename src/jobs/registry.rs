@@ -114,6 +114,7 @@ pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         .job::<crate::notify::mail::SendMail>()
         .job::<crate::notify::mail::WeeklyDigest>()
         .job::<crate::backup::ScheduledBackup>()
+        .job::<crate::search::IndexCourse>()
         .workflow::<super::diag::SelfTest>()
         .workflow::<crate::courses::publish::PublishCourse>()
 });

@@ -7,6 +7,7 @@
 
 mod pages;
 mod teach;
+mod tutor;
 
 use std::sync::{Arc, LazyLock};
 
@@ -92,6 +93,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "admin.html",
             include_str!("../../assets/templates/admin.html"),
         ),
+        (
+            "search.html",
+            include_str!("../../assets/templates/search.html"),
+        ),
+        (
+            "tutor.html",
+            include_str!("../../assets/templates/tutor.html"),
+        ),
     ] {
         env.add_template(name, source).expect("templates parse");
     }
@@ -102,6 +111,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 pub fn router() -> Router<Arc<App>> {
     pages::routes()
         .merge(teach::routes())
+        .merge(tutor::routes())
         .route("/assets/{version}/{file}", axum::routing::get(asset))
         .layer(axum::middleware::from_fn(same_origin))
 }
@@ -311,13 +321,15 @@ mod tests {
     #[test]
     fn every_template_parses() {
         // Forces the environment: a template that does not parse panics here, not on a user's request.
-        assert_eq!(TEMPLATES.templates().count(), 14);
+        assert_eq!(TEMPLATES.templates().count(), 16);
         for name in [
             "catalog.html",
             "course.html",
             "lesson.html",
             "teach_lesson.html",
             "admin.html",
+            "search.html",
+            "tutor.html",
         ] {
             TEMPLATES.get_template(name).unwrap();
         }

@@ -13,6 +13,8 @@ fn smartcourse() -> Command {
             c.env_remove(k);
         }
     }
+    // The stand-in models, unless a test asks for the real ones.
+    c.env("SMARTCOURSE_MODELS_FAKE", "true");
     c
 }
 
@@ -294,11 +296,77 @@ fn doctor_passes_a_healthy_directory_and_fails_a_corrupt_database() {
 }
 
 #[test]
-fn commands_that_have_not_landed_say_so() {
+fn reindex_ask_and_models_from_the_terminal() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = run(&["reindex"], &tmp.path().join("data"));
+    let data = tmp.path().join("data");
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-course");
+    let o = run(&["import", demo, "--publish"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Publishing indexed every lesson; a reindex finds them unchanged, --fresh embeds them again.
+    let o = run(&["reindex"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("0 lesson(s) embedded"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["reindex", "--fresh"], &data);
+    assert!(
+        stdout(&o).contains("unchanged") && !stdout(&o).contains(" 0 lesson(s) embedded"),
+        "{}",
+        stdout(&o)
+    );
+
+    // The stand-in tutor answers from the demo course (it quotes its best source) and lists the sources.
+    let o = run(
+        &[
+            "ask",
+            "--course",
+            "1",
+            "How do you add fractions with the same denominator?",
+        ],
+        &data,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("According to source [1]") && stdout(&o).contains("Sources:"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["ask", "--course", "99", "Anything?"], &data);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not available"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+    let o = run(&["ask", "--course", "1", ""], &data);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("question"), "{}", stderr(&o));
+
+    // `models` lists the manifest's models; pointed at a folder without them it says what is missing, and fails.
+    let o = smartcourse()
+        .args(["models", "--data"])
+        .arg(&data)
+        .env("SMARTCOURSE_MODELS_DIR", tmp.path().join("no-models"))
+        .env("SMARTCOURSE_MODELS_FAKE", "false")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("all-minilm-l6-v2") && stdout(&o).contains("missing"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("device:"), "{}", stdout(&o));
+    let o = smartcourse()
+        .args(["doctor", "--data"])
+        .arg(&data)
+        .env("SMARTCOURSE_MODELS_DIR", tmp.path().join("no-models"))
+        .env("SMARTCOURSE_MODELS_FAKE", "false")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("WARN") && stdout(&o).contains("just models"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 fn with_stdin(mut cmd: Command, input: &str) -> Output {

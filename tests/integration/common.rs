@@ -56,6 +56,8 @@ impl TestApp {
         config.jobs.retry_base_ms = 20;
         config.jobs.retry_max_ms = 200;
         config.jobs.lease_secs = 2;
+        // The stand-in models, unless a test asks for the real ones (tests/integration/models.rs).
+        config.models.fake = true;
         tweak(&mut config);
         let app = App::open(config).expect("open app");
         let app_for_server = app.clone();

@@ -76,6 +76,18 @@ async fn no_route_with_an_id_lets_an_outsider_read_or_change_someone_elses_objec
         .unwrap();
     let notification = inbox["items"][0]["id"].as_i64().unwrap();
     let job = app.drain_jobs().await[0].id;
+    // The classmate's conversation with the tutor.
+    let asked = app
+        .post(
+            "/api/ai/ask",
+            Some(&classmate.token),
+            &json!({"course_id": open, "question": "What is in the open lesson?"}),
+        )
+        .await;
+    let events = crate::search::sse_events(asked).await;
+    let conversation = events.last().unwrap().1["conversation_id"]
+        .as_i64()
+        .unwrap();
 
     let id_for = |path: &str| -> i64 {
         match path.split('/').nth(2).unwrap() {
@@ -87,6 +99,7 @@ async fn no_route_with_an_id_lets_an_outsider_read_or_change_someone_elses_objec
             "notifications" => notification,
             "jobs" => job,
             "users" => classmate.id,
+            "ai" => conversation,
             other => panic!("no object for /api/{other}: add one to this test"),
         }
     };

@@ -11,6 +11,8 @@ mod fuzz;
 mod idor;
 mod jobs;
 mod mail;
+mod models;
 mod packages;
+mod search;
 mod system;
 mod web;

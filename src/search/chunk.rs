@@ -1,0 +1,143 @@
+//! Lesson text for search: Markdown to plain text, and plain text to overlapping chunks that fit the
+//! embedding model.
+
+use pulldown_cmark::{Event, Options, Parser, TagEnd};
+
+/// The readable text of a Markdown lesson: paragraphs separated by blank lines, markup and HTML tags dropped.
+pub fn plain_text(markdown: &str) -> String {
+    let mut out = String::new();
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_MATH);
+    for event in Parser::new_ext(markdown, options) {
+        match event {
+            Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
+                out.push_str(&t)
+            }
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::Html(h) | Event::InlineHtml(h) => {
+                // Keep the words of inline HTML (imported packages are often HTML), not the tags.
+                let mut in_tag = false;
+                for c in h.chars() {
+                    match c {
+                        '<' => in_tag = true,
+                        '>' => {
+                            in_tag = false;
+                            out.push(' ');
+                        }
+                        c if !in_tag => out.push(c),
+                        _ => {}
+                    }
+                }
+            }
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::Item
+                | TagEnd::CodeBlock
+                | TagEnd::TableRow
+                | TagEnd::BlockQuote(_),
+            ) => out.push_str("\n\n"),
+            Event::End(TagEnd::TableCell) => out.push_str(" | "),
+            _ => {}
+        }
+    }
+    // Decode the few entities HTML-heavy packages leave behind.
+    let out = out
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'");
+    let paragraphs: Vec<String> = out
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
+    paragraphs.join("\n\n")
+}
+
+/// Splits `text` into chunks of at most `size` words, neighbours sharing `overlap` words. A chunk ends at a
+/// paragraph or sentence end when one falls in its second half.
+pub fn chunks(text: &str, size: usize, overlap: usize) -> Vec<String> {
+    // Words, each marked when a paragraph or sentence ends after it.
+    let mut words: Vec<(&str, bool)> = Vec::new();
+    for para in text.split("\n\n") {
+        let start = words.len();
+        for w in para.split_whitespace() {
+            let ends_sentence = w.ends_with(['.', '?', '!', ':']);
+            words.push((w, ends_sentence));
+        }
+        if words.len() > start
+            && let Some(last) = words.last_mut()
+        {
+            last.1 = true;
+        }
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < words.len() {
+        let mut end = (start + size).min(words.len());
+        if end < words.len()
+            && let Some(cut) = (start + size / 2..end).rev().find(|&i| words[i - 1].1)
+        {
+            end = cut;
+        }
+        out.push(
+            words[start..end]
+                .iter()
+                .map(|(w, _)| *w)
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        if end == words.len() {
+            break;
+        }
+        start = (end.saturating_sub(overlap)).max(start + 1);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_becomes_paragraphs_of_words() {
+        let md =
+            "# Title\n\nSome *emphasis* and `code`.\n\n- one\n- two\n\n<p>Inline <b>html</b></p>\n";
+        let t = plain_text(md);
+        assert_eq!(
+            t,
+            "Title\n\nSome emphasis and code.\n\none\n\ntwo\n\nInline html"
+        );
+    }
+
+    #[test]
+    fn chunks_cover_every_word_with_overlap_and_respect_the_size() {
+        let text: Vec<String> = (0..500).map(|i| format!("w{i}")).collect();
+        let text = text.join(" ");
+        let cs = chunks(&text, 100, 20);
+        assert!(cs.iter().all(|c| c.split(' ').count() <= 100));
+        assert!(cs[0].starts_with("w0 ") && cs.last().unwrap().ends_with("w499"));
+        // Neighbours share exactly the overlap when no sentence end is near.
+        assert!(cs[1].starts_with("w80 "), "{}", &cs[1][..20]);
+        assert_eq!(chunks("", 100, 20), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_chunk_ends_at_a_sentence_end_in_its_second_half() {
+        let mut text = String::new();
+        for i in 0..70 {
+            text.push_str(&format!("w{i} "));
+        }
+        text.push_str("end. ");
+        for i in 0..100 {
+            text.push_str(&format!("x{i} "));
+        }
+        let cs = chunks(&text, 100, 10);
+        assert!(cs[0].ends_with("end."), "{}", cs[0]);
+    }
+}
