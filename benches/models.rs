@@ -33,7 +33,9 @@ fn passages(n: usize) -> Vec<String> {
 }
 
 fn peers(args: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new("python3")
+    // A Python with the peers installed (a virtualenv, say) can be named in SMARTCOURSE_BENCH_PYTHON.
+    let python = std::env::var("SMARTCOURSE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
         .arg(root().join("benches/peers.py"))
         .args(args)
         .output();
@@ -76,12 +78,51 @@ fn bench_embeddings(full: bool, threads: usize) {
                 e.embed(&[t]).unwrap();
             }
         });
-    let b32 = refs.len() as f64
+    let many = refs.len() as f64
         / best(&|| {
             e.embed(&refs).unwrap();
         });
-    println!("| embeddings | batch 1 | batch 32 |\n|---|---|---|");
-    println!("| candle (SmartCourse), fp32 | {b1:.1} sentences/s | {b32:.1} sentences/s |");
+    let rate = |e: &BertEmbedder| {
+        e.embed(&refs[..2]).unwrap();
+        refs.len() as f64
+            / best(&|| {
+                e.embed(&refs).unwrap();
+            })
+    };
+    let dir = || root().join("models/all-minilm-l6-v2");
+    let cpu = candle_core::Device::Cpu;
+    let b8 = rate(&BertEmbedder::new(dir(), cpu.clone()).with_batch(8));
+    let b32 = rate(&BertEmbedder::new(dir(), cpu.clone()).with_batch(32));
+    let approx = BertEmbedder::new(dir(), cpu.clone()).with_approximate_gelu();
+    let a1 = rate(&approx);
+    let (x, y) = (
+        e.embed(&refs[..4]).unwrap(),
+        approx.embed(&refs[..4]).unwrap(),
+    );
+    let worst = x
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| smartcourse::ml::embed::dot(a, b))
+        .fold(1.0f32, f32::min);
+    let words = refs
+        .iter()
+        .map(|t| t.split_whitespace().count())
+        .sum::<usize>() as f64
+        / refs.len() as f64;
+    println!(
+        "| embeddings ({} passages, {words:.0} words on average) | batch 1 | batch 32 |\n|---|---|---|",
+        refs.len()
+    );
+    println!(
+        "| candle (SmartCourse), fp32 | {b1:.1} sentences/s | {b32:.1} sentences/s (batch 8: {b8:.1}) |"
+    );
+    println!(
+        "| candle as SmartCourse calls it ({} texts per call, one pass each on the CPU) | | {many:.1} sentences/s |",
+        refs.len()
+    );
+    println!(
+        "| candle, fp32, tanh-approximate GELU | {a1:.1} sentences/s (cosine to exact ≥ {worst:.5}) | |"
+    );
     if full {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), serde_json::to_string(&texts).unwrap()).unwrap();
@@ -93,10 +134,10 @@ fn bench_embeddings(full: bool, threads: usize) {
             let r = &p[name];
             match (r["batch1"].as_f64(), r["batch32"].as_f64()) {
                 (Some(a), Some(b)) => println!(
-                    "| {label} ({}) | {a:.1} sentences/s (candle {:.2}x) | {b:.1} sentences/s (candle {:.2}x) |",
+                    "| {label} ({}) | {a:.1} sentences/s (candle {:.2}x) | {b:.1} sentences/s (candle as called {:.2}x) |",
                     r["version"].as_str().unwrap_or(""),
                     b1 / a,
-                    b32 / b
+                    many / b
                 ),
                 _ => println!(
                     "| {label} | skipped: {} | |",
@@ -188,8 +229,95 @@ fn bench_llm(full: bool, threads: usize, name: &str, file: &str) {
     }
 }
 
+/// The tutor over HTTP: time to the first byte of the event stream (the `status` event, sent before the
+/// model starts), to the first token, and to the end, for the demo course on the real server.
+fn bench_tutor_http(full: bool, name: &str, file: &str) {
+    let llm = root().join("models").join(name).join(file);
+    let embedding = root().join("models/all-minilm-l6-v2");
+    if !llm.is_file() || !embedding.join("model.safetensors").is_file() {
+        println!("tutor over HTTP: skipped, models missing (just models)");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = smartcourse::config::Config { data: dir.path().join("data"), ..Default::default() };
+        config.log.level = "warn".into();
+        config.models.embedding = embedding;
+        config.models.llm = llm;
+        config.tutor.max_answer_tokens = if full { 128 } else { 8 };
+        let app = smartcourse::App::open(config).unwrap();
+        let runner = smartcourse::jobs::runner::start(app.clone()).await.unwrap();
+        let demo = root().join("assets/demo-course");
+        let report = smartcourse::packages::import(&app, &demo, None, true).await.unwrap();
+        let course = report.course_id;
+        loop {
+            let published: bool = app
+                .db
+                .read(move |c| Ok(c.query_row("SELECT status = 'published' FROM courses WHERE id = ?1", [course], |r| r.get(0))?))
+                .await
+                .unwrap();
+            if published {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let input = smartcourse::accounts::NewUser { email: "b@school.test".into(), password: "a-bench-password-1".into(), full_name: "B".into() };
+        let prepared = smartcourse::accounts::prepare(&input).unwrap();
+        app.db
+            .write(move |tx| smartcourse::accounts::create_user(tx, &smartcourse::accounts::Actor::System, prepared, smartcourse::accounts::Role::Admin))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(smartcourse::http::serve(listener, app.clone(), std::future::pending()));
+        let client = reqwest::Client::new();
+        let login: serde_json::Value = client
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"email": "b@school.test", "password": "a-bench-password-1"}))
+            .send().await.unwrap().json().await.unwrap();
+        let token = login["access_token"].as_str().unwrap().to_owned();
+        for (i, question) in ["How do you add two fractions with the same denominator?", "What is a fraction?"].iter().enumerate() {
+            let started = Instant::now();
+            let mut r = client
+                .post(format!("{base}/api/ai/ask"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"course_id": course, "question": question}))
+                .send().await.unwrap();
+            let (mut first_byte, mut first_token) = (None, None);
+            let mut body = String::new();
+            while let Some(chunk) = r.chunk().await.unwrap() {
+                first_byte.get_or_insert(started.elapsed());
+                body.push_str(&String::from_utf8_lossy(&chunk));
+                if first_token.is_none() && body.contains("event: token") {
+                    first_token = Some(started.elapsed());
+                }
+            }
+            let total = started.elapsed();
+            println!(
+                "| tutor over HTTP, {name}, question {} ({}) | first SSE byte {:.1} ms | first token {:.0} ms | done {:.0} ms |",
+                i + 1,
+                if i == 0 { "model loads" } else { "model loaded" },
+                first_byte.unwrap_or_default().as_secs_f64() * 1000.0,
+                first_token.unwrap_or_default().as_secs_f64() * 1000.0,
+                total.as_secs_f64() * 1000.0
+            );
+        }
+        server.abort();
+        runner.stop(std::time::Duration::from_secs(5)).await;
+    });
+}
+
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
+    // `cargo bench --bench models -- embeddings` (or `llm`, `tutor`) runs one part.
+    let parts: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| matches!(*a, "embeddings" | "llm" | "tutor"))
+        .collect();
+    let want = |p: &str| parts.is_empty() || parts.contains(&p);
     let threads = candle_core::utils::get_num_threads();
     println!(
         "device: {}, {threads} threads{}",
@@ -200,22 +328,41 @@ fn main() {
             " (smoke run: small sizes, no peers)"
         }
     );
-    bench_embeddings(full, threads);
-    println!(
-        "| LLM | prompt tokens | prompt tok/s | generated tok/s | first token | tokens | |\n|---|---|---|---|---|---|---|"
-    );
-    bench_llm(
-        full,
-        threads,
-        "smollm2-135m-instruct",
-        "SmolLM2-135M-Instruct.Q4_1.gguf",
-    );
-    if full {
+    if want("embeddings") {
+        bench_embeddings(full, threads);
+    }
+    if want("llm") {
+        println!(
+            "| LLM | prompt tokens | prompt tok/s | generated tok/s | first token | tokens | |\n|---|---|---|---|---|---|---|"
+        );
         bench_llm(
             full,
             threads,
-            "qwen2.5-0.5b-instruct",
-            "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            "smollm2-135m-instruct",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
         );
+        if full {
+            bench_llm(
+                full,
+                threads,
+                "qwen2.5-0.5b-instruct",
+                "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            );
+        }
+    }
+    if want("tutor") {
+        if full {
+            bench_tutor_http(
+                full,
+                "qwen2.5-0.5b-instruct",
+                "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            );
+        } else {
+            bench_tutor_http(
+                full,
+                "smollm2-135m-instruct",
+                "SmolLM2-135M-Instruct.Q4_1.gguf",
+            );
+        }
     }
 }

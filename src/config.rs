@@ -102,7 +102,7 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
-            exact_below: 20_000,
+            exact_below: 5_000,
             chunk_words: 160,
             chunk_overlap: 32,
             // Tuned on the SQuAD 2.0 sample (BENCHMARKS.md): nDCG@10 0.883 at 1/1, 0.897 at 1/0.5.

@@ -16,6 +16,9 @@
 //! - [`packages`]: course packages (the native format) in and out; [`control`]: the socket through which the
 //!   CLI asks a running server to import or export.
 //! - [`web`]: the server-rendered pages of the web UI, on the same domain functions.
+//! - [`ml`]: the local models behind the `Embedder` and `Generator` traits (candle); [`search`]: lesson chunks,
+//!   the BM25 and vector indexes and their fusion; [`tutor`]: retrieval, the prompt, streamed answers,
+//!   conversations.
 //! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
 //!
 //! Storage calls never run on the async runtime: [`db::Db`] and [`store::ContentStore`] move them to
@@ -50,6 +53,11 @@ pub mod web;
 
 pub use app::App;
 pub use error::{Error, Result};
+
+/// mimalloc keeps freed memory for reuse; glibc's malloc returns the models' large temporary tensors to the
+/// kernel and pays page faults to get them back (embedding throughput: 9.9 → 13+ passages/s, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Runs blocking work (hashing, parsing) on the blocking thread pool.
 pub async fn blocking<T, F>(f: F) -> Result<T>

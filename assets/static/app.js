@@ -54,6 +54,7 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
     const body = { course_id: Number(form.dataset.tutor), question: form.elements.question.value };
     if (conv) body.conversation_id = Number(conv);
     box.hidden = false;
+    box.querySelector("[data-question]").textContent = body.question;
     text.textContent = "…";
     sources.replaceChildren();
     button.disabled = true;

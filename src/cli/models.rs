@@ -74,7 +74,8 @@ fn check_file(path: &Path, size: u64, sha: &str, verify: bool) -> FileState {
 }
 
 /// Problems with the models this configuration uses, each with the fix (for `doctor`); empty when all is well.
-pub fn problems(config: &Config) -> Vec<String> {
+/// `verify` also checks every file's SHA-256 (reads all the weights), else sizes only.
+pub fn problems(config: &Config, verify: bool) -> Vec<String> {
     if config.models.fake {
         return Vec::new();
     }
@@ -90,7 +91,7 @@ pub fn problems(config: &Config) -> Vec<String> {
             continue;
         }
         for f in &m.files {
-            match check_file(&dir.join(&f.name), f.size, &f.sha256, true) {
+            match check_file(&dir.join(&f.name), f.size, &f.sha256, verify) {
                 FileState::Ok => {}
                 FileState::Missing => out.push(format!(
                     "model {}: {} is missing; {}",

@@ -122,6 +122,10 @@ pub trait Generator: Send + Sync {
         params: &GenerateParams,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> anyhow::Result<GenerationStats>;
+    /// Whether the weights are in memory (a lazy model loads on first use).
+    fn is_loaded(&self) -> bool {
+        true
+    }
 }
 
 enum Weights {
@@ -296,6 +300,10 @@ impl Generator for GgufGenerator {
 
     fn context_tokens(&self) -> anyhow::Result<usize> {
         Ok(self.get()?.context)
+    }
+
+    fn is_loaded(&self) -> bool {
+        self.loaded.get().is_some()
     }
 
     fn prompt_tokens(&self, messages: &[ChatMessage]) -> anyhow::Result<usize> {

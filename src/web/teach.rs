@@ -424,11 +424,27 @@ async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<Strin
         })
         .await?;
     let storage = storage(&app).await?;
+    let chunks: i64 = app
+        .db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?))
+        .await?;
+    let models = context! {
+        fake => app.config.models.fake,
+        embedding => app.models.embedder.model_id(),
+        embedding_loaded => app.models.embedder.is_loaded(),
+        llm => app.models.generator.model_id(),
+        llm_loaded => app.models.generator.is_loaded(),
+        device => crate::ml::device_name(&crate::ml::device()),
+        chunks,
+        text_documents => app.search.text_documents(),
+        tutor_busy => crate::tutor::busy(&app),
+        problems => crate::cli::model_problems(&app.config),
+    };
     Ok(render(
         "admin.html",
         &viewer,
         "Admin",
-        context! { users, failed, queued, running, storage },
+        context! { users, failed, queued, running, storage, models },
     ))
 }
 

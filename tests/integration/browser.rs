@@ -229,3 +229,98 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
     c.close().await.unwrap();
     result
 }
+
+#[tokio::test]
+async fn a_student_searches_and_asks_the_tutor_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let student = app.user(Role::Student).await;
+    let course = app.course(&teacher, "Plants").await;
+    let lesson = app
+        .lesson(
+            &teacher,
+            course,
+            "Photosynthesis",
+            "Green plants capture sunlight with chlorophyll and make glucose & oxygen from water and carbon dioxide.",
+        )
+        .await;
+    app.lesson(
+        &teacher,
+        course,
+        "Roots",
+        "Roots take up water and minerals from the soil.",
+    )
+    .await;
+    app.publish(&teacher, course).await;
+    app.enroll(&student, course).await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let result = async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &student.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+
+        // The search box in the header finds the lesson, with the word highlighted.
+        fill(&c, ".nav-search input", "chlorophyll\n").await;
+        let started = Instant::now();
+        while c.find(Locator::Css(".results")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no search results page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(text(&c, ".results li a").await, "Photosynthesis");
+        assert_eq!(text(&c, ".results .snippet b").await, "chlorophyll");
+        shot(&c, "student-search").await;
+
+        // The tutor page: the answer streams in, then the sources, linked to the lesson.
+        c.goto(&app.url(&format!("/courses/{course}/tutor")))
+            .await
+            .unwrap();
+        fill(
+            &c,
+            "textarea[name=question]",
+            "How do green plants capture sunlight with chlorophyll?",
+        )
+        .await;
+        click(&c, "form[data-tutor] button").await;
+        let started = Instant::now();
+        while c.find(Locator::Css("[data-sources] li")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no sources: {}",
+                text(&c, "[data-answer]").await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let answer = text(&c, "[data-text]").await;
+        assert!(answer.contains("chlorophyll"), "{answer}");
+        let href = c
+            .find(Locator::Css("[data-sources] li a"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap();
+        assert_eq!(href.as_deref(), Some(format!("/lessons/{lesson}").as_str()));
+        shot(&c, "student-tutor").await;
+
+        // The conversation was kept: reloading the page lists it and shows it.
+        c.goto(&app.url(&format!("/courses/{course}/tutor")))
+            .await
+            .unwrap();
+        go(&c, "main ul li a").await;
+        let conversation = text(&c, ".conversation").await;
+        assert!(
+            conversation.contains("How do green plants capture sunlight")
+                && conversation.contains("chlorophyll"),
+            "{conversation}"
+        );
+    }
+    .await;
+    c.close().await.unwrap();
+    result
+}

@@ -248,6 +248,29 @@ async fn admins_see_storage_and_download_a_backup_that_restores() {
         page.contains("Storage") && page.contains("1 courses"),
         "{page}"
     );
+    // The model and search status: the stand-ins are named as such, the lesson's passage is counted once the
+    // index job ran.
+    app.drain_jobs().await;
+    let page = app
+        .client
+        .get(app.url("/admin"))
+        .header("cookie", cookie(&admin.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Models and search")
+            && page.contains("stand-in models")
+            && page.contains("fake-echo"),
+        "{page}"
+    );
+    assert!(
+        page.contains("1 passages indexed (1 in the text index)"),
+        "{page}"
+    );
 
     let r = app
         .client
