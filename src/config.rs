@@ -146,7 +146,7 @@ impl Default for TutorConfig {
             top_p: 1.0,
             repeat_penalty: 1.1,
             context_tokens: 2048,
-            sources: 4,
+            sources: 3,
             // Calibrated on the SQuAD 2.0 sample (BENCHMARKS.md): about 6 % of answerable questions refused.
             min_relevance: 0.35,
             max_question_chars: 1000,

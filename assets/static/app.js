@@ -71,7 +71,9 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
           const li = document.createElement("li");
           li.value = c.n;
           const a = document.createElement("a");
-          a.href = `/lessons/${c.lesson_id}`;
+          // Open the lesson scrolled to the cited passage (a text fragment: its first words).
+          const start = c.excerpt.split(/\s+/).slice(0, 8).join(" ").replace(/[…]$/, "");
+          a.href = `/lessons/${c.lesson_id}#:~:text=${encodeURIComponent(start)}`;
           a.textContent = c.lesson_title;
           const q = document.createElement("q");
           q.textContent = c.excerpt;

@@ -345,7 +345,7 @@ async fn lesson(
         "lesson.html",
         &viewer,
         &title,
-        context! { lesson, course, prev, next, enrolled, completed },
+        context! { lesson, course, prev, next, enrolled, completed, max_chars => app.config.tutor.max_question_chars },
     ))
 }
 

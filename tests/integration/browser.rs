@@ -305,7 +305,39 @@ async fn a_student_searches_and_asks_the_tutor_in_the_browser() {
             .attr("href")
             .await
             .unwrap();
-        assert_eq!(href.as_deref(), Some(format!("/lessons/{lesson}").as_str()));
+        // The link opens the lesson at the cited passage (a text fragment of its first words).
+        let href = href.unwrap();
+        assert!(
+            href.starts_with(&format!(
+                "/lessons/{lesson}#:~:text=Green%20plants%20capture"
+            )),
+            "{href}"
+        );
+
+        // The same panel sits beside the lesson itself.
+        c.goto(&app.url(&format!("/lessons/{lesson}")))
+            .await
+            .unwrap();
+        fill(
+            &c,
+            ".tutor-panel textarea",
+            "How do green plants capture sunlight with chlorophyll?",
+        )
+        .await;
+        click(&c, ".tutor-panel button").await;
+        let started = Instant::now();
+        while c
+            .find(Locator::Css(".tutor-panel [data-sources] li"))
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no answer beside the lesson"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shot(&c, "student-lesson-tutor").await;
         shot(&c, "student-tutor").await;
 
         // The conversation was kept: reloading the page lists it and shows it.
