@@ -35,6 +35,12 @@ pub struct CourseReport {
     pub daily: Vec<DayCount>,
     /// Each lesson in course order with how many enrolled students completed it: where students stop.
     pub funnel: Vec<LessonCount>,
+    /// Questions asked to the tutor about the course.
+    pub tutor_questions: i64,
+    /// Of those, how many the tutor declined because the course does not cover them.
+    pub tutor_not_covered: i64,
+    /// The most-asked topics: the lessons the tutor's answers drew on first, most often first (top 5).
+    pub tutor_topics: Vec<LessonCount>,
 }
 
 /// Completions of one lesson.
@@ -44,7 +50,8 @@ pub struct LessonCount {
     pub lesson_id: i64,
     /// Its title.
     pub title: String,
-    /// Enrolled students who completed it.
+    /// Enrolled students who completed it (in `funnel`); questions answered from it first (in
+    /// `tutor_topics`).
     pub completed: i64,
 }
 
@@ -92,6 +99,19 @@ pub fn enrollments(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>
          FROM lessons l JOIN modules m ON m.id = l.module_id
          WHERE l.course_id = ?1 ORDER BY m.position, l.position",
     )?;
+    let mut tutor_stmt = conn.prepare(
+        "SELECT count(*), coalesce(sum(m.abstained), 0) FROM conversation_messages m
+         JOIN conversations c ON c.id = m.conversation_id
+         WHERE c.course_id = ?1 AND m.role = 'assistant'",
+    )?;
+    let mut topics_stmt = conn.prepare(
+        "SELECT json_extract(j.value, '$.lesson_id') AS lesson, max(json_extract(j.value, '$.lesson_title')),
+                count(*) AS n
+         FROM conversation_messages m JOIN conversations c ON c.id = m.conversation_id,
+              json_each(m.citations) j
+         WHERE c.course_id = ?1 AND m.role = 'assistant' AND json_extract(j.value, '$.n') = 1
+         GROUP BY lesson ORDER BY n DESC, lesson LIMIT 5",
+    )?;
     let mut daily_stmt = conn.prepare(
         "SELECT substr(created_at, 1, 10) AS day, count(*) FROM events
          WHERE kind = 'enrollment.created' AND json_extract(payload, '$.course_id') = ?1
@@ -121,7 +141,21 @@ pub fn enrollments(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>
                     })
                 })?
                 .collect::<Result<_, _>>()?;
+            let (tutor_questions, tutor_not_covered): (i64, i64) =
+                tutor_stmt.query_row([course_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let tutor_topics = topics_stmt
+                .query_map([course_id], |r| {
+                    Ok(LessonCount {
+                        lesson_id: r.get(0)?,
+                        title: r.get(1)?,
+                        completed: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
             Ok(CourseReport {
+                tutor_questions,
+                tutor_not_covered,
+                tutor_topics,
                 course_id,
                 title,
                 enrolled,
@@ -169,6 +203,15 @@ pub fn to_csv(reports: &[CourseReport]) -> String {
         for l in &r.funnel {
             row("lesson_completed_by", &l.title, l.completed.to_string());
         }
+        row("tutor_questions", "", r.tutor_questions.to_string());
+        row("tutor_not_covered", "", r.tutor_not_covered.to_string());
+        for t in &r.tutor_topics {
+            row(
+                "tutor_questions_on_lesson",
+                &t.title,
+                t.completed.to_string(),
+            );
+        }
     }
     out
 }
@@ -214,6 +257,13 @@ mod tests {
                 title: "=SUM(A1)".into(),
                 completed: 1,
             }],
+            tutor_questions: 4,
+            tutor_not_covered: 1,
+            tutor_topics: vec![LessonCount {
+                lesson_id: 9,
+                title: "Halves, quarters".into(),
+                completed: 3,
+            }],
         }]);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[1], "1,T,enrolled_now,,2");
@@ -224,6 +274,11 @@ mod tests {
         );
         assert!(
             lines.contains(&"1,T,lesson_completed_by,'=SUM(A1),1"),
+            "{csv}"
+        );
+        assert!(lines.contains(&"1,T,tutor_questions,,4"), "{csv}");
+        assert!(
+            lines.contains(&"1,T,tutor_questions_on_lesson,\"Halves, quarters\",3"),
             "{csv}"
         );
     }

@@ -505,3 +505,73 @@ async fn a_full_queue_answers_429_and_frees_its_places() {
     let again = w.post("/api/ai/ask", Some(&owner.token), &body).await;
     assert_eq!(again.status(), 200);
 }
+
+#[tokio::test]
+async fn the_reports_count_tutor_questions_and_the_most_asked_topics() {
+    let w = world().await;
+    let student = w.app.user(Role::Student).await;
+    w.app.enroll(&student, w.course).await;
+    for q in [
+        "How do green plants use sunlight and chlorophyll?",
+        "Green plants, chlorophyll and sunlight: what happens?",
+        "Who governed the Roman republic, consuls?",
+        "zebra quantum saxophone",
+    ] {
+        let r = w
+            .app
+            .post(
+                "/api/ai/ask",
+                Some(&student.token),
+                &json!({"course_id": w.course, "question": q}),
+            )
+            .await;
+        sse_events(r).await;
+    }
+    let r = w
+        .app
+        .send(
+            reqwest::Method::GET,
+            "/api/reports/enrollments",
+            Some(&w.owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let report = body["courses"]
+        .as_array()
+        .or_else(|| body.as_array())
+        .unwrap()
+        .iter()
+        .find(|c| c["course_id"] == w.course)
+        .unwrap_or_else(|| panic!("{body}"))
+        .clone();
+    assert_eq!(report["tutor_questions"], 4, "{report}");
+    assert_eq!(report["tutor_not_covered"], 1, "{report}");
+    assert_eq!(report["tutor_topics"][0]["lesson_id"], w.plants, "{report}");
+    assert_eq!(report["tutor_topics"][0]["completed"], 2, "{report}");
+    assert_eq!(report["tutor_topics"][1]["lesson_id"], w.rome, "{report}");
+    let csv = w
+        .app
+        .send(
+            reqwest::Method::GET,
+            "/api/reports/enrollments?format=csv",
+            Some(&w.owner.token),
+            None,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains(&format!(
+            "{},Biology and history,tutor_questions,,4",
+            w.course
+        )),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("tutor_questions_on_lesson,Photosynthesis,2"),
+        "{csv}"
+    );
+}
