@@ -25,6 +25,16 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(get_mode, set_mode))
 }
 
+/// One server-sent event of an answer: its name and its JSON data (as text).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SseEvent {
+    /// `status`, `token`, `citations`, `done` or `error`.
+    pub event: String,
+    /// The event's JSON: `{state}`, `{text}`, `[{n, lesson_id, lesson_title, position, excerpt, score}]`,
+    /// `{conversation_id, message_id, abstained}` or `{code, message}`.
+    pub data: String,
+}
+
 fn sse_event(e: TutorEvent) -> Event {
     let (name, data) = e.to_json();
     Event::default().event(name).data(data.to_string())
@@ -36,7 +46,7 @@ fn sse_event(e: TutorEvent) -> Event {
 /// (`{conversation_id, message_id, abstained}`), or `error` (`{code, message}`). Closing the connection stops
 /// the generation.
 #[utoipa::path(post, path = "/api/ai/ask", tag = "tutor", security(("bearer" = [])), request_body = AskRequest,
-    responses((status = 200, description = "text/event-stream of the answer", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "text/event-stream of the answer", content_type = "text/event-stream", body = SseEvent),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn ask(

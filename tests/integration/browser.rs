@@ -356,3 +356,64 @@ async fn a_student_searches_and_asks_the_tutor_in_the_browser() {
     c.close().await.unwrap();
     result
 }
+
+#[tokio::test]
+async fn a_teacher_imports_a_real_cartridge_and_publishes_it_with_live_progress() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/samples/common-cartridge/multiple-pages.imscc")
+        .canonicalize()
+        .unwrap();
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let result = async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &teacher.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url("/teach")).await.unwrap();
+        fill(&c, "#package", package.to_str().unwrap()).await;
+        go(&c, "form[action='/teach/import'] button").await;
+        // The course page of the imported draft, with the cartridge's pages as lessons.
+        let outline = text(&c, "main").await;
+        assert!(outline.contains("draft"), "{outline}");
+        go(&c, ".actions form button").await; // Publish
+        // The workflow page follows the publish steps live until it completes.
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let bar = c
+                .find(Locator::Css("[data-workflow] .progress"))
+                .await
+                .unwrap();
+            let now = bar.attr("aria-valuenow").await.unwrap().unwrap_or_default();
+            if seen.last() != Some(&now) {
+                seen.push(now.clone());
+            }
+            if text(&c, "[data-status]").await == "completed" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "publishing did not finish: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let final_value = c
+            .find(Locator::Css("[data-workflow] .progress"))
+            .await
+            .unwrap()
+            .attr("aria-valuenow")
+            .await
+            .unwrap();
+        assert_eq!(final_value.as_deref(), Some("100"), "{seen:?}");
+        shot(&c, "teacher-import-published").await;
+        go(&c, ".crumbs a").await;
+        assert!(!text(&c, "main").await.contains("draft"));
+    }
+    .await;
+    c.close().await.unwrap();
+    result
+}
