@@ -44,6 +44,7 @@ pub struct BertEmbedder {
     batch: usize,
     exact_gelu: bool,
     loaded: OnceLock<Loaded>,
+    loading: std::sync::Mutex<()>,
 }
 
 impl BertEmbedder {
@@ -56,6 +57,7 @@ impl BertEmbedder {
             batch,
             exact_gelu: true,
             loaded: OnceLock::new(),
+            loading: std::sync::Mutex::new(()),
         }
     }
 
@@ -86,6 +88,11 @@ impl BertEmbedder {
         if let Some(l) = self.loaded.get() {
             return Ok(l);
         }
+        // One load at a time (a publish and an index job may both start it): the second waits and reuses.
+        let _guard = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = self.loaded.get() {
+            return Ok(l);
+        }
         let started = Instant::now();
         let loaded = load(&self.dir, &self.device, self.exact_gelu).with_context(|| {
             format!(
@@ -100,7 +107,6 @@ impl BertEmbedder {
             ms = started.elapsed().as_millis() as u64,
             "embedding model loaded"
         );
-        // Two threads racing here both load; one copy is kept.
         Ok(self.loaded.get_or_init(|| loaded))
     }
 }
