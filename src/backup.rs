@@ -54,7 +54,8 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+/// Size and SHA-256 (hex) of a file, read in 1 MiB blocks.
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -55,7 +55,8 @@ pub use app::App;
 pub use error::{Error, Result};
 
 /// mimalloc keeps freed memory for reuse; glibc's malloc returns the models' large temporary tensors to the
-/// kernel and pays page faults to get them back (embedding throughput: 9.9 → 13+ passages/s, BENCHMARKS.md).
+/// kernel and pays page faults to get them back (embedding in batches of 32: 9.1 → 11.5 passages/s,
+/// BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,10 +1,8 @@
 //! `smartcourse models`: which models are installed, whether they match the manifest, and the device.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 
@@ -44,20 +42,6 @@ pub enum FileState {
     Corrupt(String),
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 fn check_file(path: &Path, size: u64, sha: &str, verify: bool) -> FileState {
     match std::fs::metadata(path) {
         Err(_) => FileState::Missing,
@@ -65,9 +49,9 @@ fn check_file(path: &Path, size: u64, sha: &str, verify: bool) -> FileState {
             FileState::Corrupt(format!("{} bytes, the manifest says {size}", m.len()))
         }
         Ok(_) if !verify => FileState::Ok,
-        Ok(_) => match sha256_file(path) {
-            Ok(got) if got == sha => FileState::Ok,
-            Ok(got) => FileState::Corrupt(format!("SHA-256 {got}, the manifest pins {sha}")),
+        Ok(_) => match crate::backup::sha256_file(path) {
+            Ok((_, got)) if got == sha => FileState::Ok,
+            Ok((_, got)) => FileState::Corrupt(format!("SHA-256 {got}, the manifest pins {sha}")),
             Err(e) => FileState::Corrupt(format!("unreadable: {e}")),
         },
     }

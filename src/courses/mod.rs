@@ -267,6 +267,12 @@ pub fn may_edit(actor: &Actor, course: &CourseRef) -> bool {
 /// 403 when they see it but are not enrolled.
 pub fn require_lesson_read(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<CourseRef> {
     let course_id = lesson_ref(conn, lesson_id)?.ok_or(Error::NotFound)?;
+    require_lessons_read(conn, actor, course_id)
+}
+
+/// The course if `actor` may read its lessons (search it, ask the tutor about it): 404 when they may not see
+/// the course, 403 when they see it but are not enrolled.
+pub fn require_lessons_read(conn: &Connection, actor: &Actor, course_id: i64) -> Result<CourseRef> {
     let course = course_ref(conn, course_id)?.ok_or(Error::NotFound)?;
     if may_read_lessons(conn, actor, &course)? {
         Ok(course)

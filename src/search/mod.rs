@@ -181,10 +181,18 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Vectors of one course, row-major.
+/// Vectors of one course, row-major, in chunk id order.
 struct CourseVectors {
     chunk_ids: Vec<i64>,
     data: Vec<f32>,
+}
+
+impl CourseVectors {
+    /// The vector of chunk `id`, if it belongs to this course (the ids are sorted).
+    fn get(&self, id: i64, dim: usize) -> Option<&[f32]> {
+        let i = self.chunk_ids.binary_search(&id).ok()?;
+        self.data.get(i * dim..(i + 1) * dim)
+    }
 }
 
 struct Hnsw {
@@ -256,19 +264,22 @@ impl Vectors {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// The `limit` chunks of `courses` nearest to `query`: `(chunk_id, cosine)`, best first.
+    /// The vectors of each of `courses`.
+    fn sets(&self, conn: &Connection, courses: &[i64]) -> Result<Vec<Arc<CourseVectors>>> {
+        courses.iter().map(|&c| self.course(conn, c)).collect()
+    }
+
+    /// The `limit` chunks of `courses` (whose vectors are `sets`) nearest to `query`: `(chunk_id, cosine)`,
+    /// best first.
     fn search(
         &self,
         conn: &Connection,
         courses: &[i64],
+        sets: &[Arc<CourseVectors>],
         query: &[f32],
         limit: usize,
         exact_below: usize,
     ) -> Result<Vec<(i64, f32)>> {
-        let sets: Vec<Arc<CourseVectors>> = courses
-            .iter()
-            .map(|&c| self.course(conn, c))
-            .collect::<Result<_>>()?;
         let total: usize = sets.iter().map(|s| s.chunk_ids.len()).sum();
         if total >= exact_below && total > 0 {
             match self.hnsw_search(conn, courses, query, limit) {
@@ -276,7 +287,7 @@ impl Vectors {
                 Err(e) => tracing::warn!(error = %e, "HNSW search failed; comparing exactly"),
             }
         }
-        Ok(exact(&sets, query, limit))
+        Ok(exact(sets, query, limit))
     }
 
     fn hnsw_search(
@@ -708,26 +719,16 @@ fn retrieve_blocking(
             .remove(0);
         let exact_below = app.config.search.exact_below;
         let floor = app.config.search.min_similarity;
-        let mut ranked = app
-            .search
-            .vectors
-            .search(conn, courses, &q, CANDIDATES, exact_below)?;
+        let sets = app.search.vectors.sets(conn, courses)?;
+        let mut ranked =
+            app.search
+                .vectors
+                .search(conn, courses, &sets, &q, CANDIDATES, exact_below)?;
         ranked.retain(|(_, cosine)| *cosine >= floor);
         // Cosines of the BM25 candidates too, so every hit carries one.
-        let cached: Vec<Arc<CourseVectors>> = courses
-            .iter()
-            .map(|&id| app.search.vectors.course(conn, id))
-            .collect::<Result<_>>()?;
-        let wanted: HashSet<i64> = text_ranked.iter().map(|(id, _)| *id).collect();
-        for set in &cached {
-            for (i, id) in set.chunk_ids.iter().enumerate() {
-                if wanted.contains(id) {
-                    let d = q.len();
-                    cosines.insert(
-                        *id,
-                        crate::ml::embed::dot(&set.data[i * d..(i + 1) * d], &q),
-                    );
-                }
+        for (id, _) in &text_ranked {
+            if let Some(v) = sets.iter().find_map(|s| s.get(*id, q.len())) {
+                cosines.insert(*id, crate::ml::embed::dot(v, &q));
             }
         }
         for (id, c) in &ranked {
@@ -820,11 +821,7 @@ pub async fn search(
         .db
         .read(move |c| {
             if let Some(id) = course_id {
-                crate::courses::require_view(c, Some(&actor2), id)?;
-                let course = crate::courses::course_ref(c, id)?.ok_or(Error::NotFound)?;
-                if !crate::courses::may_read_lessons(c, &actor2, &course)? {
-                    return Err(Error::Forbidden);
-                }
+                crate::courses::require_lessons_read(c, &actor2, id)?;
                 Ok(vec![id])
             } else {
                 readable_courses(c, &actor2)
@@ -852,4 +849,32 @@ pub async fn search(
     })
     .await
     .map_err(|e| Error::Internal(anyhow::anyhow!(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set() -> Arc<CourseVectors> {
+        Arc::new(CourseVectors {
+            chunk_ids: vec![3, 7, 9],
+            data: vec![1.0, 0.0, 0.0, 1.0, 0.6, 0.8],
+        })
+    }
+
+    #[test]
+    fn a_chunk_vector_is_found_by_id_and_only_in_its_course() {
+        let s = set();
+        assert_eq!(s.get(7, 2), Some(&[0.0, 1.0][..]));
+        assert_eq!(s.get(9, 2), Some(&[0.6, 0.8][..]));
+        assert_eq!(s.get(8, 2), None);
+    }
+
+    #[test]
+    fn exact_search_ranks_by_cosine_and_keeps_the_limit() {
+        let hits = exact(&[set()], &[0.0, 1.0], 2);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![7, 9]);
+        assert!((hits[1].1 - 0.8).abs() < 1e-6);
+        assert!(exact(&[], &[0.0, 1.0], 5).is_empty());
+    }
 }

@@ -196,15 +196,7 @@ pub async fn prepare(app: &Arc<App>, actor: &Actor, req: AskRequest) -> Result<P
     let (course_title, mode, history) = app
         .db
         .read(move |c| {
-            let course = crate::courses::course_ref(c, req.course_id)?;
-            let course = course.ok_or(Error::NotFound)?;
-            if !crate::courses::may_read_lessons(c, &a, &course)? {
-                return Err(if crate::courses::can_view(Some(&a), &course) {
-                    Error::Forbidden
-                } else {
-                    Error::NotFound
-                });
-            }
+            crate::courses::require_lessons_read(c, &a, req.course_id)?;
             let (title, mode): (String, String) = c.query_row(
                 "SELECT title, tutor_mode FROM courses WHERE id = ?1",
                 [req.course_id],

@@ -101,6 +101,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "tutor.html",
             include_str!("../../assets/templates/tutor.html"),
         ),
+        (
+            "tutor_form.html",
+            include_str!("../../assets/templates/tutor_form.html"),
+        ),
     ] {
         env.add_template(name, source).expect("templates parse");
     }
@@ -321,7 +325,7 @@ mod tests {
     #[test]
     fn every_template_parses() {
         // Forces the environment: a template that does not parse panics here, not on a user's request.
-        assert_eq!(TEMPLATES.templates().count(), 16);
+        assert_eq!(TEMPLATES.templates().count(), 17);
         for name in [
             "catalog.html",
             "course.html",

@@ -575,3 +575,93 @@ async fn the_reports_count_tutor_questions_and_the_most_asked_topics() {
         "{csv}"
     );
 }
+
+#[tokio::test]
+async fn without_javascript_the_tutor_form_posts_and_the_page_shows_the_answer() {
+    let w = world().await;
+    let student = w.app.user(Role::Student).await;
+    w.app.enroll(&student, w.course).await;
+    let cookie = |t: &str| format!("smartcourse_token={t}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .post(w.app.url(&format!("/courses/{}/tutor", w.course)))
+        .header("cookie", cookie(&student.token))
+        .form(&[
+            (
+                "question",
+                "How do green plants use sunlight and chlorophyll?",
+            ),
+            ("conversation_id", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&format!("/courses/{}/tutor?conversation=", w.course)),
+        "{to}"
+    );
+    let page = client
+        .get(w.app.url(&to))
+        .header("cookie", cookie(&student.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("How do green plants use sunlight")
+            && page.contains(&format!("/lessons/{}#:~:text=", w.plants)),
+        "{page}"
+    );
+
+    // An empty question is answered on the page with the reason, not an error page.
+    let r = client
+        .post(w.app.url(&format!("/courses/{}/tutor", w.course)))
+        .header("cookie", cookie(&student.token))
+        .form(&[("question", "  ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("a question needs"));
+
+    // Only the owner switches the mode from the page.
+    let r = client
+        .post(
+            w.app
+                .url(&format!("/teach/courses/{}/tutor-mode", w.course)),
+        )
+        .header("cookie", cookie(&student.token))
+        .form(&[("mode", "hint")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(
+            w.app
+                .url(&format!("/teach/courses/{}/tutor-mode", w.course)),
+        )
+        .header("cookie", cookie(&w.owner.token))
+        .form(&[("mode", "hint")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = client
+        .get(w.app.url(&format!("/courses/{}/tutor", w.course)))
+        .header("cookie", cookie(&student.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("gives <strong>hints</strong>"), "{page}");
+}
