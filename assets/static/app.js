@@ -125,3 +125,14 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
     }
   });
 });
+
+// Transcript times play the lesson's video from that moment.
+document.querySelectorAll(".transcript .cue").forEach((link) => {
+  link.addEventListener("click", (e) => {
+    const video = document.querySelector(".media video, .media audio");
+    if (!video) return;
+    e.preventDefault();
+    video.currentTime = Number(link.dataset.t);
+    video.play().catch(() => {});
+  });
+});

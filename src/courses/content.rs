@@ -113,6 +113,23 @@ pub async fn get_chunk(store: &ContentStore, sum: String, index: u32) -> Result<
         .await
 }
 
+/// Reads a whole blob of `size` bytes (for small files: subtitles, package pages).
+pub async fn get_bytes(store: &ContentStore, sum: String, size: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(size as usize);
+    let mut index = 0u32;
+    while (out.len() as u64) < size {
+        let chunk = get_chunk(store, sum.clone(), index)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("blob {sum} is missing chunk {index}"))?;
+        if chunk.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+        index += 1;
+    }
+    Ok(out)
+}
+
 /// Deletes the bodies and blobs among `candidates` that no lesson or attachment refers to any more.
 ///
 /// Holds the content lock, so an upload cannot store a blob and reference it between our check and our

@@ -16,6 +16,7 @@ pub mod render;
 pub mod routes;
 pub mod service;
 mod store;
+pub mod subtitles;
 pub mod upload;
 
 use std::fmt;
@@ -198,6 +199,19 @@ pub struct Attachment {
     pub url: String,
     /// Uploaded.
     pub created_at: String,
+}
+
+impl Attachment {
+    /// Whether this is a subtitle file (SubRip or WebVTT).
+    pub fn is_subtitles(&self) -> bool {
+        self.content_type.starts_with("text/vtt")
+            || self.content_type.starts_with("application/x-subrip")
+    }
+
+    /// Whether a browser plays this in a `<video>` or `<audio>` element.
+    pub fn is_media(&self) -> bool {
+        self.content_type.starts_with("video/") || self.content_type.starts_with("audio/")
+    }
 }
 
 /// What the access rules need to know about a course.

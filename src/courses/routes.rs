@@ -39,6 +39,7 @@ pub fn router(app: &App) -> OpenApiRouter<Arc<App>> {
         .routes(routes!(create_lesson))
         .routes(routes!(get_lesson, update_lesson, delete_lesson))
         .routes(routes!(download_attachment, delete_attachment))
+        .routes(routes!(attachment_vtt))
         .merge(uploads)
 }
 
@@ -345,7 +346,8 @@ async fn delete_lesson(
 }
 
 /// Upload a file to a lesson as multipart form data with one part named `file` (owner, admin). Accepted:
-/// PDF, plain text, HTML, SRT and VTT subtitles, PNG, JPEG, GIF and WebP images, decided by the bytes.
+/// PDF, plain text, HTML, SRT and VTT subtitles, PNG, JPEG, GIF and WebP images, MP4 and WebM video, MP3 and
+/// Ogg audio, decided by the bytes.
 #[utoipa::path(post, path = "/api/lessons/{id}/attachments", tag = "courses", security(("bearer" = [])),
     params(("id" = i64, Path)), request_body(content_type = "multipart/form-data", description = "a part named `file`"),
     responses((status = 201, body = Attachment), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -440,6 +442,7 @@ async fn download_attachment(
     // Shown inline where a browser does it safely; HTML runs in a sandbox without scripts.
     let inline = a.content_type.starts_with("application/pdf")
         || a.content_type.starts_with("image/")
+        || a.is_media()
         || a.content_type.starts_with("text/plain");
     set(
         &mut response_headers,
@@ -491,6 +494,28 @@ async fn download_attachment(
     );
     let body = Body::from_stream(chunk_stream(app.clone(), a.sha256, start, end));
     Ok((status, response_headers, body).into_response())
+}
+
+/// A subtitle attachment (SubRip or WebVTT) as WebVTT, the format a browser's `<track>` element plays.
+#[utoipa::path(get, path = "/api/attachments/{id}/vtt", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, description = "The subtitles as WebVTT", content_type = "text/vtt"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, description = "Not a subtitle file", body = ErrorBody)))]
+async fn attachment_vtt(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response> {
+    let cues = service::subtitle_cues(&app, user.actor(), id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/vtt; charset=utf-8"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        super::subtitles::to_vtt(&cues),
+    )
+        .into_response())
 }
 
 enum RangeSpec {

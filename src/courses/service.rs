@@ -639,6 +639,32 @@ pub async fn attachment(app: &App, actor: Actor, id: i64) -> Result<Attachment> 
         .await
 }
 
+/// Largest subtitle file read into cues (a two-hour film's SubRip is ~150 KiB).
+pub const MAX_SUBTITLE_BYTES: i64 = 4 * 1024 * 1024;
+
+/// The cues of a subtitle attachment (SubRip or WebVTT), for whoever may read its lesson.
+pub async fn subtitle_cues(app: &App, actor: Actor, id: i64) -> Result<Vec<super::subtitles::Cue>> {
+    let a = attachment(app, actor, id).await?;
+    subtitle_cues_of(app, &a).await
+}
+
+/// The cues of an attachment already checked for access.
+pub async fn subtitle_cues_of(app: &App, a: &Attachment) -> Result<Vec<super::subtitles::Cue>> {
+    if !a.is_subtitles() {
+        return Err(Error::invalid(
+            "id",
+            format!("{} is not a subtitle file (SubRip or WebVTT)", a.filename),
+        ));
+    }
+    if a.size > MAX_SUBTITLE_BYTES {
+        return Err(Error::TooLarge(
+            format!("{} is too large to read as subtitles", a.filename).into(),
+        ));
+    }
+    let bytes = content::get_bytes(&app.content, a.sha256.clone(), a.size as u64).await?;
+    Ok(super::subtitles::parse(&String::from_utf8_lossy(&bytes)))
+}
+
 /// Deletes an attachment and, if nothing else uses its bytes, the bytes.
 pub async fn delete_attachment(app: &App, actor: Actor, id: i64) -> Result<()> {
     let sum = app

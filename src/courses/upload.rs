@@ -178,6 +178,11 @@ pub fn detect(head: &[u8], is_utf8: bool) -> Option<&'static str> {
             "image/jpeg" => Some("image/jpeg"),
             "image/gif" => Some("image/gif"),
             "image/webp" => Some("image/webp"),
+            // What browsers play without plugins.
+            "video/mp4" => Some("video/mp4"),
+            "video/webm" => Some("video/webm"),
+            "audio/mpeg" => Some("audio/mpeg"),
+            "audio/ogg" => Some("audio/ogg"),
             _ => None,
         };
     }

@@ -341,12 +341,76 @@ async fn lesson(
         .map(|d| context! { id => d.course.id, title => d.course.title })
         .unwrap_or(Value::UNDEFINED);
     let title = lesson.title.clone();
+    let (media, tracks, transcripts) = media_of(&app, &lesson.attachments).await;
     Ok(render(
         "lesson.html",
         &viewer,
         &title,
-        context! { lesson, course, prev, next, enrolled, completed, max_chars => app.config.tutor.max_question_chars },
+        context! { lesson, course, prev, next, enrolled, completed, media, tracks, transcripts,
+        max_chars => app.config.tutor.max_question_chars },
     ))
+}
+
+/// A lesson's videos and audio, the subtitle tracks to play with them (SubRip served as WebVTT), and each
+/// subtitle file as a transcript with times (readable without the video, and on a phone with no sound).
+async fn media_of(
+    app: &App,
+    attachments: &[crate::courses::Attachment],
+) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    use crate::courses::subtitles;
+    let media = attachments
+        .iter()
+        .filter(|a| a.is_media())
+        .map(|a| {
+            let kind = if a.content_type.starts_with("video/") {
+                "video"
+            } else {
+                "audio"
+            };
+            context! { url => a.url, content_type => a.content_type, filename => a.filename, kind }
+        })
+        .collect();
+    let mut tracks = Vec::new();
+    let mut transcripts = Vec::new();
+    for (i, a) in attachments.iter().filter(|a| a.is_subtitles()).enumerate() {
+        let lang = subtitles::language_from_name(&a.filename);
+        tracks.push(context! {
+            url => format!("/api/attachments/{}/vtt", a.id),
+            lang => lang.clone().unwrap_or_else(|| "und".into()),
+            label => lang.map_or_else(|| a.filename.clone(), |l| language_name(&l).to_owned()),
+            default => i == 0,
+        });
+        match crate::courses::service::subtitle_cues_of(app, a).await {
+            Ok(cues) => {
+                let paragraphs: Vec<Value> = subtitles::paragraphs(&cues)
+                    .into_iter()
+                    .map(|(ms, text)| context! { clock => subtitles::clock(ms), seconds => ms / 1000, text })
+                    .collect();
+                transcripts.push(context! { filename => a.filename, paragraphs });
+            }
+            Err(e) => tracing::warn!(attachment.id = a.id, error = %e, "subtitles not readable"),
+        }
+    }
+    (media, tracks, transcripts)
+}
+
+/// The name of a language, in that language, for the subtitle menu.
+fn language_name(code: &str) -> &str {
+    match code {
+        "en" => "English",
+        "es" => "Español",
+        "fr" => "Français",
+        "de" => "Deutsch",
+        "pt" => "Português",
+        "it" => "Italiano",
+        "nl" => "Nederlands",
+        "sw" => "Kiswahili",
+        "ar" => "العربية",
+        "zh" => "中文",
+        "hi" => "हिन्दी",
+        "ru" => "Русский",
+        other => other,
+    }
 }
 
 async fn complete(

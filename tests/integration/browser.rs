@@ -142,6 +142,18 @@ async fn shot(c: &Client, name: &str) {
     .unwrap();
 }
 
+/// How many cues the sample SubRip file has (its timing lines).
+fn srt_cues() -> usize {
+    let srt = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/samples/content/openedx-demo-video-en.srt"
+    );
+    std::fs::read_to_string(srt)
+        .unwrap()
+        .matches(" --> ")
+        .count()
+}
+
 #[tokio::test]
 async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
     let app = TestApp::spawn().await;
@@ -175,6 +187,16 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
         c.find(Locator::Css("#file")).await.unwrap().send_keys(pdf.to_str().unwrap()).await.unwrap();
         go(&c, "form[enctype] button").await;
         assert!(text(&c, ".files").await.contains("cc-viewer-sample-document.pdf"));
+        let srt = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/content/openedx-demo-video-en.srt");
+        let srt = std::fs::canonicalize(srt).unwrap();
+        c.find(Locator::Css("#file")).await.unwrap().send_keys(srt.to_str().unwrap()).await.unwrap();
+        go(&c, "form[enctype] button").await;
+        // A file that starts like an MP4 (there is no real video among the samples): the page gives it a
+        // player, and the subtitles above become its track.
+        let video = profile.path().join("talk.mp4");
+        std::fs::write(&video, [&[0u8, 0, 0, 0x18][..], b"ftypmp42\0\0\0\0mp42isom", &[0u8; 64]].concat()).unwrap();
+        c.find(Locator::Css("#file")).await.unwrap().send_keys(video.to_str().unwrap()).await.unwrap();
+        go(&c, "form[enctype] button").await;
         go(&c, ".crumbs a").await;
         go(&c, ".actions form button").await; // Publish
         // The workflow page follows the status by itself.
@@ -208,6 +230,21 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
         assert!(pwned.is_null(), "a script in the lesson ran");
         let link = c.find(Locator::Css(".files a")).await.unwrap().attr("href").await.unwrap().unwrap();
         assert!(link.starts_with("/api/attachments/"));
+        // The subtitles load in the browser as a WebVTT track; the transcript shows them with times.
+        let cues = c
+            .execute_async(
+                "const done = arguments[0]; const t = document.querySelector('.media track');
+                 if (!t) { done(-1); return; }
+                 t.track.mode = 'hidden';
+                 const check = () => t.readyState === 2 ? done(t.track.cues.length)
+                     : t.readyState === 3 ? done(-2) : setTimeout(check, 50);
+                 check();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(cues.as_i64(), Some(srt_cues() as i64), "the WebVTT track's cues in Chromium");
+        assert!(text(&c, ".transcript summary").await.contains("openedx-demo-video-en.srt"));
         shot(&c, "student-lesson").await;
         go(&c, ".pager form button").await; // Mark complete
         assert!(text(&c, ".pager").await.contains("Completed"));

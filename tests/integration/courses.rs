@@ -944,3 +944,125 @@ async fn a_slow_upload_is_not_cut_off_by_the_request_timeout() {
     s.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 }
+
+#[tokio::test]
+async fn videos_play_in_the_lesson_with_their_subtitles_as_webvtt_and_a_transcript() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let student = app.user(Role::Student).await;
+    let outsider = app.user(Role::Student).await;
+    let course = app.course(&owner, "Video").await;
+    let lesson = app
+        .lesson(&owner, course, "The state of Open edX", "Watch the talk.")
+        .await;
+    app.publish_directly(course).await;
+    app.enroll(&student, course).await;
+
+    // An MP4 is recognised by its first box (`ftyp`); the browser plays it, the server only stores it.
+    let mut mp4 = vec![0, 0, 0, 0x18];
+    mp4.extend_from_slice(b"ftypmp42\0\0\0\0mp42isom");
+    mp4.extend_from_slice(&[0u8; 64]);
+    let r = upload(&app, &owner, lesson, "talk.mp4", mp4.clone()).await;
+    assert_eq!(r.status(), 201);
+    let video: Value = r.json().await.unwrap();
+    assert_eq!(video["content_type"], "video/mp4");
+    let srt_bytes = sample("openedx-demo-video-en.srt");
+    let r = upload(&app, &owner, lesson, "talk-en.srt", srt_bytes.clone()).await;
+    assert_eq!(r.status(), 201);
+    let srt: Value = r.json().await.unwrap();
+
+    // Played inline (a download would not play in <video>).
+    let r = app
+        .send(
+            Method::GET,
+            video["url"].as_str().unwrap(),
+            Some(&student.token),
+            None,
+        )
+        .await;
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), mp4.as_slice());
+
+    // The SubRip file as WebVTT: every cue, times with a dot, entities decoded.
+    let vtt_url = format!("/api/attachments/{}/vtt", srt["id"]);
+    let r = app
+        .send(Method::GET, &vtt_url, Some(&student.token), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/vtt; charset=utf-8");
+    let vtt = r.text().await.unwrap();
+    let srt_text = String::from_utf8(srt_bytes).unwrap();
+    assert!(
+        vtt.starts_with(
+            "WEBVTT\n\n00:00:01.199 --> 00:00:04.380\num next up we're going to be hearing\n"
+        ),
+        "{}",
+        &vtt[..200]
+    );
+    assert_eq!(
+        vtt.matches(" --> ").count(),
+        srt_text.matches(" --> ").count()
+    );
+    assert!(!vtt.contains("&#39;"));
+
+    // The lesson page plays the video with the track, and shows the transcript with times.
+    let page = app
+        .client
+        .get(app.url(&format!("/lessons/{lesson}")))
+        .header("cookie", format!("smartcourse_token={}", student.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/"); // minijinja escapes slashes in attributes
+    assert!(
+        page.contains(&format!(
+            "<source src=\"{}\" type=\"video/mp4\">",
+            video["url"].as_str().unwrap()
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "<track kind=\"subtitles\" src=\"{vtt_url}\" srclang=\"en\" label=\"English\" default>"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("Transcript (talk-en.srt)"), "{page}");
+    assert!(page.contains("data-t=\"1\""), "{page}");
+    assert!(page.contains("the state of open edx from Ed"), "{page}");
+
+    // Only subtitle files convert; only readers of the lesson get them.
+    assert_error(
+        app.send(
+            Method::GET,
+            &format!("/api/attachments/{}/vtt", video["id"]),
+            Some(&student.token),
+            None,
+        )
+        .await,
+        422,
+        "invalid_input",
+    )
+    .await;
+    assert_error(
+        app.send(Method::GET, &vtt_url, Some(&outsider.token), None)
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.send(Method::GET, &vtt_url, None, None).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+}
