@@ -51,7 +51,10 @@ pub struct Cli {
 enum Command {
     /// Start the web server for students and teachers on the classroom network.
     Serve(ServeArgs),
-    /// Import a course package: a SmartCourse folder or .zip (docs/package-format.md). Works while the server runs.
+    /// Import a course: a SmartCourse package (folder or .zip, docs/package-format.md), an IMS Common Cartridge
+    /// (.imscc), a SCORM 1.2/2004 .zip, a Moodle course backup (.mbz), an Open edX OLX export (.tar.gz) or a
+    /// Kolibri channel (its .sqlite3 database, with storage/ beside databases/). What is taken from each:
+    /// docs/import-formats.md. Works while the server runs.
     Import(ImportArgs),
     /// Export a course as a SmartCourse package (.zip). Works while the server runs.
     Export(ExportArgs),
@@ -111,6 +114,9 @@ struct ImportArgs {
     /// Publish the course once imported.
     #[arg(long)]
     publish: bool,
+    /// Only show what would be imported (format, modules, lessons, files, skipped items); change nothing.
+    #[arg(long, conflicts_with_all = ["owner", "publish"])]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Import(a) if a.dry_run => packages::dry_run(&config, &a.package),
         Command::Import(a) => packages::import(config, &a.package, a.owner, a.publish),
         Command::Export(a) => packages::export(config, a.course, a.out),
         Command::User(command) => user::run(&config, command),

@@ -95,12 +95,13 @@ pub fn import(
         },
     )?;
     println!(
-        "imported “{}” as course {}: {} module(s), {} lesson(s), {} file(s)",
+        "imported “{}” as course {}: {} module(s), {} lesson(s), {} file(s) (from a {})",
         report["title"].as_str().unwrap_or(""),
         report["course_id"],
         report["modules"],
         report["lessons"],
-        report["attachments"]
+        report["attachments"],
+        report["format"].as_str().unwrap_or("package")
     );
     for s in report["skipped"].as_array().into_iter().flatten() {
         println!("skipped: {}", s.as_str().unwrap_or(""));
@@ -108,6 +109,46 @@ pub fn import(
     if let Some(w) = report["workflow_id"].as_i64() {
         println!("publishing: workflow {w}");
     }
+    Ok(())
+}
+
+/// `import --dry-run`: reads the package as an import would and prints what it would create. Needs no data
+/// directory (archives are unpacked in the system's temporary folder and removed).
+pub fn dry_run(config: &Config, package: &Path) -> anyhow::Result<()> {
+    let path = absolute(package)?;
+    let preview = crate::packages::inspect(&path, &config.uploads, &std::env::temp_dir())
+        .map_err(|e| anyhow::anyhow!(control::describe(&e)))?;
+    println!("format:  {}", preview.format);
+    println!("title:   {}", preview.title);
+    let lessons: usize = preview.modules.iter().map(|m| m.lessons.len()).sum();
+    let files: usize = preview
+        .modules
+        .iter()
+        .flat_map(|m| &m.lessons)
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "would create {} module(s), {lessons} lesson(s), {files} file(s):",
+        preview.modules.len()
+    );
+    for (i, m) in preview.modules.iter().enumerate() {
+        println!("{:>3}. {}", i + 1, m.title);
+        for (j, (title, n)) in m.lessons.iter().enumerate() {
+            let files = match n {
+                0 => String::new(),
+                1 => " (1 file)".into(),
+                n => format!(" ({n} files)"),
+            };
+            println!("     {}.{} {title}{files}", i + 1, j + 1);
+        }
+    }
+    if !preview.skipped.is_empty() {
+        println!("would skip {}:", preview.skipped.len());
+        for s in &preview.skipped {
+            println!("  - {s}");
+        }
+    }
+    println!("(dry run: nothing was changed)");
     Ok(())
 }
 

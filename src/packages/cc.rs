@@ -156,12 +156,17 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
             }
         )));
     }
+    let version = text_of(child(root, "metadata").and_then(|m| child(m, "schemaversion")))
+        .unwrap_or_else(|| "1.x".into());
     Ok(Package {
+        format: format!("IMS Common Cartridge {version}"),
         title,
         description,
         capacity: None,
         modules,
         skipped,
+        file_names: Default::default(),
+        skip_unsupported_files: false,
     })
 }
 
@@ -334,7 +339,7 @@ pub(super) fn html_title(html: &str) -> Option<String> {
 
 /// Keeps HTML as one raw block of the lesson's Markdown: no blank lines, so Markdown does not re-read
 /// indented HTML as code. The sanitiser still cleans it when shown.
-fn html_block(html: &str) -> String {
+pub(super) fn html_block(html: &str) -> String {
     let lines: Vec<&str> = html
         .lines()
         .map(str::trim_end)
@@ -350,29 +355,56 @@ fn rewrite_filebase(
     html: &str,
     skipped: &mut Vec<String>,
 ) -> (String, Vec<String>) {
-    let mut out = html.replace("%24IMS-CC-FILEBASE%24", "$IMS-CC-FILEBASE$");
-    let mut files = Vec::new();
-    while let Some(i) = out.find("$IMS-CC-FILEBASE$") {
-        let rest = &out[i + "$IMS-CC-FILEBASE$".len()..];
-        let end = rest
-            .find(['"', '\'', ' ', '>', '?', '#'])
-            .unwrap_or(rest.len());
-        let raw = rest[..end].trim_start_matches('/');
-        let decoded = percent_decode(raw);
+    let html = html.replace("%24IMS-CC-FILEBASE%24", "$IMS-CC-FILEBASE$");
+    rewrite_links(&html, "$IMS-CC-FILEBASE$", skipped, |decoded| {
         let path = format!("web_resources/{decoded}");
-        let replacement = if source.contains(&path) {
-            if !files.contains(&path) {
-                files.push(path.clone());
-            }
-            format!("sc-file:{path}")
+        if source.contains(&path) {
+            Ok(path)
         } else {
-            skipped.push(format!(
+            Err(format!(
                 "{path} (linked from a page) is missing from the package"
-            ));
-            "#missing".to_owned()
-        };
-        out = format!("{}{}{}", &out[..i], replacement, &rest[end..]);
+            ))
+        }
+    })
+}
+
+/// Replaces each link that starts with `marker` by an `sc-file:` placeholder for the package file `resolve`
+/// finds for its (percent-decoded) rest, collecting those files; a link to a missing file becomes `#missing`
+/// and `resolve`'s reason goes to `skipped`.
+pub(super) fn rewrite_links(
+    html: &str,
+    marker: &str,
+    skipped: &mut Vec<String>,
+    mut resolve: impl FnMut(&str) -> std::result::Result<String, String>,
+) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(html.len());
+    let mut files = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(marker) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + marker.len()..];
+        let end = after
+            .find(['"', '\'', ' ', '>', '?', '#', ')'])
+            .unwrap_or(after.len());
+        let decoded = percent_decode(after[..end].trim_start_matches('/'));
+        match resolve(&decoded) {
+            Ok(path) => {
+                out.push_str("sc-file:");
+                out.push_str(&path);
+                if !files.contains(&path) {
+                    files.push(path);
+                }
+            }
+            Err(reason) => {
+                if !skipped.contains(&reason) {
+                    skipped.push(reason);
+                }
+                out.push_str("#missing");
+            }
+        }
+        rest = &after[end..];
     }
+    out.push_str(rest);
     (out, files)
 }
 

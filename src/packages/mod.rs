@@ -6,10 +6,14 @@
 //! leaves nothing behind: the partial course is deleted.
 
 pub mod cc;
+pub mod kolibri;
+pub mod moodle;
 pub mod native;
+pub mod olx;
 pub mod scorm;
 mod source;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,6 +61,8 @@ pub const DEMO: &[(&str, &[u8])] = &[
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
+    /// The package's format, with its version where the package states one.
+    pub format: String,
     /// The new course.
     pub course_id: i64,
     /// Its title.
@@ -76,6 +82,8 @@ pub struct ImportReport {
 /// A package read into memory-light form: the outline, with lesson bodies and file paths to read later.
 #[derive(Debug)]
 pub struct Package {
+    /// The format, with its version (`Moodle 4.0 backup`, `SCORM 1.2`).
+    pub format: String,
     /// Course title.
     pub title: String,
     /// Description.
@@ -86,6 +94,124 @@ pub struct Package {
     pub modules: Vec<PackageModule>,
     /// What could not be imported, and why.
     pub skipped: Vec<String>,
+    /// The name a file is attached under, where its path in the package is not it (Moodle stores files by
+    /// hash). Paths not listed keep their own name.
+    pub file_names: BTreeMap<String, String>,
+    /// Whether a file of a kind lessons do not take is left out (and listed) rather than refusing the package:
+    /// for formats whose files the teacher did not choose one by one (a Moodle backup's Word documents). A
+    /// SmartCourse package lists each file, so there a wrong one refuses the package.
+    pub skip_unsupported_files: bool,
+}
+
+/// What `import --dry-run` shows: the package as it would be imported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    /// Format and version.
+    pub format: String,
+    /// Course title.
+    pub title: String,
+    /// Modules, each with its lessons' titles and how many files each would attach.
+    pub modules: Vec<PreviewModule>,
+    /// What would be skipped, and why.
+    pub skipped: Vec<String>,
+}
+
+/// A module in a [`Preview`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewModule {
+    /// Title.
+    pub title: String,
+    /// (lesson title, attachments).
+    pub lessons: Vec<(String, usize)>,
+}
+
+/// Reads the package at `path` (folder, `.zip`, `.tar.gz`/`.mbz`, or a Kolibri channel database), whatever its
+/// format; archives are unpacked under `scratch`.
+pub fn read_package(
+    path: &Path,
+    limits: &crate::config::UploadConfig,
+    scratch: &Path,
+) -> Result<(Source, Package)> {
+    if kolibri::is_channel(path) {
+        let (source, package) = kolibri::read(path)?;
+        require_lessons(&package)?;
+        return Ok((source, package));
+    }
+    let source = Source::open(path, limits, scratch)?.descend(&[
+        "course.toml",
+        "imsmanifest.xml",
+        "moodle_backup.xml",
+        "course.xml",
+    ]);
+    let package = if source.contains("course.toml") {
+        native::read(&source)?
+    } else if source.contains("imsmanifest.xml") {
+        let manifest = String::from_utf8_lossy(&source.read("imsmanifest.xml")?).into_owned();
+        if cc::is_cartridge(&manifest) {
+            cc::read(&source, &manifest)?
+        } else if scorm::is_scorm(&manifest) {
+            scorm::read(&source, &manifest)?
+        } else {
+            return Err(Error::invalid(
+                "package",
+                "imsmanifest.xml is neither a Common Cartridge nor a SCORM manifest",
+            ));
+        }
+    } else if source.contains("moodle_backup.xml") {
+        moodle::read(&source)?
+    } else if source.contains("course.xml") {
+        olx::read(&source)?
+    } else {
+        native::read(&source)?
+    };
+    require_lessons(&package)?;
+    Ok((source, package))
+}
+
+/// A package with no lesson to import is refused, saying what was skipped, rather than becoming an empty
+/// course.
+fn require_lessons(package: &Package) -> Result<()> {
+    if package.modules.iter().any(|m| !m.lessons.is_empty()) {
+        return Ok(());
+    }
+    let why = if package.skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; skipped: {}", package.skipped.join("; "))
+    };
+    Err(Error::invalid(
+        "package",
+        format!(
+            "this {} (“{}”) has nothing SmartCourse can import as lessons{why}",
+            package.format, package.title
+        ),
+    ))
+}
+
+/// What importing `path` would do, without changing anything.
+pub fn inspect(
+    path: &Path,
+    limits: &crate::config::UploadConfig,
+    scratch: &Path,
+) -> Result<Preview> {
+    let (_source, package) = read_package(path, limits, scratch)?;
+    Ok(Preview {
+        format: package.format,
+        title: package.title,
+        modules: package
+            .modules
+            .into_iter()
+            .map(|m| PreviewModule {
+                title: m.title,
+                lessons: m
+                    .lessons
+                    .into_iter()
+                    .map(|l| (l.title, l.attachments.len()))
+                    .collect(),
+            })
+            .collect(),
+        skipped: package.skipped,
+    })
 }
 
 /// A module of a package.
@@ -152,28 +278,8 @@ pub async fn import(
 ) -> Result<ImportReport> {
     let limits = app.config.uploads.clone();
     let root = path.to_path_buf();
-    let (source, package) = crate::blocking(move || {
-        let source = Source::open(&root, &limits)?;
-        let package = if source.contains("course.toml") {
-            native::read(&source)?
-        } else if source.contains("imsmanifest.xml") {
-            let manifest = String::from_utf8_lossy(&source.read("imsmanifest.xml")?).into_owned();
-            if cc::is_cartridge(&manifest) {
-                cc::read(&source, &manifest)?
-            } else if scorm::is_scorm(&manifest) {
-                scorm::read(&source, &manifest)?
-            } else {
-                return Err(Error::invalid(
-                    "package",
-                    "imsmanifest.xml is neither a Common Cartridge nor a SCORM manifest",
-                ));
-            }
-        } else {
-            native::read(&source)?
-        };
-        Ok((source, package))
-    })
-    .await?;
+    let scratch = app.data.join("tmp");
+    let (source, package) = crate::blocking(move || read_package(&root, &limits, &scratch)).await?;
     let owner_id = app
         .db
         .write(move |tx| resolve_owner(tx, owner.as_deref()))
@@ -190,7 +296,8 @@ pub async fn import(
     )
     .await?;
     let source = Arc::new(source);
-    let filled = fill(app, course.id, &package, source).await;
+    let mut package = package;
+    let filled = fill(app, course.id, &mut package, source).await;
     let (modules, lessons, attachments) = match filled {
         Ok(counts) => counts,
         Err(e) => {
@@ -212,6 +319,7 @@ pub async fn import(
         "package imported"
     );
     Ok(ImportReport {
+        format: package.format,
         course_id: course.id,
         title: course.title,
         modules,
@@ -222,13 +330,16 @@ pub async fn import(
     })
 }
 
+/// Creates the modules, lessons and attachments. A file of a kind lessons do not take (a Word document in a
+/// Moodle backup, say) is left out and reported in `package.skipped`; any other failure stops the import.
 async fn fill(
     app: &Arc<App>,
     course_id: i64,
-    package: &Package,
+    package: &mut Package,
     source: Arc<Source>,
 ) -> Result<(usize, usize, usize)> {
     let (mut lessons, mut files) = (0, 0);
+    let mut unsupported = Vec::new();
     let mut links: Vec<(String, String)> = Vec::new();
     let staging: PathBuf = app.data.join("tmp");
     for module in &package.modules {
@@ -255,19 +366,30 @@ async fn fill(
                     staging.clone(),
                     app.config.uploads.max_file_bytes,
                 );
+                let shown = package.file_names.get(file).cloned();
+                let label = shown.clone().unwrap_or_else(|| file.clone());
                 let staged = crate::blocking(move || {
                     let bytes = src.read(&name)?;
-                    crate::courses::upload::stage_bytes(&bytes, &name, &dir, max)
+                    let shown = shown.as_deref().unwrap_or(&name);
+                    crate::courses::upload::stage_bytes(&bytes, shown, &dir, max)
                 })
-                .await
-                .map_err(|e| match e {
-                    Error::Invalid { message, .. }
-                    | Error::Unsupported(message)
-                    | Error::TooLarge(message) => {
-                        Error::invalid("package", format!("{file}: {message}"))
+                .await;
+                let staged = match staged {
+                    Ok(staged) => staged,
+                    Err(Error::Unsupported(message)) if package.skip_unsupported_files => {
+                        unsupported.push(format!("{label}: {message}; not attached"));
+                        links.push((format!("sc-file:{file}"), "#not-imported".to_owned()));
+                        continue;
                     }
-                    other => other,
-                })?;
+                    Err(
+                        Error::Invalid { message, .. }
+                        | Error::Unsupported(message)
+                        | Error::TooLarge(message),
+                    ) => {
+                        return Err(Error::invalid("package", format!("{label}: {message}")));
+                    }
+                    Err(other) => return Err(other),
+                };
                 let stored = service::add_attachment(app, Actor::System, l.id, staged).await?;
                 links.push((format!("sc-file:{file}"), stored.url));
                 files += 1;
@@ -289,5 +411,6 @@ async fn fill(
             links.clear();
         }
     }
+    package.skipped.extend(unsupported);
     Ok((package.modules.len(), lessons, files))
 }

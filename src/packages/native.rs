@@ -108,11 +108,14 @@ pub fn read(source: &Source) -> Result<Package> {
         )));
     }
     Ok(Package {
+        format: format!("SmartCourse package {FORMAT}"),
         title: manifest.title,
         description: manifest.description,
         capacity: manifest.capacity,
         modules,
         skipped: Vec::new(),
+        file_names: Default::default(),
+        skip_unsupported_files: false,
     })
 }
 

@@ -74,12 +74,22 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
     if modules.is_empty() {
         return Err(bad("the SCORM package has no items with content to import"));
     }
+    let version = text_of(child(root, "metadata").and_then(|m| child(m, "schemaversion")))
+        .unwrap_or_default();
+    let format = if version.contains("1.2") || manifest_text.contains("adlcp_rootv1p2") {
+        "SCORM 1.2".to_owned()
+    } else {
+        format!("SCORM 2004 {version}").trim().to_owned()
+    };
     Ok(Package {
+        format,
         title,
         description: String::new(),
         capacity: None,
         modules,
         skipped,
+        file_names: Default::default(),
+        skip_unsupported_files: false,
     })
 }
 
@@ -121,7 +131,7 @@ fn lesson(
 
 /// Visible text of an HTML fragment, as Markdown paragraphs: scripts and styles dropped, tags removed,
 /// common entities decoded, Markdown punctuation escaped.
-fn plain_text(html: &str) -> String {
+pub(super) fn plain_text(html: &str) -> String {
     let mut s = html.to_owned();
     for tag in ["script", "style", "noscript"] {
         loop {

@@ -14,6 +14,13 @@ const MAX_ENTRIES: usize = 20_000;
 pub enum Source {
     /// An unpacked folder.
     Dir(PathBuf),
+    /// A `.tar.gz` (Moodle backups, Open edX exports) unpacked into a scratch folder removed on drop.
+    Unpacked {
+        /// The folder the package's root is in (possibly below the scratch folder's top).
+        root: PathBuf,
+        /// Holds the scratch folder.
+        _scratch: std::sync::Arc<tempfile::TempDir>,
+    },
     /// A zip archive.
     Zip {
         /// The archive.
@@ -22,6 +29,8 @@ pub enum Source {
         sizes: BTreeMap<String, u64>,
         /// The per-file limit.
         max_file: u64,
+        /// The folder inside the archive that is the package's root ("" or ending in `/`).
+        prefix: String,
     },
 }
 
@@ -43,9 +52,9 @@ pub fn clean(path: &str) -> Option<String> {
 }
 
 impl Source {
-    /// Opens a folder or a `.zip`. A zip is checked up front: entry count, names that escape, declared sizes
-    /// against the per-file and per-course limits.
-    pub fn open(path: &Path, limits: &UploadConfig) -> Result<Source> {
+    /// Opens a folder, a `.zip` or a `.tar.gz` (unpacked under `scratch`). An archive is checked up front:
+    /// entry count, names that escape, links, sizes against the per-file and per-course limits.
+    pub fn open(path: &Path, limits: &UploadConfig, scratch: &Path) -> Result<Source> {
         let meta = std::fs::metadata(path)
             .map_err(|e| bad(format!("cannot open {}: {e}", path.display())))?;
         if meta.is_dir() {
@@ -54,11 +63,19 @@ impl Source {
                     .map_err(|e| bad(format!("{}: {e}", path.display())))?,
             ));
         }
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| bad(format!("cannot open {}: {e}", path.display())))?;
+        let mut magic = [0u8; 2];
+        let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        drop(file);
+        if gzip {
+            return unpack_tar_gz(path, limits, scratch);
+        }
         let file = std::fs::File::open(path)
             .map_err(|e| bad(format!("cannot open {}: {e}", path.display())))?;
         let mut archive = zip::ZipArchive::new(file).map_err(|e| {
             bad(format!(
-                "{} is not a folder or a zip archive: {e}",
+                "{} is not a folder or a zip archive (nor a tar.gz): {e}",
                 path.display()
             ))
         })?;
@@ -99,14 +116,61 @@ impl Source {
             path: path.to_path_buf(),
             sizes,
             max_file: limits.max_file_bytes,
+            prefix: String::new(),
         })
+    }
+
+    /// When the package's files all sit in one folder (`course/…` in an Open edX export, a zipped folder) and
+    /// none of `markers` is at the top, the package seen from inside that folder.
+    pub fn descend(self, markers: &[&str]) -> Source {
+        if markers.iter().any(|m| self.contains(m)) {
+            return self;
+        }
+        let files = self.files();
+        let Some(top) = files
+            .first()
+            .and_then(|f| f.split_once('/'))
+            .map(|(t, _)| t.to_owned())
+        else {
+            return self;
+        };
+        let prefix = format!("{top}/");
+        if !files.iter().all(|f| f.starts_with(&prefix)) {
+            return self;
+        }
+        let inner = match self {
+            Source::Dir(root) => Source::Dir(root.join(&top)),
+            Source::Unpacked { root, _scratch } => Source::Unpacked {
+                root: root.join(&top),
+                _scratch,
+            },
+            Source::Zip {
+                path,
+                sizes,
+                max_file,
+                prefix: old,
+            } => Source::Zip {
+                path,
+                sizes: sizes
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), v)))
+                    .collect(),
+                max_file,
+                prefix: format!("{old}{prefix}"),
+            },
+        };
+        if markers.iter().any(|m| inner.contains(m)) {
+            inner
+        } else {
+            inner.descend(markers)
+        }
     }
 
     /// Whether the package has this file.
     pub fn contains(&self, name: &str) -> bool {
         match (self, clean(name)) {
             (_, None) => false,
-            (Source::Dir(root), Some(n)) => root.join(&n).is_file(),
+            (Source::Dir(root) | Source::Unpacked { root, .. }, Some(n)) => root.join(&n).is_file(),
             (Source::Zip { sizes, .. }, Some(n)) => sizes.contains_key(&n),
         }
     }
@@ -115,7 +179,7 @@ impl Source {
     pub fn files(&self) -> Vec<String> {
         match self {
             Source::Zip { sizes, .. } => sizes.keys().cloned().collect(),
-            Source::Dir(root) => {
+            Source::Dir(root) | Source::Unpacked { root, .. } => {
                 let mut out = Vec::new();
                 let mut stack = vec![root.clone()];
                 while let Some(dir) = stack.pop() {
@@ -139,7 +203,7 @@ impl Source {
         let clean_name =
             clean(name).ok_or_else(|| bad(format!("{name:?} points outside the package")))?;
         match self {
-            Source::Dir(root) => {
+            Source::Dir(root) | Source::Unpacked { root, .. } => {
                 let full = root.join(&clean_name);
                 let real = full
                     .canonicalize()
@@ -153,6 +217,7 @@ impl Source {
                 path,
                 sizes,
                 max_file,
+                prefix,
             } => {
                 if !sizes.contains_key(&clean_name) {
                     return Err(bad(format!("{name} is missing from the package")));
@@ -160,10 +225,11 @@ impl Source {
                 let file = std::fs::File::open(path).map_err(anyhow::Error::from)?;
                 let mut archive =
                     zip::ZipArchive::new(file).map_err(|e| bad(format!("damaged archive: {e}")))?;
+                let full_name = format!("{prefix}{clean_name}");
                 let index = (0..archive.len())
                     .find(|i| {
                         archive.name_for_index(*i).and_then(clean).as_deref()
-                            == Some(clean_name.as_str())
+                            == Some(full_name.as_str())
                     })
                     .ok_or_else(|| bad(format!("{name} is missing from the package")))?;
                 let entry = archive
@@ -184,6 +250,82 @@ impl Source {
             }
         }
     }
+}
+
+/// Unpacks a `.tar.gz` into a new folder under `scratch`, with the same checks as a zip: at most
+/// [`MAX_ENTRIES`] entries, no names that leave the package, no links, each file within the per-file limit and
+/// the whole within twice the per-course limit (counted while unpacking: a tar's headers are not trusted).
+fn unpack_tar_gz(path: &Path, limits: &UploadConfig, scratch: &Path) -> Result<Source> {
+    std::fs::create_dir_all(scratch).map_err(anyhow::Error::from)?;
+    let dir = tempfile::Builder::new()
+        .prefix("package-")
+        .tempdir_in(scratch)
+        .map_err(anyhow::Error::from)?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| bad(format!("cannot open {}: {e}", path.display())))?;
+    let mut archive =
+        tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    let damaged = |e: std::io::Error| bad(format!("damaged tar.gz archive: {e}"));
+    let (mut count, mut total) = (0usize, 0u64);
+    let max_total = limits.max_course_bytes.saturating_mul(2);
+    for entry in archive.entries().map_err(damaged)? {
+        let mut entry = entry.map_err(damaged)?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            return Err(bad(format!(
+                "the archive entry {raw:?} is a link; packages may not contain links"
+            )));
+        }
+        if !(kind.is_file() || kind.is_dir() || kind.is_contiguous()) {
+            continue; // pax/GNU metadata entries, fifos, devices: nothing to import
+        }
+        if raw == "." || raw == "./" {
+            continue;
+        }
+        let name = clean(&raw).ok_or_else(|| {
+            bad(format!(
+                "the archive entry {raw:?} points outside the package"
+            ))
+        })?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(bad(format!(
+                "the archive has more than {MAX_ENTRIES} entries; at most {MAX_ENTRIES} are accepted"
+            )));
+        }
+        let target = dir.path().join(&name);
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(anyhow::Error::from)?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(anyhow::Error::from)?;
+        }
+        let mut out = std::fs::File::create(&target).map_err(anyhow::Error::from)?;
+        let written = std::io::copy(&mut (&mut entry).take(limits.max_file_bytes + 1), &mut out)
+            .map_err(|e| bad(format!("cannot unpack {name}: {e}")))?;
+        if written > limits.max_file_bytes {
+            return Err(Error::TooLarge(
+                format!("{name} is larger than a file may be").into(),
+            ));
+        }
+        total += written;
+        if total > max_total {
+            return Err(Error::TooLarge(
+                format!(
+                    "the package unpacks to more than {} MiB, more than a course may hold",
+                    max_total / (1024 * 1024)
+                )
+                .into(),
+            ));
+        }
+    }
+    let root = dir.path().canonicalize().map_err(anyhow::Error::from)?;
+    Ok(Source::Unpacked {
+        root,
+        _scratch: std::sync::Arc::new(dir),
+    })
 }
 
 #[cfg(test)]

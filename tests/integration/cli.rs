@@ -755,6 +755,36 @@ fn import_and_export_work_with_and_without_a_running_server() {
         "only the published one is public: {}",
         catalog.body
     );
+    // A dry run reads the package and changes nothing, even beside the running server.
+    let olx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/samples/olx/openedx-test-course.tar.gz"
+    );
+    let o = run(&["import", "--dry-run", olx], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for expected in [
+        "format:  Open edX OLX export (TestX/Course)",
+        "title:   Open edX Test Course",
+        "  1. Introduction (README)\n     1.1 README\n",
+        "problems are not imported",
+        "(dry run: nothing was changed)",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    let catalog_after = get(&format!("{}/api/courses", server.url));
+    assert_eq!(catalog_after.body, catalog.body);
+    let elsewhere = tmp.path().join("never-created");
+    let o = run(&["import", "--dry-run", olx], &elsewhere);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!elsewhere.exists(), "a dry run needs no data directory");
+    let moodle = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/samples/moodle/quiz_archiver-referencequiz-activity.mbz"
+    );
+    let o = run(&["import", "--dry-run", moodle], &data);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a course backup"), "{}", stderr(&o));
     let o = run(&["import", "/no/such/package"], &data);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot find"), "{}", stderr(&o));

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod courses;
 mod enrollment;
+mod formats;
 mod fuzz;
 mod idor;
 mod jobs;

@@ -221,9 +221,41 @@ async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
     assert_eq!(course["title"], "LaTeX Equations");
     assert_eq!(course["status"], "published");
     assert_eq!(course["owner_id"], teacher.id);
+    // An Open edX export (.tar.gz) through the same form.
+    let olx = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/samples/olx/openedx-test-course.tar.gz"
+    ))
+    .unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "package",
+        reqwest::multipart::Part::bytes(olx).file_name("openedx-test-course.tar.gz"),
+    );
+    let r = client
+        .post(app.url("/teach/import"))
+        .header("cookie", format!("smartcourse_token={}", teacher.token))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let page = client
+        .get(app.url(&location))
+        .header("cookie", format!("smartcourse_token={}", teacher.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Open edX Test Course"), "{page}");
     let staging = app.app.data.join("tmp");
     let left = std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(left, 0, "the uploaded package is not kept");
+    assert_eq!(
+        left, 0,
+        "neither the uploaded package nor its unpacked files are kept"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,896 @@
+//! Moodle course backups, Open edX OLX exports and Kolibri channels: the real samples in ../shared/samples,
+//! plus small packages written here in each platform's layout for what the samples do not contain (the real
+//! Moodle course backup holds a single activity of an unknown type; the real OLX export has no transcripts).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use smartcourse::accounts::Role;
+use smartcourse::packages;
+
+use crate::common::TestApp;
+
+fn sample(rel: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/")).join(rel)
+}
+
+fn write(root: &Path, rel: &str, bytes: impl AsRef<[u8]>) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// SHA-1 in hex, as Moodle names stored files (computed with Python's hashlib: no SHA-1 crate in the tree).
+fn sha1_hex(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    std::fs::write(&f, bytes).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import hashlib,sys; print(hashlib.sha1(open(sys.argv[1],'rb').read()).hexdigest())")
+        .arg(&f)
+        .output()
+        .expect("python3");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// (module title, [(lesson title, body, [(file name, bytes)])]) of a course.
+type Outline = Vec<(String, Vec<(String, String, Vec<(String, Vec<u8>)>)>)>;
+
+/// A course's [`Outline`], read through the API.
+async fn outline(app: &TestApp, course: i64) -> Outline {
+    let admin = app.user(Role::Admin).await;
+    let get = |path: String| {
+        let token = admin.token.clone();
+        async move {
+            app.send(reqwest::Method::GET, &path, Some(&token), None)
+                .await
+        }
+    };
+    let detail: Value = get(format!("/api/courses/{course}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for m in detail["modules"].as_array().unwrap() {
+        let mut lessons = Vec::new();
+        for l in m["lessons"].as_array().unwrap() {
+            let lesson: Value = get(format!("/api/lessons/{}", l["id"]))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let mut files = Vec::new();
+            for a in lesson["attachments"].as_array().unwrap() {
+                let bytes = get(a["url"].as_str().unwrap().to_owned())
+                    .await
+                    .bytes()
+                    .await
+                    .unwrap();
+                files.push((a["filename"].as_str().unwrap().to_owned(), bytes.to_vec()));
+            }
+            lessons.push((
+                lesson["title"].as_str().unwrap().to_owned(),
+                lesson["body_markdown"].as_str().unwrap().to_owned(),
+                files,
+            ));
+        }
+        out.push((m["title"].as_str().unwrap().to_owned(), lessons));
+    }
+    out
+}
+
+async fn course_count(app: &TestApp) -> i64 {
+    app.app
+        .db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM courses", [], |r| r.get(0))?))
+        .await
+        .unwrap()
+}
+
+fn scratch_left(app: &TestApp) -> Vec<String> {
+    std::fs::read_dir(app.app.data.join("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("package-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_real_moodle_samples_are_refused_with_what_they_hold() {
+    let app = TestApp::spawn().await;
+    // A course backup whose one activity is a StudentQuiz, a plugin SmartCourse does not read.
+    let e = packages::import(
+        &app.app,
+        &sample("moodle/backup-moodle2-course-with-studentquiz-m400.mbz"),
+        None,
+        false,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("Moodle 4.0 course backup") && e.contains("Course Four"),
+        "{e}"
+    );
+    assert!(e.contains("“StudentQuiz 1” (studentquiz)"), "{e}");
+    // An activity backup is not a course.
+    let e = packages::import(
+        &app.app,
+        &sample("moodle/quiz_archiver-referencequiz-activity.mbz"),
+        None,
+        false,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("activity backup") && e.contains("not a course backup"),
+        "{e}"
+    );
+    assert_eq!(course_count(&app).await, 0);
+    assert!(
+        scratch_left(&app).is_empty(),
+        "unpacked archives are removed"
+    );
+}
+
+/// A Moodle course backup in Moodle's layout: a page with an embedded file, a label, a book whose chapters
+/// are stored out of order, a lesson whose pages link out of id order with a question between, a URL, a file
+/// resource, a forum (not imported), and a sequence naming an activity left out of the backup.
+fn moodle_backup(root: &Path, pdf: &[u8], srt: &[u8]) {
+    let pdf_hash = sha1_hex(pdf);
+    let srt_hash = sha1_hex(srt);
+    write(root, &format!("files/{}/{pdf_hash}", &pdf_hash[..2]), pdf);
+    write(root, &format!("files/{}/{srt_hash}", &srt_hash[..2]), srt);
+    let activities = [
+        ("11", "0", "page", "Welcome page"),
+        ("12", "0", "label", "Label"),
+        ("13", "1", "book", "Leaf book"),
+        ("14", "1", "lesson", "Photosynthesis lesson"),
+        ("15", "1", "url", "Botanic garden"),
+        ("16", "1", "resource", "Lecture subtitles"),
+        ("17", "1", "forum", "Questions forum"),
+    ];
+    let list: String = activities
+        .iter()
+        .map(|(id, s, m, t)| {
+            format!(
+                "<activity><moduleid>{id}</moduleid><sectionid>{}</sectionid><modulename>{m}</modulename>\
+                 <title>{t}</title><directory>activities/{m}_{id}</directory></activity>",
+                if *s == "0" { "100" } else { "101" }
+            )
+        })
+        .collect();
+    write(
+        root,
+        "moodle_backup.xml",
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<moodle_backup><information><name>botany.mbz</name><backup_release>4.1</backup_release>
+<original_course_fullname>Old name</original_course_fullname>
+<details><detail backup_id="x"><type>course</type><format>moodle2</format></detail></details>
+<contents><activities>{list}</activities>
+<sections>
+ <section><sectionid>100</sectionid><title>0</title><directory>sections/section_100</directory></section>
+ <section><sectionid>101</sectionid><title>1</title><directory>sections/section_101</directory></section>
+ <section><sectionid>102</sectionid><title>2</title><directory>sections/section_102</directory></section>
+</sections>
+<course><courseid>3</courseid><title>Botany</title><directory>course</directory></course></contents>
+</information></moodle_backup>"#
+        ),
+    );
+    write(
+        root,
+        "course/course.xml",
+        "<course id=\"3\"><shortname>BOT</shortname><fullname>Botany for beginners</fullname>\
+         <summary>&lt;p&gt;Plants &amp;amp; how they grow.&lt;/p&gt;</summary><format>topics</format></course>",
+    );
+    write(
+        root,
+        "sections/section_100/section.xml",
+        "<section id=\"100\"><number>0</number><name>$@NULL@$</name>\
+         <summary>&lt;p&gt;Welcome to botany.&lt;/p&gt;</summary><sequence>12,11</sequence></section>",
+    );
+    write(
+        root,
+        "sections/section_101/section.xml",
+        "<section id=\"101\"><number>1</number><name>Leaves</name><summary></summary>\
+         <sequence>13,99,14,15,16,17</sequence></section>",
+    );
+    write(
+        root,
+        "sections/section_102/section.xml",
+        "<section id=\"102\"><number>2</number><name>$@NULL@$</name><summary></summary><sequence></sequence></section>",
+    );
+    write(
+        root,
+        "files.xml",
+        format!(
+            r#"<files>
+<file id="1"><contenthash>{pdf_hash}</contenthash><component>mod_page</component><filearea>content</filearea><itemid>0</itemid><filepath>/</filepath><filename>leaf diagram.pdf</filename></file>
+<file id="2"><contenthash>da39a3ee5e6b4b0d3255bfef95601890afd80709</contenthash><component>mod_page</component><filearea>content</filearea><itemid>0</itemid><filepath>/</filepath><filename>.</filename></file>
+<file id="3"><contenthash>{srt_hash}</contenthash><component>mod_resource</component><filearea>content</filearea><itemid>0</itemid><filepath>/</filepath><filename>lecture-en.srt</filename></file>
+</files>"#
+        ),
+    );
+    let inforef = |ids: &[&str]| {
+        let files: String = ids
+            .iter()
+            .map(|i| format!("<file><id>{i}</id></file>"))
+            .collect();
+        format!("<inforef><fileref>{files}</fileref></inforef>")
+    };
+    write(root, "activities/page_11/inforef.xml", inforef(&["1", "2"]));
+    write(
+        root,
+        "activities/page_11/page.xml",
+        "<activity id=\"1\" moduleid=\"11\" modulename=\"page\"><page id=\"1\"><name>Welcome page</name>\
+         <intro></intro><content>&lt;p&gt;Look at the &lt;a href=\"@@PLUGINFILE@@/leaf%20diagram.pdf\"&gt;leaf diagram&lt;/a&gt;.&lt;/p&gt;</content>\
+         <contentformat>1</contentformat></page></activity>",
+    );
+    write(
+        root,
+        "activities/label_12/label.xml",
+        "<activity><label id=\"1\"><name>Read this first</name><intro>&lt;p&gt;Read this first: bring a leaf.&lt;/p&gt;</intro></label></activity>",
+    );
+    write(
+        root,
+        "activities/book_13/book.xml",
+        "<activity><book id=\"1\"><name>Leaf book</name><intro></intro><chapters>\
+         <chapter id=\"8\"><pagenum>2</pagenum><subchapter>0</subchapter><title>Veins</title><content>&lt;p&gt;Veins carry water.&lt;/p&gt;</content><hidden>0</hidden></chapter>\
+         <chapter id=\"7\"><pagenum>1</pagenum><subchapter>0</subchapter><title>Shapes</title><content>&lt;p&gt;Leaves come in many shapes.&lt;/p&gt;</content><hidden>0</hidden></chapter>\
+         <chapter id=\"9\"><pagenum>3</pagenum><subchapter>0</subchapter><title>Draft</title><content>hidden text</content><hidden>1</hidden></chapter>\
+         </chapters></book></activity>",
+    );
+    write(
+        root,
+        "activities/lesson_14/lesson.xml",
+        "<activity><lesson id=\"1\"><name>Photosynthesis lesson</name><pages>\
+         <page id=\"30\"><prevpageid>31</prevpageid><nextpageid>0</nextpageid><qtype>20</qtype><title>Sugar</title><contents>&lt;p&gt;The leaf makes sugar.&lt;/p&gt;</contents></page>\
+         <page id=\"31\"><prevpageid>32</prevpageid><nextpageid>30</nextpageid><qtype>3</qtype><title>Quiz</title><contents>Which gas?</contents></page>\
+         <page id=\"32\"><prevpageid>0</prevpageid><nextpageid>31</nextpageid><qtype>20</qtype><title>Light</title><contents>&lt;p&gt;Leaves catch light.&lt;/p&gt;</contents></page>\
+         </pages></lesson></activity>",
+    );
+    write(
+        root,
+        "activities/url_15/url.xml",
+        "<activity><url id=\"1\"><name>Botanic garden</name><intro></intro><externalurl>https://garden.example/map</externalurl></url></activity>",
+    );
+    write(root, "activities/resource_16/inforef.xml", inforef(&["3"]));
+    write(
+        root,
+        "activities/resource_16/resource.xml",
+        "<activity><resource id=\"1\"><name>Lecture subtitles</name><intro></intro></resource></activity>",
+    );
+    write(
+        root,
+        "activities/forum_17/forum.xml",
+        "<activity><forum id=\"1\"><name>Questions forum</name></forum></activity>",
+    );
+}
+
+#[tokio::test]
+async fn moodle_course_backups_import_sections_activities_and_files_in_order() {
+    let app = TestApp::spawn().await;
+    let pdf = std::fs::read(sample("content/cc-viewer-sample-document.pdf")).unwrap();
+    let srt = std::fs::read(sample("content/openedx-demo-video-en.srt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    moodle_backup(dir.path(), &pdf, &srt);
+    // The same backup as Moodle writes it: a gzipped tar.
+    let mbz = dir.path().join("botany.mbz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&mbz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for entry in [
+            "moodle_backup.xml",
+            "course",
+            "sections",
+            "activities",
+            "files",
+            "files.xml",
+        ] {
+            let p = dir.path().join(entry);
+            if p.is_dir() {
+                tar.append_dir_all(entry, &p).unwrap();
+            } else {
+                tar.append_path_with_name(&p, entry).unwrap();
+            }
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let report = packages::import(&app.app, &mbz, None, false).await.unwrap();
+    assert_eq!(report.format, "Moodle 4.1 course backup");
+    assert_eq!(report.title, "Botany for beginners");
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.contains("“Questions forum” (forum)")),
+        "{:?}",
+        report.skipped
+    );
+    assert!(
+        report.skipped.iter().any(|s| s.contains("1 question page")),
+        "{:?}",
+        report.skipped
+    );
+    let course = outline(&app, report.course_id).await;
+    let titles: Vec<(&str, Vec<&str>)> = course
+        .iter()
+        .map(|(m, ls)| (m.as_str(), ls.iter().map(|l| l.0.as_str()).collect()))
+        .collect();
+    assert_eq!(
+        titles,
+        vec![
+            (
+                "General",
+                vec!["General", "Read this first: bring a leaf.", "Welcome page"]
+            ),
+            (
+                "Leaves",
+                vec![
+                    "Leaf book: Shapes",
+                    "Leaf book: Veins",
+                    "Photosynthesis lesson: Light",
+                    "Photosynthesis lesson: Sugar",
+                    "Botanic garden",
+                    "Lecture subtitles",
+                ]
+            ),
+        ],
+        "sections in order, each in its sequence's order; the empty third section left out"
+    );
+    let lesson = |m: usize, l: usize| &course[m].1[l];
+    assert!(lesson(0, 0).1.contains("Welcome to botany."));
+    // The page's embedded file is attached under its Moodle name, and the link points at it.
+    let page = lesson(0, 2);
+    assert_eq!(page.2, vec![("leaf diagram.pdf".to_owned(), pdf.clone())]);
+    assert!(page.1.contains("href=\"/api/attachments/"), "{}", page.1);
+    assert!(!page.1.contains("@@PLUGINFILE@@"));
+    assert!(lesson(1, 1).1.contains("Veins carry water."));
+    assert!(
+        !course
+            .iter()
+            .flat_map(|m| &m.1)
+            .any(|l| l.1.contains("hidden text"))
+    );
+    assert!(lesson(1, 4).1.contains("(https://garden.example/map)"));
+    assert_eq!(
+        lesson(1, 5).2,
+        vec![("lecture-en.srt".to_owned(), srt.clone())]
+    );
+    assert!(scratch_left(&app).is_empty());
+
+    // The unpacked folder imports the same way.
+    let again = packages::import(&app.app, dir.path(), None, false)
+        .await
+        .unwrap();
+    let files_of = |c: &Outline| -> Vec<(String, Vec<String>)> {
+        c.iter()
+            .flat_map(|m| &m.1)
+            .map(|l| {
+                (
+                    l.0.clone(),
+                    l.2.iter()
+                        .map(|f| format!("{} {}", f.0, f.1.len()))
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        files_of(&outline(&app, again.course_id).await),
+        files_of(&course)
+    );
+}
+
+#[tokio::test]
+async fn the_real_open_edx_export_imports_published_units_in_order_and_lists_what_it_skips() {
+    let app = TestApp::spawn().await;
+    let report = packages::import(
+        &app.app,
+        &sample("olx/openedx-test-course.tar.gz"),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.title, "Open edX Test Course");
+    assert_eq!(report.format, "Open edX OLX export (TestX/Course)");
+    let course = outline(&app, report.course_id).await;
+    let modules: Vec<&str> = course.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(
+        modules,
+        vec![
+            "Introduction (README)",
+            "Example Content › Built-in Advanced Components",
+            "Example Content › Group-Restricted Content"
+        ]
+    );
+    // Each module's lessons follow the sequential's verticals in file order: compare with the export's own
+    // sequential file, read here.
+    let dir = tempfile::tempdir().unwrap();
+    let gz = flate2::read::GzDecoder::new(
+        std::fs::File::open(sample("olx/openedx-test-course.tar.gz")).unwrap(),
+    );
+    tar::Archive::new(gz).unpack(dir.path()).unwrap();
+    let olx = dir.path().join("course");
+    let seq = std::fs::read_to_string(olx.join("sequential/150d38f114ac4998a2b55f5c77ba01b3.xml"))
+        .unwrap();
+    let verticals: Vec<String> = seq
+        .split("url_name=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect();
+    let names_in_order: Vec<String> = verticals
+        .iter()
+        .map(|v| {
+            let x = std::fs::read_to_string(olx.join(format!("vertical/{v}.xml"))).unwrap();
+            x.split("display_name=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let imported: Vec<&str> = course[1].1.iter().map(|l| l.0.as_str()).collect();
+    let mut expected = names_in_order
+        .iter()
+        .map(String::as_str)
+        .filter(|n| imported.contains(n));
+    assert!(
+        imported.iter().all(|i| expected.next() == Some(*i)),
+        "{imported:?} vs {names_in_order:?}"
+    );
+    assert!(imported.len() >= 5, "{imported:?}");
+    // Text of the README html component (its .html file) is the first lesson's.
+    let readme =
+        std::fs::read_to_string(olx.join("html/d805819821e249e8a9ead66d7a5f9103.html")).unwrap();
+    let first_words: String = readme
+        .split('>')
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(!first_words.trim().is_empty());
+    assert!(
+        course[0].1[0].1.contains(first_words.trim()),
+        "{}",
+        course[0].1[0].1
+    );
+    // Drafts are not published content: a component only in drafts/ never shows up.
+    let draft_only =
+        std::fs::read_to_string(olx.join("drafts/html/64d679c316c14de78b24f926ff38d3b3.html"))
+            .unwrap();
+    let draft_text = draft_only
+        .split('>')
+        .nth(1)
+        .unwrap_or("")
+        .split('<')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    if !draft_text.is_empty() {
+        assert!(
+            !course
+                .iter()
+                .flat_map(|m| &m.1)
+                .any(|l| l.1.contains(&draft_text))
+        );
+    }
+    // Problems and XBlocks are reported, not dropped silently.
+    for expected in [
+        "(problem, in “Example: split_test”)",
+        "component of type poll",
+        "LTI tools need the internet",
+    ] {
+        assert!(
+            report.skipped.iter().any(|s| s.contains(expected)),
+            "{expected}: {:?}",
+            report.skipped
+        );
+    }
+}
+
+#[tokio::test]
+async fn open_edx_videos_bring_their_transcripts_and_static_files() {
+    let app = TestApp::spawn().await;
+    let srt = std::fs::read(sample("content/openedx-demo-video-en.srt")).unwrap();
+    let pdf = std::fs::read(sample("content/cc-viewer-sample-document.pdf")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("course"); // exports unpack into one top folder
+    write(
+        &root,
+        "course.xml",
+        r#"<course url_name="2024" org="SchoolX" course="BIO1"/>"#,
+    );
+    write(
+        &root,
+        "course/2024.xml",
+        r#"<course display_name="Biology One">
+  <chapter display_name="Week 1">
+    <sequential display_name="Cells">
+      <vertical display_name="The talk">
+        <video display_name="Opening talk" youtube_id_1_0="abc" transcripts='{"en": "talk-en.srt"}'/>
+        <problem display_name="Check yourself"><p>?</p></problem>
+      </vertical>
+      <vertical url_name="v2"/>
+    </sequential>
+  </chapter>
+</course>"#,
+    );
+    write(
+        &root,
+        "vertical/v2.xml",
+        r#"<vertical display_name="Reading"><html url_name="h1"/></vertical>"#,
+    );
+    write(
+        &root,
+        "html/h1.xml",
+        r#"<html filename="h1" display_name="Reading"/>"#,
+    );
+    write(
+        &root,
+        "html/h1.html",
+        r#"<p>Read the <a href="/static/cell%20notes.pdf">cell notes</a>; see https://example.org/static/x too.</p>"#,
+    );
+    write(&root, "static/talk-en.srt", &srt);
+    write(&root, "static/cell notes.pdf", &pdf);
+    write(
+        &root,
+        "drafts/vertical/v3.xml",
+        r#"<vertical display_name="Unpublished"/>"#,
+    );
+
+    let preview = packages::inspect(
+        dir.path(),
+        &app.app.config.uploads,
+        &app.app.data.join("tmp"),
+    )
+    .unwrap();
+    assert_eq!(preview.title, "Biology One");
+    assert_eq!(preview.modules.len(), 1);
+    assert_eq!(course_count(&app).await, 0, "inspecting changes nothing");
+
+    let report = packages::import(&app.app, dir.path(), None, false)
+        .await
+        .unwrap();
+    let course = outline(&app, report.course_id).await;
+    assert_eq!(course[0].0, "Week 1");
+    let titles: Vec<&str> = course[0].1.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(titles, vec!["The talk", "Reading"]);
+    let talk = &course[0].1[0].1;
+    assert!(talk.contains("**Video: Opening talk**"), "{talk}");
+    assert!(
+        talk.contains(
+            "**[0:01]** um next up we're going to be hearing about the state of open edx"
+        ),
+        "{talk}"
+    );
+    let reading = &course[0].1[1];
+    assert_eq!(reading.2, vec![("cell notes.pdf".to_owned(), pdf)]);
+    assert!(
+        reading.1.contains("href=\"/api/attachments/"),
+        "{}",
+        reading.1
+    );
+    assert!(
+        reading.1.contains("https://example.org/static/x"),
+        "other sites' links are left alone"
+    );
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.contains("“Check yourself” (problem"))
+    );
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.contains("“Opening talk” (video") && s.contains("transcript is imported"))
+    );
+    // The tutor and search find what was said in the video.
+    app.drain_jobs().await;
+    let admin = app.user(Role::Admin).await;
+    let hits: Value = app
+        .send(
+            reqwest::Method::GET,
+            "/api/search?q=state%20of%20open%20edx",
+            Some(&admin.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let titles: Vec<&str> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["title"].as_str())
+        .collect();
+    assert_eq!(titles.first(), Some(&"The talk"), "{hits}");
+}
+
+/// A Kolibri channel database with the tables and columns Kolibri's content schema has (the columns this
+/// importer reads, and the NOT NULL ones around them), and its storage folder.
+fn kolibri_channel(root: &Path, pdf: &[u8], vtt: &str, mp4: &[u8]) -> PathBuf {
+    let db_path = root.join("content/databases/0123456789abcdef0123456789abcdef.sqlite3");
+    std::fs::create_dir_all(db_path.parent().unwrap()).unwrap();
+    let db = rusqlite::Connection::open(&db_path).unwrap();
+    db.execute_batch(
+        r#"
+        CREATE TABLE content_channelmetadata (id char(32) PRIMARY KEY, name varchar(200) NOT NULL,
+            description varchar(400) NOT NULL, tagline varchar(150), author varchar(400) NOT NULL,
+            version integer NOT NULL, thumbnail text NOT NULL, last_updated varchar,
+            min_schema_version varchar(50) NOT NULL, root_id char(32) NOT NULL);
+        CREATE TABLE content_contentnode (id char(32) PRIMARY KEY, license_name varchar(50), title varchar(200) NOT NULL,
+            coach_content bool NOT NULL, content_id char(32) NOT NULL, channel_id char(32) NOT NULL, description text,
+            sort_order real, license_owner varchar(200) NOT NULL, author varchar(200) NOT NULL, kind varchar(200) NOT NULL,
+            available bool NOT NULL, lft integer NOT NULL, rght integer NOT NULL, tree_id integer NOT NULL,
+            level integer NOT NULL, lang_id varchar(14), parent_id char(32));
+        CREATE TABLE content_localfile (id varchar(32) PRIMARY KEY, extension varchar(40) NOT NULL,
+            available bool NOT NULL, file_size_bigint bigint, upstream_url text);
+        CREATE TABLE content_file (id char(32) PRIMARY KEY, preset varchar(150) NOT NULL, supplementary bool NOT NULL,
+            thumbnail bool NOT NULL, priority integer, contentnode_id char(32) NOT NULL, lang_id varchar(14),
+            local_file_id varchar(32) NOT NULL);
+        "#,
+    )
+    .unwrap();
+    let ch = "0123456789abcdef0123456789abcdef";
+    db.execute(
+        "INSERT INTO content_channelmetadata VALUES (?1, 'Village Science', 'Science for every village', NULL, 'LE', 7, '', NULL, '2', 'root')",
+        [ch],
+    )
+    .unwrap();
+    let mut lft = 0;
+    let mut node = |id: &str,
+                    parent: Option<&str>,
+                    title: &str,
+                    kind: &str,
+                    sort: f64,
+                    desc: &str| {
+        lft += 1;
+        db.execute(
+            "INSERT INTO content_contentnode (id, title, coach_content, content_id, channel_id, description, sort_order,
+             license_owner, author, kind, available, lft, rght, tree_id, level, parent_id)
+             VALUES (?1, ?2, 0, ?1, ?3, ?4, ?5, '', '', ?6, 1, ?7, ?7, 1, 0, ?8)",
+            rusqlite::params![id, title, ch, desc, sort, kind, lft, parent],
+        )
+        .unwrap();
+    };
+    node("root", None, "Village Science", "topic", 1.0, "");
+    node("t-water", Some("root"), "Water", "topic", 2.0, "");
+    node("t-sun", Some("root"), "The Sun", "topic", 1.0, "");
+    node("t-sun-deep", Some("t-sun"), "Sun details", "topic", 2.0, "");
+    node(
+        "r-notes",
+        Some("t-sun"),
+        "Sun notes",
+        "document",
+        1.0,
+        "Read about the sun.",
+    );
+    node("r-video", Some("t-sun-deep"), "Sun video", "video", 1.0, "");
+    node("r-quiz", Some("t-water"), "Water quiz", "exercise", 1.0, "");
+    node(
+        "r-lost",
+        Some("t-water"),
+        "Lost handout",
+        "document",
+        2.0,
+        "",
+    );
+    node("r-rain", Some("t-water"), "Rain notes", "document", 3.0, "");
+    let store = |checksum: &str, ext: &str, bytes: &[u8]| {
+        let path = root.join(format!(
+            "content/storage/{}/{}/{checksum}.{ext}",
+            &checksum[..1],
+            &checksum[1..2]
+        ));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    store("aa11", "pdf", pdf);
+    store("bb22", "mp4", mp4);
+    store("cc33", "vtt", vtt.as_bytes());
+    store("dd44", "pdf", pdf);
+    for (fid, local, ext, preset, supp, thumb, node_id, lang) in [
+        ("f1", "aa11", "pdf", "document", 0, 0, "r-notes", None),
+        ("f2", "bb22", "mp4", "high_res_video", 0, 0, "r-video", None),
+        (
+            "f3",
+            "cc33",
+            "vtt",
+            "video_subtitle",
+            1,
+            0,
+            "r-video",
+            Some("en"),
+        ),
+        ("f4", "ee55", "pdf", "document", 0, 0, "r-lost", None), // not in storage
+        ("f5", "dd44", "pdf", "document", 0, 0, "r-rain", None),
+        (
+            "f6",
+            "ff66",
+            "png",
+            "document_thumbnail",
+            1,
+            1,
+            "r-rain",
+            None,
+        ),
+    ] {
+        db.execute(
+            "INSERT OR IGNORE INTO content_localfile VALUES (?1, ?2, 1, NULL, NULL)",
+            [local, ext],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO content_file VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)",
+            rusqlite::params![fid, preset, supp, thumb, node_id, lang, local],
+        )
+        .unwrap();
+    }
+    db_path
+}
+
+#[tokio::test]
+async fn kolibri_channels_import_their_topic_tree_with_documents_videos_and_subtitles() {
+    let app = TestApp::spawn().await;
+    let pdf = std::fs::read(sample("content/cc-viewer-sample-document.pdf")).unwrap();
+    let srt =
+        String::from_utf8(std::fs::read(sample("content/openedx-demo-video-en.srt")).unwrap())
+            .unwrap();
+    let vtt = format!("WEBVTT\n\n{}", srt.replace(',', "."));
+    let mut mp4 = vec![0, 0, 0, 0x18];
+    mp4.extend_from_slice(b"ftypmp42\0\0\0\0mp42isom");
+    mp4.extend_from_slice(&[0u8; 64]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = kolibri_channel(dir.path(), &pdf, &vtt, &mp4);
+
+    // The database file, or the folder Kolibri keeps it in.
+    for path in [db.clone(), dir.path().to_path_buf()] {
+        let report = packages::import(&app.app, &path, None, false)
+            .await
+            .unwrap();
+        assert_eq!(report.format, "Kolibri channel (version 7)");
+        assert_eq!(report.title, "Village Science");
+        let course = outline(&app, report.course_id).await;
+        let titles: Vec<(&str, Vec<&str>)> = course
+            .iter()
+            .map(|(m, ls)| (m.as_str(), ls.iter().map(|l| l.0.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            titles,
+            vec![
+                ("The Sun", vec!["Sun notes", "Sun video"]),
+                ("Water", vec!["Rain notes"])
+            ],
+            "topics by sort_order, nested topics flattened depth first"
+        );
+        let notes = &course[0].1[0];
+        assert!(notes.1.contains("Read about the sun."));
+        assert_eq!(notes.2, vec![("Sun notes.pdf".to_owned(), pdf.clone())]);
+        let video = &course[0].1[1];
+        let names: Vec<&str> = video.2.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, vec!["Sun video.mp4", "Sun video-en.vtt"]);
+        assert_eq!(video.2[1].1, vtt.as_bytes());
+        assert!(
+            video.1.contains("**[0:01]** um next up we're going"),
+            "{}",
+            video.1
+        );
+        for expected in [
+            "“Water quiz” (exercise)",
+            "“Lost handout”: storage/e/e/ee55.pdf (document) is missing",
+        ] {
+            assert!(
+                report.skipped.iter().any(|s| s.contains(expected)),
+                "{expected}: {:?}",
+                report.skipped
+            );
+        }
+    }
+
+    // Not a channel, or several at once: refused with the reason.
+    let other = dir.path().join("other.sqlite3");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let e = packages::import(&app.app, &other, None, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a Kolibri channel"), "{e}");
+    std::fs::copy(
+        &db,
+        db.with_file_name("fedcba9876543210fedcba9876543210.sqlite3"),
+    )
+    .unwrap();
+    let e = packages::import(&app.app, dir.path(), None, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds 2 channels"), "{e}");
+}
+
+/// A gzipped tar with one raw entry (name and type as given), built by hand so names the `tar` crate would
+/// refuse to write can be tested.
+fn raw_tar_gz(path: &Path, name: &str, kind: u8, body: &[u8], link: &str) {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    header[100..107].copy_from_slice(b"0000644");
+    header[108..115].copy_from_slice(b"0000000");
+    header[116..123].copy_from_slice(b"0000000");
+    let size = format!("{:011o}", body.len());
+    header[124..135].copy_from_slice(size.as_bytes());
+    header[136..147].copy_from_slice(b"00000000000");
+    header[156] = kind;
+    header[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let mut data = header.to_vec();
+    data.extend_from_slice(body);
+    data.resize(data.len().div_ceil(512) * 512 + 1024, 0);
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&data).unwrap();
+    gz.finish().unwrap();
+}
+
+#[tokio::test]
+async fn hostile_tar_archives_are_refused_naming_the_entry_and_leave_nothing() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("../escape.xml", b'0', "", "points outside the package"),
+        ("/etc/passwd", b'0', "", "points outside the package"),
+        ("moodle_backup.xml", b'2', "/etc/passwd", "is a link"),
+        ("files.xml", b'1', "moodle_backup.xml", "is a link"),
+    ];
+    for (i, (name, kind, link, expected)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("bad-{i}.mbz"));
+        raw_tar_gz(&path, name, kind, b"<x/>", link);
+        let e = packages::import(&app.app, &path, None, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(expected) && e.contains(name), "{name}: {e}");
+    }
+    // A damaged gzip stream.
+    let path = dir.path().join("cut.tar.gz");
+    raw_tar_gz(&path, "course.xml", b'0', b"<course/>", "");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let e = packages::import(&app.app, &path, None, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("damaged tar.gz") || e.contains("course.xml"),
+        "{e}"
+    );
+    assert_eq!(course_count(&app).await, 0);
+    assert!(scratch_left(&app).is_empty(), "{:?}", scratch_left(&app));
+}
