@@ -94,15 +94,29 @@ pub fn import(
             publish,
         },
     )?;
-    println!(
-        "imported “{}” as course {}: {} module(s), {} lesson(s), {} file(s) (from a {})",
-        report["title"].as_str().unwrap_or(""),
-        report["course_id"],
-        report["modules"],
-        report["lessons"],
-        report["attachments"],
-        report["format"].as_str().unwrap_or("package")
-    );
+    let c = &report["changes"];
+    if report["updated"].as_bool() == Some(true) {
+        println!(
+            "updated course {} “{}” from the same package imported before (from a {}): {} lesson(s) added, {} changed, {} removed, {} unchanged",
+            report["course_id"],
+            report["title"].as_str().unwrap_or(""),
+            report["format"].as_str().unwrap_or("package"),
+            c["added"],
+            c["changed"],
+            c["removed"],
+            c["unchanged"]
+        );
+    } else {
+        println!(
+            "imported “{}” as course {}: {} module(s), {} lesson(s), {} file(s) (from a {})",
+            report["title"].as_str().unwrap_or(""),
+            report["course_id"],
+            report["modules"],
+            report["lessons"],
+            report["attachments"],
+            report["format"].as_str().unwrap_or("package")
+        );
+    }
     for s in report["skipped"].as_array().into_iter().flatten() {
         println!("skipped: {}", s.as_str().unwrap_or(""));
     }

@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "search_tutor",
         sql: include_str!("migrations/0007_search_tutor.sql"),
     },
+    Migration {
+        version: 8,
+        name: "import_key",
+        sql: include_str!("migrations/0008_import_key.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

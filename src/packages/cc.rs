@@ -158,8 +158,13 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
     }
     let version = text_of(child(root, "metadata").and_then(|m| child(m, "schemaversion")))
         .unwrap_or_else(|| "1.x".into());
+    let key = root
+        .attribute("identifier")
+        .filter(|i| !i.trim().is_empty())
+        .map(|i| format!("imscc:{i}"));
     Ok(Package {
         format: format!("IMS Common Cartridge {version}"),
+        key,
         title,
         description,
         capacity: None,

@@ -128,16 +128,17 @@ pub fn read(path: &Path) -> Result<(Source, Package)> {
         )));
     }
     let sql = |e: rusqlite::Error| bad(format!("{}: {e}", db.display()));
-    let (name, description, version, root): (String, String, i64, String) = conn
+    let (channel, name, description, version, root): (String, String, String, i64, String) = conn
         .query_row(
-            "SELECT name, description, version, root_id FROM content_channelmetadata LIMIT 1",
+            "SELECT id, name, description, version, root_id FROM content_channelmetadata LIMIT 1",
             [],
             |r| {
                 Ok((
                     r.get(0)?,
-                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    r.get(2)?,
+                    r.get(1)?,
+                    r.get::<_, Option<String>>(2)?.unwrap_or_default(),
                     r.get(3)?,
+                    r.get(4)?,
                 ))
             },
         )
@@ -188,6 +189,7 @@ pub fn read(path: &Path) -> Result<(Source, Package)> {
         source,
         Package {
             format: format!("Kolibri channel (version {version})"),
+            key: Some(format!("kolibri:{channel}")),
             title: name,
             description,
             capacity: None,

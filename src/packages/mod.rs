@@ -75,8 +75,25 @@ pub struct ImportReport {
     pub attachments: usize,
     /// The publish workflow, when asked to publish.
     pub workflow_id: Option<i64>,
+    /// Whether an earlier import of the same package was updated (instead of a new course made).
+    pub updated: bool,
+    /// Lessons added, changed, removed and left as they were (all "added" for a new course).
+    pub changes: Changes,
     /// Things in the package that were not imported, and why.
     pub skipped: Vec<String>,
+}
+
+/// What an import changed, lesson by lesson.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Changes {
+    /// Lessons created.
+    pub added: usize,
+    /// Lessons whose text or files changed.
+    pub changed: usize,
+    /// Lessons removed (no longer in the package).
+    pub removed: usize,
+    /// Lessons left as they were.
+    pub unchanged: usize,
 }
 
 /// A package read into memory-light form: the outline, with lesson bodies and file paths to read later.
@@ -84,6 +101,10 @@ pub struct ImportReport {
 pub struct Package {
     /// The format, with its version (`Moodle 4.0 backup`, `SCORM 1.2`).
     pub format: String,
+    /// What identifies this course in its own platform (a cartridge's manifest identifier, a Moodle site and
+    /// course id, a Kolibri channel id…): importing a package with the same key again updates that course
+    /// instead of making a second one (the named owner's, when an owner is named). `None` when the format has no such identity.
+    pub key: Option<String>,
     /// Course title.
     pub title: String,
     /// Description.
@@ -280,85 +301,193 @@ pub async fn import(
     let root = path.to_path_buf();
     let scratch = app.data.join("tmp");
     let (source, package) = crate::blocking(move || read_package(&root, &limits, &scratch)).await?;
+    let key = package.key.clone();
+    // With an owner named, only that owner's earlier import is updated; without, any earlier import is.
+    let named = owner.is_some();
     let owner_id = app
         .db
         .write(move |tx| resolve_owner(tx, owner.as_deref()))
         .await?;
-    let course = service::create_course(
-        app,
-        Actor::System,
-        owner_id,
-        NewCourse {
-            title: package.title.clone(),
-            description: package.description.clone(),
-            capacity: package.capacity,
-        },
-    )
-    .await?;
+    let earlier: Option<i64> = match key.clone() {
+        Some(key) => {
+            app.db
+                .read(move |c| {
+                    Ok(rusqlite::OptionalExtension::optional(c.query_row(
+                        "SELECT id FROM courses WHERE import_key = ?2 AND (NOT ?3 OR owner_id = ?1)
+                         ORDER BY id LIMIT 1",
+                        rusqlite::params![owner_id, key, named],
+                        |r| r.get(0),
+                    ))?)
+                })
+                .await?
+        }
+        None => None,
+    };
     let source = Arc::new(source);
     let mut package = package;
-    let filled = fill(app, course.id, &mut package, source).await;
-    let (modules, lessons, attachments) = match filled {
-        Ok(counts) => counts,
-        Err(e) => {
-            if let Err(cleanup) = service::delete_course(app, Actor::System, course.id).await {
-                tracing::error!(error = %cleanup, course.id = course.id, "could not remove a half-imported course");
+    let (course_id, counts) = match earlier {
+        Some(id) => {
+            // The same package again: bring the course in line with it, keeping what did not change (and so
+            // students' progress in those lessons).
+            service::update_course(
+                app,
+                Actor::System,
+                id,
+                service::CourseUpdate {
+                    title: Some(package.title.clone()),
+                    description: Some(package.description.clone()),
+                    capacity: package.capacity.map(Some),
+                },
+            )
+            .await?;
+            (id, sync(app, id, &mut package, source).await?)
+        }
+        None => {
+            let course = service::create_course(
+                app,
+                Actor::System,
+                owner_id,
+                NewCourse {
+                    title: package.title.clone(),
+                    description: package.description.clone(),
+                    capacity: package.capacity,
+                },
+            )
+            .await?;
+            let key = package.key.clone();
+            let id = course.id;
+            app.db
+                .write(move |tx| {
+                    tx.execute(
+                        "UPDATE courses SET import_key = ?1 WHERE id = ?2",
+                        rusqlite::params![key, id],
+                    )?;
+                    Ok(())
+                })
+                .await?;
+            match sync(app, id, &mut package, source).await {
+                Ok(counts) => (id, counts),
+                Err(e) => {
+                    if let Err(cleanup) = service::delete_course(app, Actor::System, id).await {
+                        tracing::error!(error = %cleanup, course.id = id, "could not remove a half-imported course");
+                    }
+                    return Err(e);
+                }
             }
-            return Err(e);
         }
     };
+    let (modules, lessons, attachments, changes) = counts;
     let workflow_id = if publish {
-        Some(crate::courses::publish::publish(app, Actor::System, course.id).await?)
+        Some(crate::courses::publish::publish(app, Actor::System, course_id).await?)
     } else {
         None
     };
     tracing::info!(
-        course.id = course.id,
+        course.id = course_id,
         lessons,
         attachments,
+        updated = earlier.is_some(),
         "package imported"
     );
     Ok(ImportReport {
         format: package.format,
-        course_id: course.id,
-        title: course.title,
+        course_id,
+        title: package.title,
         modules,
         lessons,
         attachments,
         workflow_id,
+        updated: earlier.is_some(),
+        changes,
         skipped: package.skipped,
     })
 }
 
-/// Creates the modules, lessons and attachments. A file of a kind lessons do not take (a Word document in a
-/// Moodle backup, say) is left out and reported in `package.skipped`; any other failure stops the import.
-async fn fill(
+/// A file of a lesson as the package has it: kept as is when the lesson already has a file of that name with
+/// the same bytes.
+enum Staging {
+    Kept(i64, String),
+    New(crate::courses::upload::Staged),
+}
+
+/// A module already in the course: id, title, and its lessons' ids and titles.
+type OldModule = (i64, String, Vec<(i64, String)>);
+
+/// Makes the course's modules, lessons and attachments those of the package. A new course is filled; a course
+/// imported before is updated: modules and lessons are matched by title (in order), lessons whose text or
+/// files differ are updated, new ones created, ones no longer in the package removed, and the order set.
+///
+/// A file of a kind lessons do not take (a Word document in a Moodle backup, say) is left out and reported in
+/// `package.skipped` where the format allows it; any other failure stops the import.
+async fn sync(
     app: &Arc<App>,
     course_id: i64,
     package: &mut Package,
     source: Arc<Source>,
-) -> Result<(usize, usize, usize)> {
+) -> Result<(usize, usize, usize, Changes)> {
+    let detail = service::course_detail(app, Some(Actor::System), course_id).await?;
+    let updating = !detail.modules.is_empty();
+    let mut old_modules: Vec<OldModule> = detail
+        .modules
+        .into_iter()
+        .map(|m| {
+            let lessons = m.lessons.into_iter().map(|l| (l.id, l.title)).collect();
+            (m.id, m.title, lessons)
+        })
+        .collect();
     let (mut lessons, mut files) = (0, 0);
+    let mut changes = Changes::default();
     let mut unsupported = Vec::new();
-    let mut links: Vec<(String, String)> = Vec::new();
+    let mut structure = Vec::new();
     let staging: PathBuf = app.data.join("tmp");
     for module in &package.modules {
-        let m = service::create_module(app, Actor::System, course_id, module.title.clone(), None)
-            .await?;
+        let (module_id, mut old_lessons) = match old_modules
+            .iter()
+            .position(|m| m.1 == module.title)
+        {
+            Some(i) => {
+                let (id, _, lessons) = old_modules.remove(i);
+                (id, lessons)
+            }
+            None => (
+                service::create_module(app, Actor::System, course_id, module.title.clone(), None)
+                    .await?
+                    .id,
+                Vec::new(),
+            ),
+        };
+        let mut order = Vec::new();
         for lesson in &module.lessons {
-            let l = service::create_lesson(
-                app,
-                Actor::System,
-                course_id,
-                NewLesson {
-                    title: lesson.title.clone(),
-                    body_markdown: lesson.body.clone(),
-                    module: Some(m.id),
-                    position: None,
-                },
-            )
-            .await?;
+            let existing = old_lessons
+                .iter()
+                .position(|l| l.1 == lesson.title)
+                .map(|i| old_lessons.remove(i).0);
+            let (lesson_id, old_body, keep) = match existing {
+                Some(id) => {
+                    let l = service::get_lesson(app, Actor::System, id).await?;
+                    (id, l.body_markdown.unwrap_or_default(), l.attachments)
+                }
+                None => {
+                    let l = service::create_lesson(
+                        app,
+                        Actor::System,
+                        course_id,
+                        NewLesson {
+                            title: lesson.title.clone(),
+                            body_markdown: lesson.body.clone(),
+                            module: Some(module_id),
+                            position: None,
+                        },
+                    )
+                    .await?;
+                    (l.id, lesson.body.clone(), Vec::new())
+                }
+            };
             lessons += 1;
+            order.push(lesson_id);
+            let mut body = lesson.body.clone();
+            let mut kept = Vec::new();
+            let mut files_changed = false;
             for file in &lesson.attachments {
                 let (src, name, dir, max) = (
                     source.clone(),
@@ -368,17 +497,35 @@ async fn fill(
                 );
                 let shown = package.file_names.get(file).cloned();
                 let label = shown.clone().unwrap_or_else(|| file.clone());
+                let have: Vec<(i64, String, String, String)> = keep
+                    .iter()
+                    .map(|a| (a.id, a.filename.clone(), a.sha256.clone(), a.url.clone()))
+                    .collect();
                 let staged = crate::blocking(move || {
                     let bytes = src.read(&name)?;
                     let shown = shown.as_deref().unwrap_or(&name);
-                    crate::courses::upload::stage_bytes(&bytes, shown, &dir, max)
+                    let sum = crate::courses::content::sha256(&bytes);
+                    let safe = crate::courses::upload::safe_filename(shown);
+                    if let Some((id, _, _, url)) = have.iter().find(|h| h.1 == safe && h.2 == sum) {
+                        return Ok(Staging::Kept(*id, url.clone()));
+                    }
+                    crate::courses::upload::stage_bytes(&bytes, shown, &dir, max).map(Staging::New)
                 })
                 .await;
-                let staged = match staged {
-                    Ok(staged) => staged,
+                let url = match staged {
+                    Ok(Staging::Kept(id, url)) => {
+                        kept.push(id);
+                        url
+                    }
+                    Ok(Staging::New(staged)) => {
+                        files_changed = true;
+                        service::add_attachment(app, Actor::System, lesson_id, staged)
+                            .await?
+                            .url
+                    }
                     Err(Error::Unsupported(message)) if package.skip_unsupported_files => {
                         unsupported.push(format!("{label}: {message}; not attached"));
-                        links.push((format!("sc-file:{file}"), "#not-imported".to_owned()));
+                        body = body.replace(&format!("sc-file:{file}"), "#not-imported");
                         continue;
                     }
                     Err(
@@ -390,27 +537,81 @@ async fn fill(
                     }
                     Err(other) => return Err(other),
                 };
-                let stored = service::add_attachment(app, Actor::System, l.id, staged).await?;
-                links.push((format!("sc-file:{file}"), stored.url));
                 files += 1;
+                // Links to the lesson's own files now point at the stored attachments.
+                body = body.replace(&format!("sc-file:{file}"), &url);
             }
-            // Links to the lesson's own files (from cartridges) now point at the stored attachments.
-            if !links.is_empty() && lesson.body.contains("sc-file:") {
-                let mut body = lesson.body.clone();
-                for (placeholder, url) in links.drain(..) {
-                    body = body.replace(&placeholder, &url);
-                }
-                let change = crate::courses::service::LessonUpdate {
+            for old in keep.iter().filter(|a| !kept.contains(&a.id)) {
+                files_changed = true;
+                service::delete_attachment(app, Actor::System, old.id).await?;
+            }
+            if body != old_body {
+                let change = service::LessonUpdate {
                     title: None,
                     body_markdown: Some(body),
                     module: None,
                     position: None,
                 };
-                service::update_lesson(app, Actor::System, l.id, change).await?;
+                service::update_lesson(app, Actor::System, lesson_id, change).await?;
             }
-            links.clear();
+            match (
+                existing.is_some(),
+                files_changed || lesson_changed(&old_body, &lesson.body),
+            ) {
+                (false, _) => changes.added += 1,
+                (true, true) => changes.changed += 1,
+                (true, false) => changes.unchanged += 1,
+            }
         }
+        for (id, _) in old_lessons {
+            service::delete_lesson(app, Actor::System, id).await?;
+            changes.removed += 1;
+        }
+        structure.push(service::ModuleOrder {
+            id: module_id,
+            lessons: order,
+        });
+    }
+    for (id, _, lessons) in old_modules {
+        changes.removed += lessons.len();
+        service::delete_module(app, Actor::System, id).await?;
+    }
+    if updating {
+        service::set_structure(
+            app,
+            Actor::System,
+            course_id,
+            service::Structure { modules: structure },
+        )
+        .await?;
     }
     package.skipped.extend(unsupported);
-    Ok((package.modules.len(), lessons, files))
+    Ok((package.modules.len(), lessons, files, changes))
+}
+
+/// Whether a stored body differs from the package's, ignoring the attachment links (whose placeholders the
+/// stored body has replaced with URLs).
+fn lesson_changed(stored: &str, from_package: &str) -> bool {
+    fn without_links(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        loop {
+            let next = ["sc-file:", "/api/attachments/"]
+                .iter()
+                .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
+                .min();
+            let Some((i, len)) = next else {
+                out.push_str(rest);
+                return out;
+            };
+            out.push_str(&rest[..i]);
+            out.push('@');
+            let after = &rest[i + len..];
+            let end = after
+                .find(['"', '\'', ' ', ')', '>'])
+                .unwrap_or(after.len());
+            rest = &after[end..];
+        }
+    }
+    without_links(stored) != without_links(from_package)
 }

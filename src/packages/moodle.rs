@@ -168,8 +168,12 @@ pub fn read(source: &Source) -> Result<Package> {
         });
     }
     modules.retain(|m| !m.lessons.is_empty());
+    let key = value(info, "original_site_identifier_hash")
+        .zip(value(info, "original_course_id"))
+        .map(|(site, course)| format!("moodle:{site}:{course}"));
     Ok(Package {
         format: format!("Moodle {release} course backup").replace("  ", " "),
+        key,
         title,
         description,
         capacity: None,

@@ -19,6 +19,9 @@ pub const FORMAT: u32 = 1;
 #[serde(deny_unknown_fields)]
 struct Manifest {
     format: u32,
+    /// Optional identity: importing a package with the same `id` again updates the course it made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
     title: String,
     #[serde(default)]
     description: String,
@@ -109,6 +112,7 @@ pub fn read(source: &Source) -> Result<Package> {
     }
     Ok(Package {
         format: format!("SmartCourse package {FORMAT}"),
+        key: manifest.id.as_ref().map(|i| format!("smartcourse:{i}")),
         title: manifest.title,
         description: manifest.description,
         capacity: manifest.capacity,
@@ -137,6 +141,7 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     let mut manifest = Manifest {
         format: FORMAT,
+        id: None,
         title: detail.course.title.clone(),
         description: detail.course.description.clone(),
         capacity: detail.course.capacity,

@@ -125,7 +125,14 @@ pub fn read(source: &Source) -> Result<Package> {
         }
     }
     modules.retain(|m| !m.lessons.is_empty());
+    let key = (!org.is_empty()).then(|| {
+        format!(
+            "olx:{org}/{}",
+            course.attrs.get("url_name").map_or("", String::as_str)
+        )
+    });
     Ok(Package {
+        key,
         format: if org.is_empty() {
             "Open edX OLX export".into()
         } else {

@@ -81,8 +81,13 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
     } else {
         format!("SCORM 2004 {version}").trim().to_owned()
     };
+    let key = root
+        .attribute("identifier")
+        .filter(|i| !i.trim().is_empty())
+        .map(|i| format!("scorm:{i}"));
     Ok(Package {
         format,
+        key,
         title,
         description: String::new(),
         capacity: None,

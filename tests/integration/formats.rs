@@ -894,3 +894,153 @@ async fn hostile_tar_archives_are_refused_naming_the_entry_and_leave_nothing() {
     assert_eq!(course_count(&app).await, 0);
     assert!(scratch_left(&app).is_empty(), "{:?}", scratch_left(&app));
 }
+
+#[tokio::test]
+async fn importing_the_same_backup_again_updates_the_course_and_keeps_progress() {
+    let app = TestApp::spawn().await;
+    let pdf = std::fs::read(sample("content/cc-viewer-sample-document.pdf")).unwrap();
+    let srt = std::fs::read(sample("content/openedx-demo-video-en.srt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    moodle_backup(dir.path(), &pdf, &srt);
+    // Moodle backups name their site and course: that is the package's identity.
+    let info = std::fs::read_to_string(dir.path().join("moodle_backup.xml")).unwrap();
+    std::fs::write(
+        dir.path().join("moodle_backup.xml"),
+        info.replace(
+            "<original_course_fullname>",
+            "<original_site_identifier_hash>5ca1ab1e</original_site_identifier_hash><original_course_id>3</original_course_id><original_course_fullname>",
+        ),
+    )
+    .unwrap();
+    let first = packages::import(&app.app, dir.path(), None, false)
+        .await
+        .unwrap();
+    assert!(!first.updated);
+    assert_eq!(first.changes.added, 9);
+    app.publish_directly(first.course_id).await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, first.course_id).await;
+    let before = outline(&app, first.course_id).await;
+    let course = first.course_id;
+    let veins = lesson_id(&app, course, "Leaf book: Veins").await;
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/lessons/{veins}/complete"),
+            Some(&student.token),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let page = lesson_id(&app, course, "Welcome page").await;
+
+    // The teacher changes the course in Moodle: new page text, the URL gone, a new page at the end.
+    let page_xml = dir.path().join("activities/page_11/page.xml");
+    let text = std::fs::read_to_string(&page_xml).unwrap();
+    std::fs::write(&page_xml, text.replace("Look at the", "Study the")).unwrap();
+    let section = dir.path().join("sections/section_101/section.xml");
+    let text = std::fs::read_to_string(&section).unwrap();
+    std::fs::write(
+        &section,
+        text.replace("13,99,14,15,16,17", "13,99,14,16,17,18"),
+    )
+    .unwrap();
+    // (A deleted activity is gone from the backup's list as well as from its section's sequence.)
+    let backup = dir.path().join("moodle_backup.xml");
+    let text = std::fs::read_to_string(&backup).unwrap();
+    let url = text.find("<activity><moduleid>15</moduleid>").unwrap();
+    let url_end = url + text[url..].find("</activity>").unwrap() + "</activity>".len();
+    let text = format!("{}{}", &text[..url], &text[url_end..]);
+    std::fs::write(
+        &backup,
+        text.replace(
+            "</activities>",
+            "<activity><moduleid>18</moduleid><sectionid>101</sectionid><modulename>page</modulename><title>Roots</title><directory>activities/page_18</directory></activity></activities>",
+        ),
+    )
+    .unwrap();
+    write(
+        dir.path(),
+        "activities/page_18/page.xml",
+        "<activity><page id=\"2\"><name>Roots</name><content>&lt;p&gt;Roots drink.&lt;/p&gt;</content></page></activity>",
+    );
+
+    let second = packages::import(&app.app, dir.path(), None, false)
+        .await
+        .unwrap();
+    assert!(second.updated);
+    assert_eq!(
+        second.course_id, first.course_id,
+        "the same course, not a copy"
+    );
+    assert_eq!(
+        second.changes,
+        packages::Changes {
+            added: 1,
+            changed: 1,
+            removed: 1,
+            unchanged: 7
+        }
+    );
+    assert_eq!(course_count(&app).await, 1);
+    let after = outline(&app, first.course_id).await;
+    let leaves: Vec<&str> = after[1].1.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(
+        leaves,
+        vec![
+            "Leaf book: Shapes",
+            "Leaf book: Veins",
+            "Photosynthesis lesson: Light",
+            "Photosynthesis lesson: Sugar",
+            "Lecture subtitles",
+            "Roots"
+        ]
+    );
+    assert!(after[0].1[2].1.contains("Study the"));
+    assert_eq!(after[0].1[2].2, before[0].1[2].2, "the page's file is kept");
+    assert_eq!(
+        lesson_id(&app, course, "Welcome page").await,
+        page,
+        "a changed lesson keeps its id"
+    );
+    assert_eq!(lesson_id(&app, course, "Leaf book: Veins").await, veins);
+    let done: i64 = app
+        .app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM lesson_progress WHERE lesson_id = ?1",
+                [veins],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        done, 1,
+        "the student's progress in an unchanged lesson stays"
+    );
+
+    // Another teacher importing the same backup gets a course of their own.
+    let other = app.user(Role::Instructor).await;
+    let third = packages::import(&app.app, dir.path(), Some(other.email.clone()), false)
+        .await
+        .unwrap();
+    assert!(!third.updated);
+    assert_ne!(third.course_id, first.course_id);
+}
+
+async fn lesson_id(app: &TestApp, course: i64, title: &str) -> i64 {
+    let title = title.to_owned();
+    app.app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT id FROM lessons WHERE course_id = ?1 AND title = ?2",
+                rusqlite::params![course, title],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .unwrap()
+}

@@ -1,0 +1,4 @@
+-- Which package a course was imported from (its identity in the platform it came from), so importing the
+-- same package again updates the course instead of making a second one.
+ALTER TABLE courses ADD COLUMN import_key TEXT;
+CREATE INDEX courses_import_key ON courses (owner_id, import_key) WHERE import_key IS NOT NULL;
