@@ -135,7 +135,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
         for id in &order {
             let r = &resources[id];
             if is_page(r) || is_discussion(r) {
-                lessons.extend(lesson_from_resource(source, None, r, &mut skipped));
+                lessons.extend(lesson_from_resource(source, None, id, r, &mut skipped));
             } else if !is_settings(r) {
                 skipped.push(skip_reason(None, r));
             }
@@ -228,12 +228,13 @@ fn lesson_from_item(
         ));
         return None;
     };
-    lesson_from_resource(source, title, r, skipped)
+    lesson_from_resource(source, title, id, r, skipped)
 }
 
 fn lesson_from_resource(
     source: &Source,
     title: Option<String>,
+    id: &str,
     r: &Resource,
     skipped: &mut Vec<String>,
 ) -> Option<PackageLesson> {
@@ -256,6 +257,7 @@ fn lesson_from_resource(
             .or(topic_title)
             .unwrap_or_else(|| "Discussion".to_owned());
         return Some(PackageLesson {
+            refs: Vec::new(),
             title,
             body: html_block(&body),
             attachments: Vec::new(),
@@ -273,6 +275,7 @@ fn lesson_from_resource(
         let link_title = text_of(doc.descendants().find(|n| n.tag_name().name() == "title"));
         let title = title.or(link_title).unwrap_or_else(|| url.to_owned());
         return Some(PackageLesson {
+            refs: Vec::new(),
             title,
             body: format!("[{url}]({url})\n"),
             attachments: Vec::new(),
@@ -282,10 +285,18 @@ fn lesson_from_resource(
         let href = r.href.clone()?;
         let html = read_text(source, &href, skipped)?;
         let (body, attachments) = rewrite_filebase(source, &extract_body(&html), skipped);
+        // Links to other pages of the course (Canvas writes `$WIKI_REFERENCE$/pages/<id or file name>`) point
+        // at their lessons once those exist.
+        let body = body
+            .replace("%24WIKI_REFERENCE%24/pages/", "sc-lesson:")
+            .replace("$WIKI_REFERENCE$/pages/", "sc-lesson:");
+        let file = href.rsplit('/').next().unwrap_or(&href);
+        let stem = file.strip_suffix(".html").unwrap_or(file).to_owned();
         let title = title
             .or_else(|| html_title(&html))
-            .unwrap_or_else(|| href.rsplit('/').next().unwrap_or(&href).to_owned());
+            .unwrap_or_else(|| file.to_owned());
         return Some(PackageLesson {
+            refs: vec![id.to_owned(), stem],
             title,
             body: html_block(&body),
             attachments,
@@ -302,6 +313,7 @@ fn lesson_from_resource(
         let name = href.rsplit('/').next().unwrap_or(&href).to_owned();
         let title = title.unwrap_or_else(|| name.clone());
         return Some(PackageLesson {
+            refs: Vec::new(),
             title,
             body: format!("See the attached file {name}.\n"),
             attachments: vec![href],

@@ -379,6 +379,7 @@ impl Reader<'_> {
             };
         }
         Ok(Some(PackageLesson {
+            refs: Vec::new(),
             title: node.title.clone(),
             body,
             attachments,

@@ -13,7 +13,7 @@ pub mod olx;
 pub mod scorm;
 mod source;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -253,6 +253,9 @@ pub struct PackageLesson {
     pub body: String,
     /// Paths of attached files inside the package.
     pub attachments: Vec<String>,
+    /// Names other lessons of the package link to this one by (a cartridge page's resource identifier and
+    /// file name): their `sc-lesson:<name>` links are pointed at it once it exists.
+    pub refs: Vec<String>,
 }
 
 /// The owner of imported courses: the instructor or admin with `email`, else the first admin, else a
@@ -440,6 +443,9 @@ async fn sync(
     let mut unsupported = Vec::new();
     let mut structure = Vec::new();
     let staging: PathBuf = app.data.join("tmp");
+    // Lessons linking to other lessons of the package wait until every lesson exists.
+    let mut lesson_ids: HashMap<String, i64> = HashMap::new();
+    let mut linking: Vec<(i64, String, String)> = Vec::new();
     for module in &package.modules {
         let (module_id, mut old_lessons) = match old_modules
             .iter()
@@ -545,7 +551,12 @@ async fn sync(
                 files_changed = true;
                 service::delete_attachment(app, Actor::System, old.id).await?;
             }
-            if body != old_body {
+            for r in &lesson.refs {
+                lesson_ids.entry(r.clone()).or_insert(lesson_id);
+            }
+            if body.contains("sc-lesson:") {
+                linking.push((lesson_id, body.clone(), old_body.clone()));
+            } else if body != old_body {
                 let change = service::LessonUpdate {
                     title: None,
                     body_markdown: Some(body),
@@ -576,6 +587,18 @@ async fn sync(
         changes.removed += lessons.len();
         service::delete_module(app, Actor::System, id).await?;
     }
+    for (lesson_id, body, old_body) in linking {
+        let body = rewrite_lesson_links(&body, &lesson_ids, &mut package.skipped);
+        if body != old_body {
+            let change = service::LessonUpdate {
+                title: None,
+                body_markdown: Some(body),
+                module: None,
+                position: None,
+            };
+            service::update_lesson(app, Actor::System, lesson_id, change).await?;
+        }
+    }
     if updating {
         service::set_structure(
             app,
@@ -589,6 +612,39 @@ async fn sync(
     Ok((package.modules.len(), lessons, files, changes))
 }
 
+/// Points `sc-lesson:<name>` links at the lessons with that name among their refs (`/lessons/<id>`); a link to
+/// a page the package does not hold becomes `#missing`, and is reported.
+fn rewrite_lesson_links(
+    body: &str,
+    ids: &HashMap<String, i64>,
+    skipped: &mut Vec<String>,
+) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(i) = rest.find("sc-lesson:") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "sc-lesson:".len()..];
+        let end = after
+            .find(['"', '\'', ' ', '>', '#', '?', ')'])
+            .unwrap_or(after.len());
+        let name = &after[..end];
+        match ids.get(name) {
+            Some(id) => out.push_str(&format!("/lessons/{id}")),
+            None => {
+                let reason =
+                    format!("a link to the page “{name}”, which the package does not hold");
+                if !skipped.contains(&reason) {
+                    skipped.push(reason);
+                }
+                out.push_str("#missing");
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Whether a stored body differs from the package's, ignoring the attachment links (whose placeholders the
 /// stored body has replaced with URLs).
 fn lesson_changed(stored: &str, from_package: &str) -> bool {
@@ -596,7 +652,7 @@ fn lesson_changed(stored: &str, from_package: &str) -> bool {
         let mut out = String::with_capacity(s.len());
         let mut rest = s;
         loop {
-            let next = ["sc-file:", "/api/attachments/"]
+            let next = ["sc-file:", "/api/attachments/", "sc-lesson:", "/lessons/"]
                 .iter()
                 .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
                 .min();

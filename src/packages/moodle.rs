@@ -139,6 +139,7 @@ pub fn read(source: &Source) -> Result<Package> {
         let mut lessons = Vec::new();
         if let Some(summary) = value(s, "summary").filter(|h| !plain_text(h).is_empty()) {
             lessons.push(PackageLesson {
+                refs: Vec::new(),
                 title: section_title.clone(),
                 body: html_block(&summary),
                 attachments: Vec::new(),
@@ -290,6 +291,7 @@ impl Reader<'_> {
         let name = value(node, "name").unwrap_or_else(|| title.to_owned());
         let intro = value(node, "intro").unwrap_or_default();
         let lesson = |title: String, body: String, attachments: Vec<String>| PackageLesson {
+            refs: Vec::new(),
             title,
             body: if body.trim().is_empty() {
                 "(This activity has no text.)\n".into()
@@ -440,6 +442,7 @@ impl Reader<'_> {
                         self.html(&value(p, "contents").unwrap_or_default(), &own);
                     let title = value(p, "title").unwrap_or_else(|| "Page".into());
                     out.push(PackageLesson {
+                        refs: Vec::new(),
                         title: format!("{name}: {title}"),
                         body,
                         attachments: attached,

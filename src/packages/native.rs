@@ -93,6 +93,7 @@ pub fn read(source: &Source) -> Result<Package> {
                 }
             }
             lessons.push(PackageLesson {
+                refs: Vec::new(),
                 title: l.title,
                 body,
                 attachments: l.files,

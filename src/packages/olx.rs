@@ -246,6 +246,7 @@ impl Reader<'_> {
             return None;
         }
         Some(PackageLesson {
+            refs: Vec::new(),
             title: unit.name().unwrap_or("Unit").to_owned(),
             body: parts.join("\n"),
             attachments,

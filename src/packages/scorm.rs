@@ -128,6 +128,7 @@ fn lesson(
         text
     };
     Some(PackageLesson {
+        refs: Vec::new(),
         title,
         body,
         attachments: Vec::new(),

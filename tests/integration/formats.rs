@@ -1044,3 +1044,54 @@ async fn lesson_id(app: &TestApp, course: i64, title: &str) -> i64 {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn links_between_cartridge_pages_lead_to_their_lessons_and_a_second_import_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let cartridge = sample("common-cartridge/multiple-pages.imscc");
+    let first = packages::import(&app.app, &cartridge, None, false)
+        .await
+        .unwrap();
+    let course = outline(&app, first.course_id).await;
+    let lessons: Vec<&(String, String, Vec<(String, Vec<u8>)>)> =
+        course.iter().flat_map(|m| &m.1).collect();
+    let second = lessons
+        .iter()
+        .find(|l| l.1.contains("Link to"))
+        .expect("the page with links");
+    // The page links to the first page by its resource identifier, and to the third with the `$` encoded.
+    let first_page = lessons
+        .iter()
+        .find(|l| l.0.to_lowercase().contains("first"))
+        .unwrap();
+    let third_page = lessons
+        .iter()
+        .find(|l| l.0.to_lowercase().contains("third"))
+        .unwrap();
+    let to_first = format!(
+        "href=\"/lessons/{}\"",
+        lesson_id(&app, first.course_id, &first_page.0).await
+    );
+    let to_third = format!(
+        "href=\"/lessons/{}\"",
+        lesson_id(&app, first.course_id, &third_page.0).await
+    );
+    assert!(second.1.contains(&to_first), "{}", second.1);
+    assert!(second.1.contains(&to_third), "{}", second.1);
+    assert!(!second.1.contains("WIKI_REFERENCE"));
+
+    // The same cartridge again: the same course, nothing changed.
+    let again = packages::import(&app.app, &cartridge, None, false)
+        .await
+        .unwrap();
+    assert!(again.updated);
+    assert_eq!(again.course_id, first.course_id);
+    assert_eq!(
+        again.changes,
+        packages::Changes {
+            unchanged: lessons.len(),
+            ..Default::default()
+        }
+    );
+    assert_eq!(outline(&app, first.course_id).await, course);
+}
