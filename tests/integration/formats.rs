@@ -35,7 +35,10 @@ fn sha1_hex(bytes: &[u8]) -> String {
 }
 
 /// (module title, [(lesson title, body, [(file name, bytes)])]) of a course.
-type Outline = Vec<(String, Vec<(String, String, Vec<(String, Vec<u8>)>)>)>;
+type Outline = Vec<(String, Vec<OutlineLesson>)>;
+
+/// (lesson title, body, [(file name, bytes)]).
+type OutlineLesson = (String, String, Vec<(String, Vec<u8>)>);
 
 /// A course's [`Outline`], read through the API.
 async fn outline(app: &TestApp, course: i64) -> Outline {
@@ -1053,8 +1056,7 @@ async fn links_between_cartridge_pages_lead_to_their_lessons_and_a_second_import
         .await
         .unwrap();
     let course = outline(&app, first.course_id).await;
-    let lessons: Vec<&(String, String, Vec<(String, Vec<u8>)>)> =
-        course.iter().flat_map(|m| &m.1).collect();
+    let lessons: Vec<&OutlineLesson> = course.iter().flat_map(|m| &m.1).collect();
     let second = lessons
         .iter()
         .find(|l| l.1.contains("Link to"))
