@@ -75,8 +75,10 @@ pub async fn execute(app: &Arc<App>, request: Request) -> crate::Result<serde_js
             owner,
             publish,
         } => {
-            let report = crate::packages::import(app, &path, owner, publish).await?;
-            Ok(serde_json::to_value(report).unwrap_or_default())
+            let id =
+                crate::packages::pipeline::start(app, Actor::System, path, owner, publish, false)
+                    .await?;
+            Ok(serde_json::json!({ "workflow_id": id }))
         }
         Request::Backup { out } => {
             let manifest = crate::backup::create(app, &out).await?;

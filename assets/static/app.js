@@ -23,7 +23,7 @@ document.querySelectorAll("[data-preview-button]").forEach((button) => {
   });
 });
 
-// Live progress of a workflow (publishing).
+// Live progress of a workflow (publishing, importing).
 document.querySelectorAll("[data-workflow]").forEach((box) => {
   const id = box.dataset.workflow;
   const bar = box.querySelector(".progress");
@@ -36,7 +36,14 @@ document.querySelectorAll("[data-workflow]").forEach((box) => {
     box.querySelector("[data-status]").textContent = s.status.toLowerCase();
     box.querySelector("[data-step]").textContent = s.current_step;
     box.querySelector("[data-error]").textContent = s.error || "";
+    const link = document.querySelector("[data-course-link]");
+    if (link && s.course_id) {
+      link.href = `/teach/courses/${s.course_id}`;
+      link.hidden = false;
+    }
     if (s.status === "QUEUED" || s.status === "RUNNING") setTimeout(tick, 700);
+    // An import's report is on the page once the workflow has ended: show it.
+    else if (box.dataset.reload !== undefined && !document.querySelector(".report")) location.reload();
   };
   tick();
 });

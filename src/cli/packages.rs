@@ -36,10 +36,10 @@ fn run_with(
         if DataDir::is_locked(&config.data) {
             let value = control::call_streaming(&config.data, &request, on_event).await?;
             if let Some(workflow) = value["workflow_id"].as_i64() {
-                // The server publishes in the background; follow it in the database, as `jobs` does.
+                // The server works in the background; follow it in the database, as `jobs` does.
                 let data = DataDir::open_shared(&config.data)?;
                 let db = crate::db::Db::open(&data.join(crate::app::DB_FILE), &config.database)?;
-                wait_for(&db, workflow).await?;
+                return wait_for(&db, workflow).await;
             }
             return Ok(value);
         }
@@ -52,28 +52,68 @@ fn run_with(
             other => control::execute(&app, other).await,
         }
         .map_err(|e| anyhow::anyhow!(control::describe(&e)));
-        if let Ok(value) = &result
-            && let Some(workflow) = value["workflow_id"].as_i64()
-        {
-            wait_for(&app.db, workflow).await?;
-        }
+        let result = match result {
+            Ok(value) => match value["workflow_id"].as_i64() {
+                Some(workflow) => wait_for(&app.db, workflow).await,
+                None => Ok(value),
+            },
+            Err(e) => Err(e),
+        };
         runner.stop(Duration::from_secs(10)).await;
         app.db.checkpoint().await?;
         result
     })
 }
 
-/// Waits until workflow `id` ends; an error unless it completed.
-async fn wait_for(db: &crate::db::Db, id: i64) -> anyhow::Result<()> {
+/// Follows workflow `id` until it ends, with a progress bar on a terminal (a line per step otherwise); an
+/// error unless it completed. Returns what the workflow reported (an import's report), or its id.
+async fn wait_for(db: &crate::db::Db, id: i64) -> anyhow::Result<serde_json::Value> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let bar = indicatif::ProgressBar::new(100);
+    if terminal {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos:>3}% {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut shown = String::new();
     loop {
         let s = db
             .read(move |c| crate::jobs::workflow::status(c, &Actor::System, id))
             .await?;
-        if !matches!(s.status.as_str(), "QUEUED" | "RUNNING") {
-            if s.status != "COMPLETED" {
-                anyhow::bail!("publishing failed: {}", s.error.unwrap_or_default());
+        bar.set_position(s.progress as u64);
+        if s.current_step != shown {
+            shown.clone_from(&s.current_step);
+            if terminal {
+                bar.set_message(shown.clone());
+            } else if s.status != "COMPLETED" {
+                eprintln!("{shown}");
             }
-            return Ok(());
+        }
+        if !matches!(s.status.as_str(), "QUEUED" | "RUNNING") {
+            bar.finish_and_clear();
+            if s.status != "COMPLETED" {
+                let what = if s.kind == <crate::packages::pipeline::ImportPackage as crate::jobs::workflow::Workflow>::KIND {
+                    "importing"
+                } else {
+                    "publishing"
+                };
+                anyhow::bail!("{what} failed: {}", s.error.unwrap_or_default());
+            }
+            let report = db
+                .read(move |c| Ok(crate::packages::pipeline::report(c, id).unwrap_or(None)))
+                .await?;
+            return Ok(match report {
+                Some(r) => {
+                    let mut value = serde_json::to_value(r)?;
+                    value["workflow_id"] = id.into();
+                    value
+                }
+                None => serde_json::json!({ "workflow_id": id }),
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -121,7 +161,8 @@ pub fn import(
         println!("skipped: {}", s.as_str().unwrap_or(""));
     }
     if let Some(w) = report["workflow_id"].as_i64() {
-        println!("publishing: workflow {w}");
+        let published = if publish { " and published" } else { "" };
+        println!("imported{published} by workflow {w}");
     }
     Ok(())
 }

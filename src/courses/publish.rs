@@ -58,17 +58,7 @@ impl Workflow for PublishCourse {
                 Ok(())
             }
             _ => {
-                ctx.finish(move |tx| {
-                    store::set_status(tx, id, CourseStatus::Published)?;
-                    crate::events::emit(
-                        tx,
-                        "course.published",
-                        &serde_json::json!({"course_id": id}),
-                    )?;
-                    Ok(())
-                })
-                .await?;
-                tracing::info!(course.id = id, "course published");
+                ctx.finish(move |tx| open(tx, id)).await?;
                 Ok(())
             }
         }
@@ -82,6 +72,19 @@ impl Workflow for PublishCourse {
         )?;
         Ok(())
     }
+}
+
+/// Opens a course to students and tells the subscribers (`course.published`), in the caller's transaction: the
+/// last step of publishing and of an import with publish.
+pub fn open(tx: &Transaction, id: i64) -> Result<()> {
+    store::set_status(tx, id, CourseStatus::Published)?;
+    crate::events::emit(
+        tx,
+        "course.published",
+        &serde_json::json!({"course_id": id}),
+    )?;
+    tracing::info!(course.id = id, "course published");
+    Ok(())
 }
 
 /// Starts publishing a course (owner, admin); returns the workflow id.

@@ -99,6 +99,22 @@ impl std::ops::Deref for StagedPackage {
     }
 }
 
+impl StagedPackage {
+    /// Moves the upload to `dir` for a workflow to read later (which removes it), and stops owning it.
+    pub fn keep_in(self, dir: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir).map_err(io_error)?;
+        let name = self
+            .0
+            .file_name()
+            .map(ToOwned::to_owned)
+            .unwrap_or_default();
+        let to = dir.join(name);
+        std::fs::rename(&self.0, &to).map_err(io_error)?;
+        std::mem::forget(self);
+        Ok(to)
+    }
+}
+
 impl Drop for StagedPackage {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);

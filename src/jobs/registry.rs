@@ -117,6 +117,7 @@ pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         .job::<crate::search::IndexCourse>()
         .workflow::<super::diag::SelfTest>()
         .workflow::<crate::courses::publish::PublishCourse>()
+        .workflow::<crate::packages::pipeline::ImportPackage>()
 });
 
 #[cfg(test)]

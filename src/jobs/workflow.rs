@@ -222,20 +222,31 @@ pub struct WorkflowStatus {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The course it works on, once known (an import's course appears when its lessons are being stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_id: Option<i64>,
 }
 
 /// The status of a workflow the actor may see (its owner, admins, the system); 404 otherwise.
 pub fn status(conn: &Connection, actor: &Actor, id: i64) -> Result<WorkflowStatus> {
-    /// kind, state, next step, step count, error, owner
-    type Row = (String, String, i64, i64, Option<String>, Option<i64>);
+    /// kind, state, next step, step count, error, owner, course
+    type Row = (
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
     let row: Option<Row> = conn
         .query_row(
-            "SELECT kind, state, next_step, step_count, error, owner_id FROM workflows WHERE id = ?1",
+            "SELECT kind, state, next_step, step_count, error, owner_id, course_id FROM workflows WHERE id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
         )
         .optional()?;
-    let (kind, state, next, count, error, owner) = row.ok_or(Error::NotFound)?;
+    let (kind, state, next, count, error, owner, course_id) = row.ok_or(Error::NotFound)?;
     if !actor.is_admin() && actor.user_id().is_none_or(|u| Some(u) != owner) {
         return Err(Error::NotFound);
     }
@@ -266,6 +277,7 @@ pub fn status(conn: &Connection, actor: &Actor, id: i64) -> Result<WorkflowStatu
             next * 100 / count.max(1)
         },
         error,
+        course_id,
     })
 }
 

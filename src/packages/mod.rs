@@ -10,6 +10,7 @@ pub mod kolibri;
 pub mod moodle;
 pub mod native;
 pub mod olx;
+pub mod pipeline;
 pub mod scorm;
 mod source;
 
@@ -17,7 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::accounts::{self, Actor, Role};
@@ -59,7 +61,7 @@ pub const DEMO: &[(&str, &[u8])] = &[
 ];
 
 /// What an import did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImportReport {
     /// The package's format, with its version where the package states one.
     pub format: String,
@@ -84,7 +86,7 @@ pub struct ImportReport {
 }
 
 /// What an import changed, lesson by lesson.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Changes {
     /// Lessons created.
     pub added: usize,
@@ -258,19 +260,24 @@ pub struct PackageLesson {
     pub refs: Vec<String>,
 }
 
+/// The instructor or admin with `email`, who may own an imported course.
+pub(crate) fn check_owner(conn: &rusqlite::Connection, email: &str) -> Result<i64> {
+    let user = accounts::find_by_email(conn, &Actor::System, email)
+        .map_err(|_| Error::invalid("owner", format!("there is no user {email}")))?;
+    if user.role == Role::Student {
+        return Err(Error::invalid(
+            "owner",
+            format!("{email} is a student; courses belong to instructors or admins"),
+        ));
+    }
+    Ok(user.id)
+}
+
 /// The owner of imported courses: the instructor or admin with `email`, else the first admin, else a
 /// built-in instructor account that cannot log in (for the demo course on a fresh install).
 fn resolve_owner(conn: &rusqlite::Transaction, email: Option<&str>) -> Result<i64> {
     if let Some(email) = email {
-        let user = accounts::find_by_email(conn, &Actor::System, email)
-            .map_err(|_| Error::invalid("owner", format!("there is no user {email}")))?;
-        if user.role == Role::Student {
-            return Err(Error::invalid(
-                "owner",
-                format!("{email} is a student; courses belong to instructors or admins"),
-            ));
-        }
-        return Ok(user.id);
+        return check_owner(conn, email);
     }
     let admin: Option<i64> = rusqlite::OptionalExtension::optional(conn.query_row(
         "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id LIMIT 1",
@@ -293,12 +300,24 @@ fn resolve_owner(conn: &rusqlite::Transaction, email: Option<&str>) -> Result<i6
     Ok(conn.last_insert_rowid())
 }
 
-/// Imports the package at `path` (folder or `.zip`).
+/// Imports the package at `path` here and now (the [`pipeline`] workflow does it as recorded steps).
 pub async fn import(
     app: &Arc<App>,
     path: &Path,
     owner: Option<String>,
     publish: bool,
+) -> Result<ImportReport> {
+    import_resuming(app, path, owner, publish, None).await
+}
+
+/// [`import`], for the import workflow `workflow` when given: the course it recorded on an earlier, interrupted
+/// run is brought up to date instead of a second one made, and a new course is recorded as soon as it exists.
+pub(crate) async fn import_resuming(
+    app: &Arc<App>,
+    path: &Path,
+    owner: Option<String>,
+    publish: bool,
+    workflow: Option<i64>,
 ) -> Result<ImportReport> {
     let limits = app.config.uploads.clone();
     let root = path.to_path_buf();
@@ -311,7 +330,23 @@ pub async fn import(
         .db
         .write(move |tx| resolve_owner(tx, owner.as_deref()))
         .await?;
+    let resumed: Option<i64> = match workflow {
+        Some(w) => {
+            app.db
+                .read(move |c| {
+                    Ok(c.query_row(
+                        "SELECT w.course_id FROM workflows w JOIN courses c ON c.id = w.course_id WHERE w.id = ?1",
+                        [w],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+                })
+                .await?
+        }
+        None => None,
+    };
     let earlier: Option<i64> = match key.clone() {
+        _ if resumed.is_some() => resumed,
         Some(key) => {
             app.db
                 .read(move |c| {
@@ -365,6 +400,9 @@ pub async fn import(
                         "UPDATE courses SET import_key = ?1 WHERE id = ?2",
                         rusqlite::params![key, id],
                     )?;
+                    if let Some(w) = workflow {
+                        tx.execute("UPDATE workflows SET course_id = ?1 WHERE id = ?2", [id, w])?;
+                    }
                     Ok(())
                 })
                 .await?;

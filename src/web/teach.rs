@@ -83,17 +83,16 @@ async fn import_package(
         }
     }
     let package = staged.ok_or_else(|| Error::invalid("package", "choose a package file"))?;
-    // In its own task: if the request times out or the browser goes away, the import still finishes (or
-    // cleans up after itself) instead of stopping half-way.
-    let task_app = app.clone();
-    let report = tokio::spawn(async move {
-        let report = crate::packages::import(&task_app, &package, owner, publish).await;
-        drop(package);
-        report
-    })
-    .await
-    .map_err(|e| Error::Internal(anyhow::anyhow!("import task: {e}")))??;
-    Ok(see_other(&format!("/teach/courses/{}", report.course_id)))
+    // The import runs as a workflow (the page follows it); the upload waits for it outside tmp/, which is
+    // emptied at startup, and the workflow removes it when it ends.
+    let kept = package.keep_in(&app.data.join(crate::packages::pipeline::UPLOADS_DIR))?;
+    let workflow =
+        crate::packages::pipeline::start(&app, actor, kept.clone(), owner, publish, true)
+            .await
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&kept);
+            })?;
+    Ok(see_other(&format!("/teach/workflows/{workflow}")))
 }
 
 #[derive(Deserialize)]
@@ -388,22 +387,25 @@ async fn workflow(
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
-    let (status, course_id) = app
+    let (status, report) = app
         .db
         .read(move |c| {
             let s = crate::jobs::workflow::status(c, &actor, id)?;
-            let course: Option<i64> =
-                c.query_row("SELECT course_id FROM workflows WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })?;
-            Ok((s, course))
+            let report = crate::packages::pipeline::report(c, id).unwrap_or(None);
+            Ok((s, report))
         })
         .await?;
+    let title = if report.is_some() || status.kind == "package.import" {
+        "Importing a package"
+    } else {
+        "Publishing"
+    };
+    let course_id = status.course_id;
     Ok(render(
         "workflow.html",
         &viewer,
-        "Publishing",
-        context! { status, course_id },
+        title,
+        context! { status, course_id, report },
     ))
 }
 

@@ -413,6 +413,30 @@ async fn a_teacher_imports_a_real_cartridge_and_publishes_it_with_live_progress(
         c.goto(&app.url("/teach")).await.unwrap();
         fill(&c, "#package", package.to_str().unwrap()).await;
         go(&c, "form[action='/teach/import'] button").await;
+        // The import workflow's page follows its steps, then shows the report and links the course.
+        let started = Instant::now();
+        loop {
+            // The page reloads itself once the import ends (to show the report): read what is there now.
+            let status = match c.find(Locator::Css("[data-status]")).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if status == "completed" && c.find(Locator::Css(".report")).await.is_ok() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the import did not finish in the page"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            text(&c, ".report")
+                .await
+                .contains("IMS Common Cartridge 1.3")
+        );
+        shot(&c, "teacher-import-report").await;
+        go(&c, "[data-course-link]").await;
         // The course page of the imported draft, with the cartridge's pages as lessons.
         let outline = text(&c, "main").await;
         assert!(outline.contains("draft"), "{outline}");

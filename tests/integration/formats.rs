@@ -1097,3 +1097,158 @@ async fn links_between_cartridge_pages_lead_to_their_lessons_and_a_second_import
     );
     assert_eq!(outline(&app, first.course_id).await, course);
 }
+
+async fn workflow_status(app: &TestApp, id: i64) -> smartcourse::jobs::workflow::WorkflowStatus {
+    app.app
+        .db
+        .read(move |c| {
+            smartcourse::jobs::workflow::status(c, &smartcourse::accounts::Actor::System, id)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_import_workflow_records_its_steps_and_a_repeated_step_makes_no_second_course() {
+    let app = TestApp::spawn().await;
+    let demo = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-course"));
+    let w = packages::pipeline::start(
+        &app.app,
+        smartcourse::accounts::Actor::System,
+        demo,
+        None,
+        true,
+        false,
+    )
+    .await
+    .unwrap();
+    app.drain_jobs().await;
+    let s = workflow_status(&app, w).await;
+    assert_eq!(s.status, "COMPLETED", "{s:?}");
+    let course = s.course_id.unwrap();
+    let steps: Vec<String> = app
+        .app
+        .db
+        .read(move |c| {
+            let mut stmt =
+                c.prepare("SELECT name FROM workflow_steps WHERE workflow_id = ?1 ORDER BY step")?;
+            let names = stmt
+                .query_map([w], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(names)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        steps,
+        vec![
+            "Checking the package",
+            "Storing lessons and files",
+            "Indexing for search and the tutor",
+            "Publishing"
+        ]
+    );
+    let report = app
+        .app
+        .db
+        .read(move |c| packages::pipeline::report(c, w))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (report.course_id, report.lessons, report.updated),
+        (course, 4, false)
+    );
+    let status: String = app
+        .app
+        .db
+        .read(move |c| {
+            Ok(
+                c.query_row("SELECT status FROM courses WHERE id = ?1", [course], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(status, "published");
+
+    // As if the process died after storing the lessons but before the step was recorded: the step runs again
+    // and finds the course it made (the demo package has no identity of its own to match by).
+    app.app
+        .db
+        .write(move |tx| {
+            tx.execute("UPDATE workflows SET next_step = 1, state = 'running', result = NULL WHERE id = ?1", [w])?;
+            tx.execute("DELETE FROM workflow_steps WHERE workflow_id = ?1 AND step >= 1", [w])?;
+            tx.execute("UPDATE jobs SET state = 'queued', run_at = 0, attempts = 0 WHERE workflow_id = ?1", [w])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.drain_jobs().await;
+    let s = workflow_status(&app, w).await;
+    assert_eq!(s.status, "COMPLETED", "{s:?}");
+    assert_eq!(course_count(&app).await, 1);
+    let again = app
+        .app
+        .db
+        .read(move |c| packages::pipeline::report(c, w))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.course_id, course);
+    assert_eq!(
+        again.changes,
+        packages::Changes {
+            unchanged: 4,
+            ..Default::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_failed_import_workflow_says_why_and_removes_the_upload_it_owned() {
+    let app = TestApp::spawn().await;
+    let upload = app.app.data.join("imports").join("package-x.zip");
+    std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
+    std::fs::copy(
+        sample("moodle/quiz_archiver-referencequiz-activity.mbz"),
+        &upload,
+    )
+    .unwrap();
+    let teacher = app.user(Role::Instructor).await;
+    let actor = smartcourse::accounts::Actor::User(smartcourse::accounts::CurrentUser {
+        id: teacher.id,
+        role: Role::Instructor,
+        jti: String::new(),
+        exp: 0,
+    });
+    let w = packages::pipeline::start(&app.app, actor, upload.clone(), None, false, true)
+        .await
+        .unwrap();
+    app.drain_jobs().await;
+    let s = workflow_status(&app, w).await;
+    assert_eq!(s.status, "FAILED");
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a course backup"),
+        "{s:?}"
+    );
+    assert!(!upload.exists(), "the upload is removed");
+    assert_eq!(course_count(&app).await, 0);
+    // A student cannot be made the owner: refused before anything starts.
+    let student = app.user(Role::Student).await;
+    let e = packages::pipeline::start(
+        &app.app,
+        smartcourse::accounts::Actor::System,
+        upload,
+        Some(student.email.clone()),
+        false,
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("is a student"), "{e}");
+}

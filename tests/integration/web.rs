@@ -206,12 +206,42 @@ async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
     assert_eq!(r.status(), 403);
     let r = post(teacher.token.clone()).await.unwrap();
     assert_eq!(r.status(), 303);
+    // The import runs as a workflow; the page follows it, then links the course.
     let location = r.headers()["location"].to_str().unwrap().to_owned();
-    let id: i64 = location
-        .trim_start_matches("/teach/courses/")
-        .parse()
-        .unwrap();
+    assert!(location.starts_with("/teach/workflows/"), "{location}");
     app.drain_jobs().await;
+    let status: serde_json::Value = client
+        .get(app.url(&format!(
+            "/api/workflows/{}/status",
+            location.trim_start_matches("/teach/workflows/")
+        )))
+        .bearer_auth(&teacher.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    let id = status["course_id"].as_i64().unwrap();
+    let page = client
+        .get(app.url(&location))
+        .header("cookie", format!("smartcourse_token={}", teacher.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(
+        page.contains(&format!("href=\"/teach/courses/{id}\" data-course-link>")),
+        "{page}"
+    );
+    assert!(
+        page.contains("IMS Common Cartridge 1.1"),
+        "the report: {page}"
+    );
     let course: serde_json::Value = app
         .get(&format!("/api/courses/{id}"))
         .await
@@ -240,6 +270,7 @@ async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
         .unwrap();
     assert_eq!(r.status(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
+    app.drain_jobs().await;
     let page = client
         .get(app.url(&location))
         .header("cookie", format!("smartcourse_token={}", teacher.token))
@@ -250,12 +281,19 @@ async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
         .await
         .unwrap();
     assert!(page.contains("Open edX Test Course"), "{page}");
-    let staging = app.app.data.join("tmp");
-    let left = std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(
-        left, 0,
-        "neither the uploaded package nor its unpacked files are kept"
+    assert!(
+        page.contains("problems are not imported"),
+        "the skipped items are listed: {page}"
     );
+    for dir in ["tmp", "imports"] {
+        let left = std::fs::read_dir(app.app.data.join(dir))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(
+            left, 0,
+            "{dir}: neither the uploaded package nor its unpacked files are kept"
+        );
+    }
 }
 
 #[tokio::test]

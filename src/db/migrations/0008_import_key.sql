@@ -2,3 +2,6 @@
 -- same package again updates the course instead of making a second one.
 ALTER TABLE courses ADD COLUMN import_key TEXT;
 CREATE INDEX courses_import_key ON courses (owner_id, import_key) WHERE import_key IS NOT NULL;
+
+-- What a workflow produced, for those that report something (an import's report: course, counts, skipped).
+ALTER TABLE workflows ADD COLUMN result TEXT;
