@@ -43,6 +43,7 @@ async fn run(synchronous: &str, n: usize) {
                         mark: false,
                         fail_first: 0,
                         panic_first: false,
+                        sleep_ms: 0,
                     },
                 )
             })

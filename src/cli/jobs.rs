@@ -97,6 +97,7 @@ async fn execute(db: Db, data: &std::path::Path, command: JobsCommand) -> anyhow
                                 mark: true,
                                 fail_first: 0,
                                 panic_first: false,
+                                sleep_ms: 0,
                             },
                         )?;
                     }

@@ -614,6 +614,8 @@ pub async fn add_attachment(
                 &sum,
             )?;
             store::touch_course(tx, course.id)?;
+            // A PDF's pages and a subtitle file's words are searchable with the lesson.
+            crate::search::schedule_index(tx, course.id)?;
             store::attachment_by_id(tx, id)?.ok_or(Error::NotFound)
         })
         .await;
@@ -676,6 +678,7 @@ pub async fn delete_attachment(app: &App, actor: Actor, id: i64) -> Result<()> {
                 return Err(Error::Forbidden);
             }
             store::delete_attachment(tx, id)?;
+            crate::search::schedule_index(tx, course.id)?;
             Ok(a.sha256)
         })
         .await?;

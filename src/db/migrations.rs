@@ -58,8 +58,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 8,
-        name: "import_key",
-        sql: include_str!("migrations/0008_import_key.sql"),
+        name: "imports_and_reruns",
+        sql: include_str!("migrations/0008_imports_and_reruns.sql"),
     },
 ];
 

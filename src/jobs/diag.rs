@@ -25,6 +25,9 @@ pub struct Noop {
     /// Panic on the first attempt (to show a panic counts as a failed attempt).
     #[serde(default)]
     pub panic_first: bool,
+    /// Work this long before finishing (to have a job running while something else happens).
+    #[serde(default)]
+    pub sleep_ms: u64,
 }
 
 impl Job for Noop {
@@ -40,6 +43,9 @@ impl Job for Noop {
                 self.n,
                 ctx.attempt
             );
+        }
+        if self.sleep_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(self.sleep_ms)).await;
         }
         if self.mark {
             let n = self.n;

@@ -23,6 +23,12 @@ pub fn insert(
             )
             .optional()?;
         if let Some(id) = existing {
+            // Running already: it may have read what this enqueue is about before it changed, so it runs once
+            // more when it finishes (however many enqueues come meanwhile).
+            tx.execute(
+                "UPDATE jobs SET rerun = 1 WHERE id = ?1 AND state = 'running'",
+                [id],
+            )?;
             return Ok(id);
         }
     }
@@ -83,9 +89,17 @@ pub fn heartbeat(tx: &Transaction, id: i64, lease_ms: i64) -> Result<bool> {
     )? == 1)
 }
 
+/// Records a job done, or, when it was asked again while it ran (see [`insert`]), puts it back in the queue
+/// with fresh attempts.
 pub fn mark_done(tx: &Transaction, id: i64) -> Result<()> {
     tx.execute(
-        "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = ?2, finished_ms = ?3
+        "UPDATE jobs SET
+           state = CASE WHEN rerun = 1 THEN 'queued' ELSE 'done' END,
+           attempts = CASE WHEN rerun = 1 THEN 0 ELSE attempts END,
+           run_at = CASE WHEN rerun = 1 THEN ?3 ELSE run_at END,
+           finished_at = CASE WHEN rerun = 1 THEN NULL ELSE ?2 END,
+           finished_ms = CASE WHEN rerun = 1 THEN NULL ELSE ?3 END,
+           lease_until = NULL, rerun = 0
          WHERE id = ?1 AND state = 'running'",
         params![id, now_rfc3339(), now_ms()],
     )?;

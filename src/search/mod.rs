@@ -5,6 +5,7 @@
 //! Both indexes are derived: `smartcourse reindex` rebuilds them from the stored lessons.
 
 pub mod chunk;
+pub mod extract;
 pub mod routes;
 
 use std::collections::{HashMap, HashSet};
@@ -438,11 +439,11 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
                 })
                 .optional()?
                 .is_some();
-            let mut stmt = c.prepare(
-                "SELECT l.id, l.title, l.body_sha256, s.body_sha256, s.model
+            let mut stmt = c.prepare(&format!(
+                "SELECT l.id, l.title, {SOURCE_STATE}, s.body_sha256, s.model
                  FROM lessons l LEFT JOIN lesson_index_state s ON s.lesson_id = l.id
-                 WHERE l.course_id = ?1 ORDER BY l.id",
-            )?;
+                 WHERE l.course_id = ?1 ORDER BY l.id"
+            ))?;
             let mut todo = Vec::new();
             let mut unchanged = 0;
             let rows = stmt.query_map([course_id], |r| {
@@ -455,7 +456,8 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
                 ))
             })?;
             for row in rows {
-                let (id, title, sha, done_sha, done_model) = row?;
+                let (id, title, state, done_sha, done_model) = row?;
+                let sha = source_state(&state);
                 if done_sha.as_deref() == Some(&sha) && done_model.as_deref() == Some(&m) {
                     unchanged += 1;
                 } else {
@@ -471,7 +473,46 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
     };
     if exists {
         for (lesson_id, title, sha) in todo {
-            let body = crate::courses::content::get_body(&app.content, sha.clone()).await?;
+            let (body_sha, files) = app
+                .db
+                .read(move |c| {
+                    let body: String = c.query_row(
+                        "SELECT body_sha256 FROM lessons WHERE id = ?1",
+                        [lesson_id],
+                        |r| r.get(0),
+                    )?;
+                    let mut stmt = c.prepare(&format!(
+                        "SELECT filename, content_type, sha256, size FROM attachments a
+                         WHERE lesson_id = ?1 AND {INDEXABLE} ORDER BY id"
+                    ))?;
+                    let files = stmt
+                        .query_map([lesson_id], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, i64>(3)?,
+                            ))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok((body, files))
+                })
+                .await?;
+            let body = crate::courses::content::get_body(&app.content, body_sha).await?;
+            let mut sections = Vec::new();
+            for (name, content_type, file_sha, size) in files {
+                if size as u64 > extract::MAX_BYTES {
+                    continue;
+                }
+                let bytes =
+                    crate::courses::content::get_bytes(&app.content, file_sha, size as u64).await?;
+                sections.extend(
+                    tokio::task::spawn_blocking(move || {
+                        extract::sections(&name, &content_type, &bytes)
+                    })
+                    .await?,
+                );
+            }
             let (words, overlap) = (
                 app.config.search.chunk_words,
                 app.config.search.chunk_overlap,
@@ -479,7 +520,15 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
             let embedder = app.models.embedder.clone();
             let t = title.clone();
             let (texts, vectors) = tokio::task::spawn_blocking(move || {
-                let texts = chunk::chunks(&chunk::plain_text(&body), words, overlap);
+                let mut texts = chunk::chunks(&chunk::plain_text(&body), words, overlap);
+                // Each file's pieces after the lesson's own text, every chunk saying where it is from.
+                for s in &sections {
+                    texts.extend(
+                        chunk::chunks(&s.text, words, overlap)
+                            .into_iter()
+                            .map(|t| format!("[{}] {t}", s.label)),
+                    );
+                }
                 let inputs: Vec<String> = texts.iter().map(|x| format!("{t}\n{x}")).collect();
                 let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
                 let vectors = embedder.embed(&refs)?;
@@ -492,12 +541,12 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
                     // The lesson may have changed or gone while it was embedded: then its next job does it.
                     let current: Option<String> = tx
                         .query_row(
-                            "SELECT body_sha256 FROM lessons WHERE id = ?1",
+                            &format!("SELECT {SOURCE_STATE} FROM lessons l WHERE l.id = ?1"),
                             [lesson_id],
                             |r| r.get(0),
                         )
                         .optional()?;
-                    if current.as_deref() != Some(&sha) {
+                    if current.as_deref().map(source_state) != Some(sha.clone()) {
                         return Ok(());
                     }
                     tx.execute("DELETE FROM chunks WHERE lesson_id = ?1", [lesson_id])?;
@@ -544,6 +593,26 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
     app.search.vectors.forget(course_id);
     tracing::info!(course.id = course_id, ?report, "course indexed for search");
     Ok(report)
+}
+
+/// Attachments whose text is indexed (as [`extract::indexable`] says).
+const INDEXABLE: &str =
+    "(a.content_type LIKE 'application/pdf%' OR a.content_type LIKE 'text/plain%'
+    OR a.content_type LIKE 'text/vtt%' OR a.content_type LIKE 'application/x-subrip%')";
+
+/// SQL for what a lesson's index is made from: its body's hash, then its indexable files' hashes.
+const SOURCE_STATE: &str = "l.body_sha256 || coalesce((SELECT ':' || group_concat(sha256, ',') FROM
+    (SELECT a.sha256 FROM attachments a WHERE a.lesson_id = l.id AND (a.content_type LIKE 'application/pdf%'
+     OR a.content_type LIKE 'text/plain%' OR a.content_type LIKE 'text/vtt%'
+     OR a.content_type LIKE 'application/x-subrip%') ORDER BY a.id)), '')";
+
+/// The recorded index state of a lesson: its body's hash alone when it has no indexable files (as before files
+/// were indexed, so those lessons are not embedded again), else a hash of body and files together.
+fn source_state(state: &str) -> String {
+    match state.split_once(':') {
+        None => state.to_owned(),
+        Some(_) => crate::courses::content::sha256(state.as_bytes()),
+    }
 }
 
 /// Empties both indexes and reindexes every course (`smartcourse reindex`); embeddings whose lesson and model
@@ -593,8 +662,8 @@ impl Job for IndexCourse {
     const QUEUE: &'static str = "ml";
 
     async fn run(self, ctx: JobContext) -> anyhow::Result<()> {
-        // A lesson changed while this job ran does not queue another (the key is taken): look again until
-        // nothing is left to embed.
+        // A change while this job runs makes it run once more (see `jobs::store::insert`); looking again here
+        // until nothing is left to embed saves that round trip in the common case.
         for _ in 0..5 {
             if index_course(&ctx.app, self.course_id)
                 .await?

@@ -13,6 +13,7 @@ fn noop(n: i64) -> Noop {
         mark: true,
         fail_first: 0,
         panic_first: false,
+        sleep_ms: 0,
     }
 }
 
@@ -640,4 +641,49 @@ async fn automatic_backups_keep_the_newest_and_schedule_the_next() {
         .await
         .unwrap();
     assert!(next >= 1);
+}
+
+#[tokio::test]
+async fn a_deduplicated_job_asked_for_while_it_runs_runs_once_more_after() {
+    let app = TestApp::spawn().await;
+    let key = EnqueueOptions {
+        dedup_key: Some("again".into()),
+        ..Default::default()
+    };
+    let slow = Noop {
+        sleep_ms: 400,
+        ..noop(40)
+    };
+    let id = enqueue(&app, slow, key.clone()).await;
+    // Wait until it runs, then ask for it three times more.
+    let started = std::time::Instant::now();
+    while job(&app, id).await.state != "running" {
+        assert!(started.elapsed().as_secs() < 10, "the job never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            enqueue(&app, noop(41), key.clone()).await,
+            id,
+            "the same job"
+        );
+    }
+    app.drain_jobs().await;
+    assert_eq!(job(&app, id).await.state, "done");
+    assert_eq!(
+        marks(&app, "job", 40).await,
+        2,
+        "it ran once more after the enqueues that came while it ran, and only once"
+    );
+    // Asked for while queued (not running), it runs once.
+    let queued = EnqueueOptions {
+        dedup_key: Some("later".into()),
+        delay_ms: 300,
+        ..Default::default()
+    };
+    let a = enqueue(&app, noop(42), queued.clone()).await;
+    assert_eq!(enqueue(&app, noop(42), queued).await, a);
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    app.drain_jobs().await;
+    assert_eq!(marks(&app, "job", 42).await, 1);
 }

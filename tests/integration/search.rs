@@ -665,3 +665,96 @@ async fn without_javascript_the_tutor_form_posts_and_the_page_shows_the_answer()
         .unwrap();
     assert!(page.contains("gives <strong>hints</strong>"), "{page}");
 }
+
+#[tokio::test]
+async fn words_in_attached_pdfs_and_subtitles_are_found_with_their_page_or_time() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let student = app.user(Role::Student).await;
+    let course = app.course(&owner, "Open edX").await;
+    let lesson = app
+        .lesson(
+            &owner,
+            course,
+            "The talk",
+            "Watch the talk, read the transcript.",
+        )
+        .await;
+    app.publish_directly(course).await;
+    app.enroll(&student, course).await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/content/");
+    let mut ids = Vec::new();
+    for name in [
+        "openedx-demo-Reach_Transcript.pdf",
+        "openedx-demo-video-en.srt",
+    ] {
+        let part = reqwest::multipart::Part::bytes(std::fs::read(format!("{dir}{name}")).unwrap())
+            .file_name(name.to_owned());
+        let r = app
+            .client
+            .post(app.url(&format!("/api/lessons/{lesson}/attachments")))
+            .bearer_auth(&owner.token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
+    let jobs = app.drain_jobs().await;
+    assert!(
+        jobs.iter().all(|j| j.state != "failed" && j.attempts <= 1),
+        "{jobs:?}"
+    );
+    let search = |q: &str| {
+        let url = format!("/api/search?q={}", q.replace(' ', "%20"));
+        let token = student.token.clone();
+        let app = &app;
+        async move {
+            let r = app
+                .send(reqwest::Method::GET, &url, Some(&token), None)
+                .await;
+            assert_eq!(r.status(), 200);
+            r.json::<Vec<Value>>().await.unwrap()
+        }
+    };
+    // Words only in the PDF (the speaker's name as written; the subtitles misheard it) find the lesson,
+    // saying which page.
+    let hits = search("Zarecor").await;
+    assert_eq!(
+        hits.first().map(|h| h["lesson_id"].as_i64()),
+        Some(Some(lesson)),
+        "{hits:?}"
+    );
+    assert!(
+        hits[0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("openedx-demo-Reach_Transcript.pdf, page 1"),
+        "{hits:?}"
+    );
+    // Words said in the video, with the time.
+    let hits = search("Center for reimagining Learning").await;
+    assert!(
+        hits.iter().any(|h| h["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("openedx-demo-video-en.srt at 0:")),
+        "{hits:?}"
+    );
+    // A file taken away takes its words with it.
+    for id in ids {
+        let r = app
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/api/attachments/{id}"),
+                Some(&owner.token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 204);
+    }
+    app.drain_jobs().await;
+    assert!(search("Zarecor").await.is_empty());
+    assert!(search("reimagining").await.is_empty());
+}
