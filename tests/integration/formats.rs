@@ -1252,3 +1252,135 @@ async fn a_failed_import_workflow_says_why_and_removes_the_upload_it_owned() {
     .unwrap_err();
     assert!(e.to_string().contains("is a student"), "{e}");
 }
+
+/// A small deterministic generator (xorshift), so a failure can be replayed from the seed it prints.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Damages a document the ways broken and hostile files are damaged: flipped bytes, cuts, repeated or dropped
+/// spans, markup and path fragments dropped in, entities left open.
+fn mutate(rng: &mut Rng, doc: &[u8]) -> Vec<u8> {
+    let mut d = doc.to_vec();
+    for _ in 0..=rng.below(4) {
+        if d.is_empty() {
+            d.push(b'<');
+        }
+        let at = rng.below(d.len());
+        match rng.below(7) {
+            0 => d[at] ^= 1 << rng.below(8),
+            1 => d.truncate(at),
+            2 => {
+                let end = (at + rng.below(200)).min(d.len());
+                let span = d[at..end].to_vec();
+                d.splice(at..at, span);
+            }
+            3 => {
+                let end = (at + rng.below(200)).min(d.len());
+                d.drain(at..end);
+            }
+            4 => {
+                let bits: [&[u8]; 8] = [
+                    b"<",
+                    b">",
+                    b"&",
+                    b"&#x110000;",
+                    b"\"",
+                    b"../../",
+                    b"\xff\xfe",
+                    b"<item identifierref=\"x\"/>",
+                ];
+                let piece = bits[rng.below(bits.len())];
+                d.splice(at..at, piece.iter().copied());
+            }
+            5 => d.insert(at, 0),
+            _ => {
+                let from = rng.below(d.len());
+                d[at] = d[from];
+            }
+        }
+    }
+    d
+}
+
+#[test]
+fn package_readers_survive_thousands_of_damaged_manifests() {
+    use smartcourse::packages::{Source, cc, moodle, olx, scorm};
+    let limits = smartcourse::config::Config::default().uploads;
+    let scratch = tempfile::tempdir().unwrap();
+    // Real packages, unpacked once; each round damages one manifest and reads the package again.
+    let cases: [(&str, &str); 4] = [
+        (
+            "common-cartridge/canvas_cc_gem_course.imscc",
+            "imsmanifest.xml",
+        ),
+        (
+            "scorm/golf_ContentPackagingOneFilePerSCO_SCORM12.zip",
+            "imsmanifest.xml",
+        ),
+        (
+            "moodle/backup-moodle2-course-with-studentquiz-m400.mbz",
+            "moodle_backup.xml",
+        ),
+        ("olx/openedx-test-course.tar.gz", "course.xml"),
+    ];
+    let rounds: usize = std::env::var("SMARTCOURSE_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(400);
+    let mut seen_ok = 0;
+    for (i, (package, manifest)) in cases.iter().enumerate() {
+        let source = Source::open(&sample(package), &limits, scratch.path()).unwrap();
+        let source = source.descend(&["imsmanifest.xml", "moodle_backup.xml", "course.xml"]);
+        let original = source.read(manifest).unwrap();
+        // Unpack into a folder whose manifest can be replaced.
+        let dir = tempfile::tempdir().unwrap();
+        for f in source.files() {
+            write(dir.path(), &f, source.read(&f).unwrap());
+        }
+        let folder = Source::open(dir.path(), &limits, scratch.path()).unwrap();
+        let seed = 0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1);
+        let mut rng = Rng(seed);
+        for round in 0..rounds {
+            let damaged = mutate(&mut rng, &original);
+            std::fs::write(dir.path().join(manifest), &damaged).unwrap();
+            let text = String::from_utf8_lossy(&damaged).into_owned();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match i {
+                0 => cc::read(&folder, &text).map(|_| ()),
+                1 => scorm::read(&folder, &text).map(|_| ()),
+                2 => moodle::read(&folder).map(|_| ()),
+                _ => olx::read(&folder).map(|_| ()),
+            }));
+            match outcome {
+                Ok(Ok(())) => seen_ok += 1,
+                Ok(Err(e)) => assert!(
+                    matches!(
+                        e.code(),
+                        "invalid_input" | "too_large" | "unsupported_media_type"
+                    ),
+                    "{package} seed {seed:#x} round {round}: {e}"
+                ),
+                Err(_) => panic!("{package}: a reader panicked (seed {seed:#x}, round {round})"),
+            }
+        }
+    }
+    assert!(seen_ok > 0, "some damage leaves a readable package");
+    // Subtitle readers take any bytes.
+    let srt = std::fs::read(sample("content/openedx-demo-video-en.srt")).unwrap();
+    let mut rng = Rng(7);
+    for _ in 0..rounds {
+        let damaged = mutate(&mut rng, &srt[..4000]);
+        let cues = smartcourse::courses::subtitles::parse(&String::from_utf8_lossy(&damaged));
+        let _ = smartcourse::courses::subtitles::to_vtt(&cues);
+    }
+}
