@@ -45,7 +45,10 @@ fn generated(dir: &Path, lessons: usize) {
     let mut at = 0;
     for i in 0..lessons {
         if i % 50 == 0 {
-            toml.push_str(&format!("\n[[module]]\ntitle = \"Module {}\"\n", i / 50 + 1));
+            toml.push_str(&format!(
+                "\n[[module]]\ntitle = \"Module {}\"\n",
+                i / 50 + 1
+            ));
         }
         toml.push_str(&format!(
             "[[module.lesson]]\ntitle = \"Lesson {}\"\nfile = \"lessons/{i:04}.md\"\n",
@@ -111,7 +114,11 @@ async fn main() {
     };
     config.log.level = "warn".into();
     config.models.dir = root().join("models");
-    let real = config.models.dir.join("all-minilm-l6-v2/model.safetensors").is_file();
+    let real = config
+        .models
+        .dir
+        .join("all-minilm-l6-v2/model.safetensors")
+        .is_file();
     config.models.fake = !real;
     let models = Models::from_config(&config.models).unwrap();
     let app = App::open_with(config, models).unwrap();

@@ -1,13 +1,15 @@
-//! Analytics: enrollment and completion reports from SQLite, as JSON, CSV, and charts in the UI.
+//! Analytics: enrollment, completion and tutor reports, as JSON, CSV, and charts in the UI.
 //!
-//! Enrollments over time come from the `enrollment.created` events of the outbox (so students who later
-//! left still count on the day they joined); current enrolment, completion, activity and the per-lesson
-//! funnel come from `enrollments` and `lesson_progress`. (They are computed on each request, which is cheap at
-//! a school's size; keeping them in tables updated by the analytics subscriber would be the next step.)
+//! The figures are kept by the analytics subscriber of the event outbox ([`apply`]): each event carries the
+//! change it makes to them (a student enrolled on this day, left with these completed lessons, completed the
+//! course in so many days, asked the tutor a question it answered from this lesson), so deliveries add up in
+//! any order and a redelivery counts once (the outbox records each delivery with its effect). A report reads
+//! a few rows per course ([`enrollments`]); [`recompute`] computes the same figures from the source tables,
+//! which the tests use to check that the two agree.
 
 pub mod routes;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -64,15 +66,236 @@ pub struct DayCount {
     pub enrollments: i64,
 }
 
-/// Reports for the courses the actor may see the students of: their own (instructors) or all (admins).
-/// Students have none (403).
-pub fn enrollments(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>> {
-    let owner_filter = match actor {
-        Actor::System => None,
-        Actor::User(u) if u.role == Role::Admin => None,
-        Actor::User(u) if u.role == Role::Instructor => Some(u.id),
-        Actor::User(_) => return Err(Error::Forbidden),
+/// The courses whose reports `actor` may read: `None` for all (admins, the system), else the owner's id.
+fn owner_filter(actor: &Actor) -> Result<Option<i64>> {
+    match actor {
+        Actor::System => Ok(None),
+        Actor::User(u) if u.role == Role::Admin => Ok(None),
+        Actor::User(u) if u.role == Role::Instructor => Ok(Some(u.id)),
+        Actor::User(_) => Err(Error::Forbidden),
+    }
+}
+
+/// The lessons of a course a student has completed.
+pub fn completed_lessons(conn: &Connection, course_id: i64, user_id: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lesson_id FROM lesson_progress WHERE course_id = ?1 AND user_id = ?2 ORDER BY lesson_id",
+    )?;
+    Ok(stmt
+        .query_map([course_id, user_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The analytics subscriber: applies one event's change to the kept figures (in the delivery's transaction).
+/// Events from before the figures were first filled (by the migration) are already in them.
+pub fn apply(tx: &rusqlite::Transaction, event_id: i64, kind: &str, payload: &str) -> Result<()> {
+    let from: i64 = tx.query_row(
+        "SELECT from_event FROM analytics_state WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )?;
+    if event_id < from {
+        return Ok(());
+    }
+    let p: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    let Some(course) = p["course_id"].as_i64() else {
+        return Ok(());
     };
+    let exists = tx
+        .query_row("SELECT 1 FROM courses WHERE id = ?1", [course], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !exists {
+        return Ok(()); // The course is gone, and its figures with it.
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO course_stats (course_id) VALUES (?1)",
+        [course],
+    )?;
+    let lessons = |key: &str| -> Vec<i64> {
+        p[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_i64).collect())
+            .unwrap_or_default()
+    };
+    let bump_lessons = |ids: &[i64], column: &str, by: i64| -> Result<()> {
+        for id in ids {
+            tx.execute(
+                &format!(
+                    "INSERT INTO lesson_stats (lesson_id, course_id, {column})
+                     SELECT id, course_id, ?2 FROM lessons WHERE id = ?1 AND course_id = ?3
+                     ON CONFLICT (lesson_id) DO UPDATE SET {column} = {column} + ?2"
+                ),
+                rusqlite::params![id, by, course],
+            )?;
+        }
+        Ok(())
+    };
+    match kind {
+        "enrollment.created" => {
+            tx.execute(
+                "UPDATE course_stats SET enrolled = enrolled + 1 WHERE course_id = ?1",
+                [course],
+            )?;
+            let day = p["day"].as_str().unwrap_or("").to_owned();
+            tx.execute(
+                "INSERT INTO course_stats_daily (course_id, day, enrollments) VALUES (?1, ?2, 1)
+                 ON CONFLICT (course_id, day) DO UPDATE SET enrollments = enrollments + 1",
+                rusqlite::params![course, day],
+            )?;
+            bump_lessons(&lessons("completed_lessons"), "completed_by", 1)?;
+            if let (Some(user), Some(at)) = (p["user_id"].as_i64(), p["last_completed_at"].as_str())
+            {
+                activity(tx, course, user, at)?;
+            }
+        }
+        "enrollment.cancelled" => {
+            tx.execute(
+                "UPDATE course_stats SET enrolled = enrolled - 1 WHERE course_id = ?1",
+                [course],
+            )?;
+            bump_lessons(&lessons("completed_lessons"), "completed_by", -1)?;
+            if let Some(days) = p["days_to_complete"].as_f64() {
+                tx.execute(
+                    "UPDATE course_stats SET completed = completed - 1, completion_days = completion_days - ?2
+                     WHERE course_id = ?1",
+                    rusqlite::params![course, days],
+                )?;
+            }
+            if let Some(user) = p["user_id"].as_i64() {
+                tx.execute(
+                    "DELETE FROM student_activity WHERE course_id = ?1 AND user_id = ?2",
+                    [course, user],
+                )?;
+            }
+        }
+        "lesson.completed" => {
+            if let Some(lesson) = p["lesson_id"].as_i64() {
+                bump_lessons(&[lesson], "completed_by", 1)?;
+            }
+            if let (Some(user), Some(at)) = (p["user_id"].as_i64(), p["completed_at"].as_str()) {
+                activity(tx, course, user, at)?;
+            }
+        }
+        "course.completed" => {
+            let days = p["days_to_complete"].as_f64().unwrap_or(0.0);
+            tx.execute(
+                "UPDATE course_stats SET completed = completed + 1, completion_days = completion_days + ?2
+                 WHERE course_id = ?1",
+                rusqlite::params![course, days],
+            )?;
+        }
+        "tutor.answered" => {
+            let abstained = i64::from(p["abstained"].as_bool().unwrap_or(false));
+            tx.execute(
+                "UPDATE course_stats SET tutor_questions = tutor_questions + 1,
+                   tutor_not_covered = tutor_not_covered + ?2 WHERE course_id = ?1",
+                [course, abstained],
+            )?;
+            if let Some(lesson) = p["lesson_id"].as_i64() {
+                bump_lessons(&[lesson], "tutor_first", 1)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Records that a student completed a lesson of a course at `at` (the latest such time is kept).
+fn activity(tx: &rusqlite::Transaction, course: i64, user: i64, at: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO student_activity (course_id, user_id, last_completed_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (course_id, user_id) DO UPDATE
+         SET last_completed_at = max(last_completed_at, excluded.last_completed_at)",
+        rusqlite::params![course, user, at],
+    )?;
+    Ok(())
+}
+
+/// Reports for the courses the actor may see the students of: their own (instructors) or all (admins).
+/// Students have none (403). Read from the figures the analytics subscriber keeps.
+pub fn enrollments(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>> {
+    let owner = owner_filter(actor)?;
+    let week_ago = crate::util::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(7));
+    let courses: Vec<(i64, String, i64, i64, f64, i64, i64)> = conn
+        .prepare(
+            "SELECT c.id, c.title, coalesce(s.enrolled, 0), coalesce(s.completed, 0),
+                coalesce(s.completion_days, 0), coalesce(s.tutor_questions, 0), coalesce(s.tutor_not_covered, 0)
+             FROM courses c LEFT JOIN course_stats s ON s.course_id = c.id
+             WHERE ?1 IS NULL OR c.owner_id = ?1 ORDER BY c.id",
+        )?
+        .query_map([owner], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut daily_stmt = conn.prepare(
+        "SELECT day, enrollments FROM course_stats_daily WHERE course_id = ?1 AND enrollments > 0 ORDER BY day",
+    )?;
+    let mut active_stmt = conn.prepare(
+        "SELECT count(*) FROM student_activity a JOIN enrollments e
+            ON e.course_id = a.course_id AND e.user_id = a.user_id
+         WHERE a.course_id = ?1 AND a.last_completed_at >= ?2",
+    )?;
+    let mut funnel_stmt = conn.prepare(
+        "SELECT l.id, l.title, coalesce(s.completed_by, 0)
+         FROM lessons l JOIN modules m ON m.id = l.module_id LEFT JOIN lesson_stats s ON s.lesson_id = l.id
+         WHERE l.course_id = ?1 ORDER BY m.position, l.position",
+    )?;
+    let mut topics_stmt = conn.prepare(
+        "SELECT s.lesson_id, l.title, s.tutor_first FROM lesson_stats s JOIN lessons l ON l.id = s.lesson_id
+         WHERE s.course_id = ?1 AND s.tutor_first > 0 ORDER BY s.tutor_first DESC, s.lesson_id LIMIT 5",
+    )?;
+    let count = |r: &rusqlite::Row| -> rusqlite::Result<LessonCount> {
+        Ok(LessonCount {
+            lesson_id: r.get(0)?,
+            title: r.get(1)?,
+            completed: r.get(2)?,
+        })
+    };
+    courses
+        .into_iter()
+        .map(
+            |(course_id, title, enrolled, completed, days, tutor_questions, tutor_not_covered)| {
+                Ok(CourseReport {
+                    daily: daily_stmt
+                        .query_map([course_id], |r| {
+                            Ok(DayCount {
+                                day: r.get(0)?,
+                                enrollments: r.get(1)?,
+                            })
+                        })?
+                        .collect::<Result<_, _>>()?,
+                    active_7d: active_stmt
+                        .query_row(rusqlite::params![course_id, week_ago], |r| r.get(0))?,
+                    funnel: funnel_stmt
+                        .query_map([course_id], count)?
+                        .collect::<Result<_, _>>()?,
+                    tutor_topics: topics_stmt
+                        .query_map([course_id], count)?
+                        .collect::<Result<_, _>>()?,
+                    tutor_questions,
+                    tutor_not_covered,
+                    course_id,
+                    title,
+                    enrolled,
+                    completed,
+                    completion_rate: if enrolled == 0 {
+                        0
+                    } else {
+                        completed * 100 / enrolled
+                    },
+                    avg_days_to_complete: (completed > 0)
+                        .then(|| (days / completed as f64 * 10.0).round() / 10.0),
+                })
+            },
+        )
+        .collect()
+}
+
+/// The same reports computed from the source tables (enrollments, progress, conversations, the event log):
+/// what the kept figures must equal.
+pub fn recompute(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>> {
+    let owner_filter = owner_filter(actor)?;
     let courses: Vec<(i64, String, i64, i64)> = conn
         .prepare(
             "SELECT c.id, c.title,

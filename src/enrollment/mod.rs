@@ -98,10 +98,18 @@ pub fn enroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<Enrollm
         params![course_id, user_id, now],
     )?;
     let id = tx.last_insert_rowid();
+    // Lessons done before (re-enrolling resumes): they count again in the course's funnel.
+    let done = crate::analytics::completed_lessons(tx, course_id, user_id)?;
+    let last: Option<String> = tx.query_row(
+        "SELECT max(completed_at) FROM lesson_progress WHERE course_id = ?1 AND user_id = ?2",
+        [course_id, user_id],
+        |r| r.get(0),
+    )?;
     crate::events::emit(
         tx,
         "enrollment.created",
-        &serde_json::json!({"enrollment_id": id, "course_id": course_id, "user_id": user_id}),
+        &serde_json::json!({"enrollment_id": id, "course_id": course_id, "user_id": user_id,
+            "day": now.get(..10).unwrap_or(&now), "completed_lessons": done, "last_completed_at": last}),
     )?;
     Ok(Enrollment {
         enrollment_id: id,
@@ -123,6 +131,16 @@ pub fn unenroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<()> {
             Err(e)
         }
     })?;
+    // What leaves the course's figures with the student: their lessons in the funnel, their completion.
+    let days_to_complete: Option<f64> = tx
+        .query_row(
+            "SELECT julianday(completed_at) - julianday(enrolled_at) FROM enrollments
+             WHERE course_id = ?1 AND user_id = ?2 AND completed_at IS NOT NULL",
+            [course_id, user_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let done = crate::analytics::completed_lessons(tx, course_id, user_id)?;
     let removed = tx.execute(
         "DELETE FROM enrollments WHERE course_id = ?1 AND user_id = ?2",
         [course_id, user_id],
@@ -133,7 +151,8 @@ pub fn unenroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<()> {
     crate::events::emit(
         tx,
         "enrollment.cancelled",
-        &serde_json::json!({"course_id": course_id, "user_id": user_id}),
+        &serde_json::json!({"course_id": course_id, "user_id": user_id, "completed_lessons": done,
+            "days_to_complete": days_to_complete}),
     )?;
     Ok(())
 }

@@ -23,6 +23,7 @@ pub const SUBSCRIBERS: &[(&str, &[&str])] = &[
     ("enrollment.cancelled", &["analytics"]),
     ("lesson.completed", &["analytics"]),
     ("course.completed", &["analytics", "notifications"]),
+    ("tutor.answered", &["analytics"]),
     // Diagnostics: a subscriber that fails as often as the event asks, to prove redelivery is harmless.
     ("diag.ping", &["analytics", "diag"]),
 ];
@@ -94,7 +95,10 @@ impl Job for Deliver {
                     .optional()?
                     .ok_or_else(|| crate::Error::Internal(Permanent::new(format!("event {event_id} is gone")).into()))?;
                 match subscriber.as_str() {
-                    "analytics" => count_daily(tx, &kind, &created_at)?,
+                    "analytics" => {
+                        count_daily(tx, &kind, &created_at)?;
+                        crate::analytics::apply(tx, event_id, &kind, &payload)?;
+                    }
                     "progress" => {
                         let p: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
                         if let (Some(c), Some(u)) = (p["course_id"].as_i64(), p["user_id"].as_i64()) {

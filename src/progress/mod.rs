@@ -109,7 +109,8 @@ pub fn complete(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<Compl
         crate::events::emit(
             tx,
             "lesson.completed",
-            &serde_json::json!({"lesson_id": lesson_id, "course_id": course_id, "user_id": user_id}),
+            &serde_json::json!({"lesson_id": lesson_id, "course_id": course_id, "user_id": user_id,
+                "completed_at": now}),
         )?;
         if course_progress == 100 {
             let first = tx.execute(
@@ -117,10 +118,16 @@ pub fn complete(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<Compl
                 params![course_id, user_id, now],
             )?;
             if first == 1 {
+                let days: f64 = tx.query_row(
+                    "SELECT julianday(completed_at) - julianday(enrolled_at) FROM enrollments
+                     WHERE course_id = ?1 AND user_id = ?2",
+                    [course_id, user_id],
+                    |r| r.get(0),
+                )?;
                 crate::events::emit(
                     tx,
                     "course.completed",
-                    &serde_json::json!({"course_id": course_id, "user_id": user_id}),
+                    &serde_json::json!({"course_id": course_id, "user_id": user_id, "days_to_complete": days}),
                 )?;
             }
         }

@@ -448,6 +448,7 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
             let (course_id, question, existing) =
                 (p.course_id, p.question.clone(), p.conversation_id);
             let cites = serde_json::to_string(&citations).map_err(anyhow::Error::from)?;
+            let first_lesson = citations.first().map(|c| c.lesson_id);
             let finish = serde_json::to_value(finish)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned));
@@ -477,7 +478,13 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
                          VALUES (?1, 'assistant', ?2, ?3, ?4, ?5, ?6)",
                         params![conv, answer, cites, abstain, finish, now],
                     )?;
-                    Ok((conv, tx.last_insert_rowid()))
+                    let message = tx.last_insert_rowid();
+                    crate::events::emit(
+                        tx,
+                        "tutor.answered",
+                        &serde_json::json!({"course_id": course_id, "abstained": abstain, "lesson_id": first_lesson}),
+                    )?;
+                    Ok((conv, message))
                 })
                 .await?;
             (Some(c), Some(m))

@@ -523,6 +523,8 @@ async fn reports_count_enrollments_per_day_and_completion_for_the_right_people()
         None,
     )
     .await;
+    // The figures are kept by the analytics subscriber: once the events are delivered, they are there.
+    app.drain_jobs().await;
 
     let r: Value = app
         .send(
@@ -639,4 +641,138 @@ async fn reports_count_enrollments_per_day_and_completion_for_the_right_people()
         "invalid_input",
     )
     .await;
+}
+
+#[tokio::test]
+async fn kept_report_figures_equal_a_full_recount_after_a_busy_term() {
+    let app = TestApp::spawn().await;
+    let owner = app.user(Role::Instructor).await;
+    let course = app.course(&owner, "Busy term").await;
+    let mut lessons = Vec::new();
+    for (title, body) in [
+        (
+            "Photosynthesis",
+            "Plants turn sunlight, water and carbon dioxide into sugar.",
+        ),
+        ("Roots", "Roots take water and minerals from the soil."),
+        (
+            "Leaves",
+            "Leaves hold the chlorophyll that catches sunlight.",
+        ),
+    ] {
+        lessons.push(app.lesson(&owner, course, title, body).await);
+    }
+    app.publish(&owner, course).await;
+    let students = app.quick_students(5).await;
+    let complete = |s: usize, l: usize| {
+        let (token, lesson) = (students[s].token.clone(), lessons[l]);
+        let app = &app;
+        async move {
+            let r = app
+                .send(
+                    Method::POST,
+                    &format!("/api/lessons/{lesson}/complete"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert!(r.status().is_success());
+        }
+    };
+    for s in &students {
+        app.enroll(s, course).await;
+    }
+    for l in 0..3 {
+        complete(0, l).await; // finishes the course
+        complete(1, l).await; // finishes, then leaves
+    }
+    complete(2, 0).await;
+    complete(3, 0).await;
+    complete(3, 1).await; // leaves, then comes back
+    for s in [1, 3] {
+        let r = app
+            .send(
+                Method::DELETE,
+                &format!("/api/courses/{course}/enroll"),
+                Some(&students[s].token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 204);
+    }
+    app.enroll(&students[3], course).await;
+    complete(3, 2).await; // and finishes
+    // Questions to the tutor: one the course covers, one it does not.
+    for (s, q) in [
+        (0, "How do plants turn sunlight into sugar?"),
+        (2, "Who won the football match?"),
+    ] {
+        let r = app
+            .send(
+                Method::POST,
+                "/api/ai/ask",
+                Some(&students[s].token),
+                Some(&json!({ "course_id": course, "question": q })),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let _ = r.text().await;
+    }
+    app.drain_jobs().await;
+    let kept = app
+        .app
+        .db
+        .read(|c| smartcourse::analytics::enrollments(c, &smartcourse::accounts::Actor::System))
+        .await
+        .unwrap();
+    let counted = app
+        .app
+        .db
+        .read(|c| smartcourse::analytics::recompute(c, &smartcourse::accounts::Actor::System))
+        .await
+        .unwrap();
+    let (kept, counted) = (
+        serde_json::to_value(&kept).unwrap(),
+        serde_json::to_value(&counted).unwrap(),
+    );
+    assert_eq!(kept, counted);
+    let r = &kept[0];
+    assert_eq!(
+        (r["enrolled"].as_i64(), r["completed"].as_i64()),
+        (Some(4), Some(2)),
+        "{r}"
+    );
+    assert_eq!(r["tutor_questions"], 2, "{r}");
+    let funnel: Vec<i64> = r["funnel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["completed"].as_i64().unwrap())
+        .collect();
+    assert_eq!(funnel, vec![3, 2, 2], "{r}");
+
+    // The report reads the kept figures, not the tables: a change behind the subscriber's back (no event) does
+    // not show, while a full recount sees it.
+    let first = lessons[0];
+    app.app
+        .db
+        .write(move |tx| {
+            Ok(tx.execute("DELETE FROM lesson_progress WHERE lesson_id = ?1", [first])?)
+        })
+        .await
+        .unwrap();
+    let after = app
+        .app
+        .db
+        .read(|c| smartcourse::analytics::enrollments(c, &smartcourse::accounts::Actor::System))
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(&after).unwrap(), kept);
+    let recount = app
+        .app
+        .db
+        .read(|c| smartcourse::analytics::recompute(c, &smartcourse::accounts::Actor::System))
+        .await
+        .unwrap();
+    assert_eq!(recount[0].funnel[0].completed, 0);
 }

@@ -147,6 +147,7 @@ async fn the_students_page_charts_enrollments_for_the_owner_only() {
     for s in app.quick_students(4).await {
         app.enroll(&s, course).await;
     }
+    app.drain_jobs().await;
     let page = |token: String| {
         let client = app.client.clone();
         let url = app.url(&format!("/teach/courses/{course}/students"));
