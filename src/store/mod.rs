@@ -4,20 +4,33 @@
 //! SQLite. redb calls block, so they run on blocking threads like SQLite's. redb allows one process to open a
 //! file at a time, which the data-directory lock already guarantees.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use redb::{Database, ReadTransaction, WriteTransaction};
+use redb::{Database, ReadTransaction, StorageError, WriteTransaction};
 
 use crate::error::{Error, Result};
 
 /// Handle to `content.redb`. Cheap to clone.
+///
+/// After an I/O error (a full disk) redb refuses every later operation until the file is opened again; the
+/// store notices and reopens it before the next operation, so once space returns everything works again
+/// without a restart.
 #[derive(Clone)]
 pub struct ContentStore {
-    db: Arc<Database>,
+    db: Arc<RwLock<Option<Arc<Database>>>>,
+    path: Arc<PathBuf>,
+    broken: Arc<AtomicBool>,
     /// Held while storing content and referencing it from SQLite, and while collecting garbage, so a blob
     /// is never deleted between being stored and being referenced.
     lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Whether redb needs the file opened again after this error.
+fn needs_reopen(e: &StorageError) -> bool {
+    matches!(e, StorageError::Io(_) | StorageError::PreviousIo)
 }
 
 impl ContentStore {
@@ -26,7 +39,9 @@ impl ContentStore {
         let db = Database::create(path)
             .map_err(|e| anyhow::anyhow!("cannot open content store {}: {e}", path.display()))?;
         Ok(ContentStore {
-            db: Arc::new(db),
+            db: Arc::new(RwLock::new(Some(Arc::new(db)))),
+            path: Arc::new(path.to_path_buf()),
+            broken: Arc::new(AtomicBool::new(false)),
             lock: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
@@ -36,15 +51,75 @@ impl ContentStore {
         self.lock.lock().await
     }
 
+    /// The open database, reopened first if an I/O error left it unusable. Runs on a blocking thread.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "on a blocking thread: waits for operations still using the old handle"
+    )]
+    fn handle(&self) -> Result<Arc<Database>> {
+        if self.broken.load(Ordering::Acquire) {
+            let mut slot = self
+                .db
+                .write()
+                .map_err(|_| anyhow::anyhow!("content store lock poisoned"))?;
+            if self.broken.load(Ordering::Acquire) {
+                // redb allows one open handle per file: let the operations still using it finish.
+                if let Some(old) = slot.take() {
+                    let started = Instant::now();
+                    while Arc::strong_count(&old) > 1 && started.elapsed() < Duration::from_secs(30)
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    drop(old);
+                }
+                let db = Database::create(self.path.as_ref()).map_err(|e| {
+                    tracing::warn!(error = %e, "the content store cannot be opened again yet");
+                    match e {
+                        redb::DatabaseError::Storage(StorageError::Io(io))
+                            if io.kind() == std::io::ErrorKind::StorageFull =>
+                        {
+                            Error::StorageFull
+                        }
+                        other => Error::Internal(anyhow::anyhow!("content store: {other}")),
+                    }
+                })?;
+                tracing::info!("content store opened again after an I/O error");
+                *slot = Some(Arc::new(db));
+                self.broken.store(false, Ordering::Release);
+            }
+        }
+        let slot = self
+            .db
+            .read()
+            .map_err(|_| anyhow::anyhow!("content store lock poisoned"))?;
+        slot.clone()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("the content store is being reopened")))
+    }
+
+    fn mark_broken(&self) {
+        if !self.broken.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                "content store I/O error: it will be opened again before the next operation"
+            );
+        }
+    }
+
     /// Runs `f` in a read transaction on a blocking thread.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.db.clone();
+        let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let tx = db.begin_read()?;
+            let db = store.handle()?;
+            let tx = db.begin_read().inspect_err(|e| {
+                if let redb::TransactionError::Storage(s) = e
+                    && needs_reopen(s)
+                {
+                    store.mark_broken();
+                }
+            })?;
             f(&tx)
         })
         .await
@@ -57,16 +132,37 @@ impl ContentStore {
         F: FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.db.clone();
+        let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let tx = db.begin_write()?;
+            let db = store.handle()?;
+            let tx = db.begin_write().inspect_err(|e| {
+                if let redb::TransactionError::Storage(s) = e
+                    && needs_reopen(s)
+                {
+                    store.mark_broken();
+                }
+            })?;
             match f(&tx) {
                 Ok(v) => {
-                    tx.commit()?;
+                    tx.commit().inspect_err(|e| {
+                        if let redb::CommitError::Storage(s) = e
+                            && needs_reopen(s)
+                        {
+                            store.mark_broken();
+                        }
+                    })?;
                     Ok(v)
                 }
                 Err(e) => {
-                    tx.abort()?;
+                    // A full disk met while writing pages leaves redb wanting a fresh open.
+                    if matches!(e, Error::StorageFull) {
+                        store.mark_broken();
+                    }
+                    if let Err(abort) = tx.abort()
+                        && needs_reopen(&abort)
+                    {
+                        store.mark_broken();
+                    }
                     Err(e)
                 }
             }

@@ -43,9 +43,15 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
-        let mut child = smartcourse()
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(data)
+        let mut cmd = smartcourse();
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(data);
+        Server::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `serve`, possibly wrapped) and waits for the URL it prints.
+    fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -909,4 +915,208 @@ fn backup_while_serving_then_restore_elsewhere_and_refuse_damaged_archives() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `smartcourse serve` on a 20 MiB tmpfs of its own (a user and mount namespace: no root needed), of which a
+/// filler file takes 10 MiB until the test touches `ctl/free`.
+struct SmallDisk {
+    server: Server,
+    ctl: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn start() -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let (mnt, ctl) = (dir.path().join("mnt"), dir.path().join("ctl"));
+        std::fs::create_dir_all(&mnt).unwrap();
+        std::fs::create_dir_all(&ctl).unwrap();
+        let script = format!(
+            "set -e; mount -t tmpfs -o size=20m tmpfs {mnt}; dd if=/dev/zero of={mnt}/filler bs=1M count=6 2>/dev/null; \
+             (while [ ! -e {ctl}/free ]; do sleep 0.05; done; rm -f {mnt}/filler; touch {ctl}/freed) & \
+             exec {bin} serve --addr 127.0.0.1:0 --data {mnt}/data 2>{ctl}/serve.log",
+            mnt = mnt.display(),
+            ctl = ctl.display(),
+            bin = env!("CARGO_BIN_EXE_smartcourse"),
+        );
+        let mut unshare = Command::new("unshare");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SMARTCOURSE_") || k == "RUST_LOG" {
+                unshare.env_remove(k);
+            }
+        }
+        unshare
+            .env("SMARTCOURSE_MODELS_FAKE", "true")
+            .args([
+                "--user",
+                "--map-root-user",
+                "--mount",
+                "--fork",
+                "--kill-child",
+                "sh",
+                "-c",
+            ])
+            .arg(script)
+            .env("SMARTCOURSE_ADMIN_EMAIL", "head@school.test")
+            .env("SMARTCOURSE_ADMIN_PASSWORD", "a-long-admin-secret-1");
+        let server = Server::spawn(unshare);
+        SmallDisk {
+            server,
+            ctl,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "serve's log:\n{}",
+                std::fs::read_to_string(self.ctl.join("serve.log")).unwrap_or_default()
+            );
+        }
+        let _ = std::fs::write(self.ctl.join("free"), b"");
+    }
+}
+
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a synchronous test waiting for a file the namespace writes"
+)]
+fn a_full_disk_answers_507_loses_nothing_and_recovers_when_space_returns() {
+    let disk = SmallDisk::start();
+    let url = disk.server.url.clone();
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let token: String = http
+        .post(format!("{url}/api/auth/login"))
+        .json(
+            &serde_json::json!({"email": "head@school.test", "password": "a-long-admin-secret-1"}),
+        )
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{url}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let created = |r: reqwest::blocking::Response| -> i64 {
+        let status = r.status();
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(status, 201, "{body}");
+        // Answers come wrapped: `{"course": …}`, `{"lesson": …}`.
+        body["course"]["id"]
+            .as_i64()
+            .or(body["lesson"]["id"].as_i64())
+            .unwrap_or_else(|| panic!("{body}"))
+    };
+    let course = created(post(
+        "/api/courses",
+        serde_json::json!({"title": "Full disk"}),
+    ));
+    let lesson = created(post(
+        &format!("/api/courses/{course}/lessons"),
+        serde_json::json!({"title": "Files", "body_markdown": "x"}),
+    ));
+    // Files of 2 MiB (random, so nothing compresses them) until the disk is full.
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut file = || -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 << 20);
+        while out.len() < 2 << 20 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            out.extend_from_slice(&seed.to_le_bytes());
+        }
+        // A PDF header makes it an accepted kind.
+        out[..8].copy_from_slice(b"%PDF-1.4");
+        out
+    };
+    let upload = |bytes: Vec<u8>, n: usize| {
+        let part = reqwest::blocking::multipart::Part::bytes(bytes).file_name(format!("f{n}.pdf"));
+        http.post(format!("{url}/api/lessons/{lesson}/attachments"))
+            .bearer_auth(&token)
+            .multipart(reqwest::blocking::multipart::Form::new().part("file", part))
+            .send()
+            .unwrap()
+    };
+    let mut stored: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut full = None;
+    for n in 0..8 {
+        let bytes = file();
+        let r = upload(bytes.clone(), n);
+        match r.status().as_u16() {
+            201 => stored.push((
+                r.json::<serde_json::Value>().unwrap()["url"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                bytes,
+            )),
+            507 => {
+                full = Some(r.json::<serde_json::Value>().unwrap());
+                break;
+            }
+            other => panic!("upload {n}: {other} {}", r.text().unwrap_or_default()),
+        }
+    }
+    let full = full.expect("the disk filled up");
+    assert_eq!(full["error"]["code"], "storage_full", "{full}");
+    assert!(
+        !stored.is_empty(),
+        "something fitted before the disk was full"
+    );
+    // Nothing stored before is lost or damaged; small writes are answered cleanly either way.
+    for (u, bytes) in &stored {
+        let got = http
+            .get(format!("{url}{u}"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.bytes().unwrap().as_ref(), bytes.as_slice());
+    }
+    let r = post(
+        &format!("/api/courses/{course}/modules"),
+        serde_json::json!({"title": "More"}),
+    );
+    assert!(matches!(r.status().as_u16(), 201 | 507), "{}", r.status());
+
+    // Space returns: the same upload now goes through.
+    std::fs::write(disk.ctl.join("free"), b"").unwrap();
+    let started = Instant::now();
+    while !disk.ctl.join("freed").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the filler was not removed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let bytes = file();
+    let r = upload(bytes.clone(), 99);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let u = r.json::<serde_json::Value>().unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = http
+        .get(format!("{url}{u}"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(got.bytes().unwrap().as_ref(), bytes.as_slice());
+    let health = http.get(format!("{url}/healthz")).send().unwrap();
+    assert_eq!(health.status(), 200);
 }
