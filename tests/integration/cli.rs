@@ -1120,3 +1120,303 @@ fn a_full_disk_answers_507_loses_nothing_and_recovers_when_space_returns() {
     let health = http.get(format!("{url}/healthz")).send().unwrap();
     assert_eq!(health.status(), 200);
 }
+
+/// A server on a fixed port (it keeps its address across restarts), for the kill test.
+fn start_on(data: &Path, port: u16) -> Server {
+    let mut cmd = smartcourse();
+    cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .env("SMARTCOURSE_ADMIN_EMAIL", "head@school.test")
+        .env("SMARTCOURSE_ADMIN_PASSWORD", "a-long-admin-secret-1")
+        .env("SMARTCOURSE_RATE_LIMIT_REGISTER_PER_CLIENT", "100000")
+        .env("SMARTCOURSE_RATE_LIMIT_LOGIN_PER_CLIENT", "100000");
+    Server::spawn(cmd)
+}
+
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a synchronous test pacing its kills"
+)]
+fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_doubled() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = Arc::new(Mutex::new(Some(start_on(&data, port))));
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // A request retried until the server answers (it may be down, or die while answering).
+    let send =
+        |req: &dyn Fn() -> reqwest::blocking::RequestBuilder| -> reqwest::blocking::Response {
+            let started = Instant::now();
+            loop {
+                if let Ok(r) = req().send() {
+                    return r;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the server did not come back"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+    let login = |email: &str, password: &str| -> String {
+        let body = serde_json::json!({"email": email, "password": password});
+        let r = send(&|| http.post(format!("{url}/api/auth/login")).json(&body));
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let admin = login("head@school.test", "a-long-admin-secret-1");
+    let course = send(&|| {
+        http.post(format!("{url}/api/courses"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"title": "Survivors"}))
+    })
+    .json::<serde_json::Value>()
+    .unwrap()["course"]["id"]
+        .as_i64()
+        .unwrap();
+    let mut lessons = Vec::new();
+    for i in 0..4 {
+        let r = send(&|| {
+            http.post(format!("{url}/api/courses/{course}/lessons"))
+                .bearer_auth(&admin)
+                .json(&serde_json::json!({"title": format!("Lesson {i}"), "body_markdown": "Water and light."}))
+        });
+        lessons.push(
+            r.json::<serde_json::Value>().unwrap()["lesson"]["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let r = send(&|| {
+        http.post(format!("{url}/api/courses/{course}/publish"))
+            .bearer_auth(&admin)
+    });
+    assert!(r.status().is_success(), "{}", r.status());
+
+    // The killer: SIGKILL at uneven moments, then a restart on the same port.
+    let stop = Arc::new(AtomicBool::new(false));
+    let kills = {
+        let (server, stop, data) = (server.clone(), stop.clone(), data.clone());
+        std::thread::spawn(move || {
+            let mut kills = 0;
+            for wait_ms in [350u64, 700, 250, 900, 450, 600, 300] {
+                std::thread::sleep(Duration::from_millis(wait_ms));
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let mut slot = server.lock().unwrap();
+                if let Some(mut s) = slot.take() {
+                    s.child.kill().unwrap();
+                    s.child.wait().unwrap();
+                }
+                kills += 1;
+                *slot = Some(start_on(&data, port));
+            }
+            kills
+        })
+    };
+
+    // The class: students register, enrol, complete lessons; the teacher uploads files and imports a course.
+    let olx = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/samples/olx/openedx-test-course.tar.gz"
+    ))
+    .unwrap();
+    let import = send(&|| {
+        let form = reqwest::blocking::multipart::Form::new().part(
+            "package",
+            reqwest::blocking::multipart::Part::bytes(olx.clone()).file_name("course.tar.gz"),
+        );
+        http.post(format!("{url}/teach/import"))
+            .header("cookie", format!("smartcourse_token={admin}"))
+            .multipart(form)
+    });
+    assert_eq!(import.status(), 303);
+    let mut enrolled: Vec<(String, String)> = Vec::new(); // acknowledged: (email, token)
+    let mut completed: Vec<(String, i64)> = Vec::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..30 {
+        let email = format!("kid{i}@school.test");
+        let body = serde_json::json!({"email": email, "password": "a-good-long-password", "full_name": format!("Kid {i}")});
+        // Registration may have committed before a kill cut the answer: then the account exists (409).
+        let r = send(&|| http.post(format!("{url}/api/auth/register")).json(&body));
+        assert!(matches!(r.status().as_u16(), 201 | 409), "{}", r.status());
+        let token = login(&email, "a-good-long-password");
+        let r = send(&|| {
+            http.post(format!("{url}/api/courses/{course}/enroll"))
+                .bearer_auth(&token)
+        });
+        assert!(matches!(r.status().as_u16(), 201 | 409), "{}", r.status());
+        if r.status() == 201 {
+            enrolled.push((email.clone(), token.clone()));
+        }
+        for lesson in lessons.iter().take(1 + i % 4) {
+            let r = send(&|| {
+                http.post(format!("{url}/api/lessons/{lesson}/complete"))
+                    .bearer_auth(&token)
+            });
+            if r.status().is_success() {
+                completed.push((email.clone(), *lesson));
+            }
+        }
+        if i % 3 == 0 {
+            let bytes = format!("worksheet {i}\n").repeat(2000).into_bytes();
+            let r = send(&|| {
+                let part = reqwest::blocking::multipart::Part::bytes(bytes.clone())
+                    .file_name(format!("w{i}.txt"));
+                http.post(format!("{url}/api/lessons/{}/attachments", lessons[0]))
+                    .bearer_auth(&admin)
+                    .multipart(reqwest::blocking::multipart::Form::new().part("file", part))
+            });
+            if r.status() == 201 {
+                files.push((
+                    r.json::<serde_json::Value>().unwrap()["url"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                    bytes,
+                ));
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let kills = kills.join().unwrap();
+    assert!(kills >= 3, "only {kills} kills landed during the workload");
+    eprintln!(
+        "{kills} kills; acknowledged: {} enrollments, {} completions, {} files",
+        enrolled.len(),
+        completed.len(),
+        files.len()
+    );
+
+    // Let the restarted server finish what was in flight.
+    let db_path = data.join("smartcourse.db");
+    let read = || {
+        rusqlite::Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
+    };
+    let started = Instant::now();
+    loop {
+        let pending: i64 = read()
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ?1",
+                [smartcourse::jobs::now_ms() + 10_000],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{pending} jobs still pending"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c = read();
+    // Nothing acknowledged is lost.
+    for (email, _) in &enrolled {
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM enrollments e JOIN users u ON u.id = e.user_id WHERE u.email = ?1 AND e.course_id = ?2",
+                rusqlite::params![email, course],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{email}'s acknowledged enrollment");
+    }
+    for (email, lesson) in &completed {
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM lesson_progress p JOIN users u ON u.id = p.user_id WHERE u.email = ?1 AND p.lesson_id = ?2",
+                rusqlite::params![email, lesson],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{email}'s acknowledged completion of lesson {lesson}");
+    }
+    for (u, bytes) in &files {
+        let got = send(&|| http.get(format!("{url}{u}")).bearer_auth(&admin));
+        assert_eq!(got.bytes().unwrap().as_ref(), bytes.as_slice(), "{u}");
+    }
+    // No side effect twice: one welcome per enrollment, one delivery per event and subscriber.
+    let doubled: i64 = c
+        .query_row(
+            "SELECT count(*) FROM (SELECT user_id, link, count(*) AS n FROM notifications WHERE kind = 'welcome'
+             GROUP BY user_id, link HAVING n > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(doubled, 0, "a welcome was sent twice");
+    let welcomes: i64 = c
+        .query_row(
+            "SELECT count(*) FROM notifications WHERE kind = 'welcome'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let enrollments: i64 = c
+        .query_row(
+            "SELECT count(*) FROM enrollments WHERE course_id = ?1",
+            [course],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(welcomes, enrollments, "every enrollment welcomed once");
+    // The import ran to the end once: one course from the export, with its lessons.
+    let imported: Vec<(i64, i64)> = c
+        .prepare("SELECT id, (SELECT count(*) FROM lessons l WHERE l.course_id = c.id) FROM courses c WHERE title = 'Open edX Test Course'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(imported.len(), 1, "{imported:?}");
+    assert!(imported[0].1 >= 10, "{imported:?}");
+    let state: String = c
+        .query_row(
+            "SELECT state FROM workflows WHERE kind = 'package.import'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(state, "completed");
+    // The kept report figures agree with a recount.
+    let kept =
+        smartcourse::analytics::enrollments(&c, &smartcourse::accounts::Actor::System).unwrap();
+    let counted =
+        smartcourse::analytics::recompute(&c, &smartcourse::accounts::Actor::System).unwrap();
+    assert_eq!(
+        serde_json::to_value(kept).unwrap(),
+        serde_json::to_value(counted).unwrap()
+    );
+    let integrity: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    drop(c);
+    // A clean stop, then the doctor's full check (database, content store, indexes).
+    let mut s = server.lock().unwrap().take().unwrap();
+    s.signal("-TERM");
+    s.wait(Duration::from_secs(30));
+    let o = run(&["doctor"], &data);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
