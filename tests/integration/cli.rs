@@ -1162,7 +1162,10 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
         |req: &dyn Fn() -> reqwest::blocking::RequestBuilder| -> reqwest::blocking::Response {
             let started = Instant::now();
             loop {
-                if let Ok(r) = req().send() {
+                // 503: starting up, or an answer cut short by a restart: asked again.
+                if let Ok(r) = req().send()
+                    && r.status() != 503
+                {
                     return r;
                 }
                 assert!(
@@ -1209,6 +1212,23 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
             .bearer_auth(&admin)
     });
     assert!(r.status().is_success(), "{}", r.status());
+    // Students can enrol once the publish workflow has opened the course.
+    let started = Instant::now();
+    loop {
+        let c = send(&|| {
+            http.get(format!("{url}/api/courses/{course}"))
+                .bearer_auth(&admin)
+        });
+        let c: serde_json::Value = c.json().unwrap();
+        if c["status"] == "published" || c["course"]["status"] == "published" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the course was not published"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // The killer: SIGKILL at uneven moments, then a restart on the same port.
     let stop = Arc::new(AtomicBool::new(false));
@@ -1263,8 +1283,13 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
             http.post(format!("{url}/api/courses/{course}/enroll"))
                 .bearer_auth(&token)
         });
-        assert!(matches!(r.status().as_u16(), 201 | 409), "{}", r.status());
-        if r.status() == 201 {
+        let status = r.status();
+        assert!(
+            matches!(status.as_u16(), 201 | 409),
+            "{status}: {}",
+            r.text().unwrap_or_default()
+        );
+        if status == 201 {
             enrolled.push((email.clone(), token.clone()));
         }
         for lesson in lessons.iter().take(1 + i % 4) {
