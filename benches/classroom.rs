@@ -26,10 +26,14 @@ fn package(dir: &Path, n: usize) {
         from the soil and leaves hold chlorophyll which catches the energy of the sun for the whole plant"
         .split(' ')
         .collect();
-    let mut toml = String::from("format = 1\ntitle = \"Imported during class\"\n[[module]]\ntitle = \"All\"\n");
+    let mut toml = String::from(
+        "format = 1\ntitle = \"Imported during class\"\n[[module]]\ntitle = \"All\"\n",
+    );
     std::fs::create_dir_all(dir.join("l")).unwrap();
     for i in 0..n {
-        toml.push_str(&format!("[[module.lesson]]\ntitle = \"L{i}\"\nfile = \"l/{i}.md\"\n"));
+        toml.push_str(&format!(
+            "[[module.lesson]]\ntitle = \"L{i}\"\nfile = \"l/{i}.md\"\n"
+        ));
         let body: Vec<&str> = (0..300).map(|k| words[(i * 7 + k) % words.len()]).collect();
         std::fs::write(dir.join(format!("l/{i}.md")), body.join(" ")).unwrap();
     }
@@ -37,7 +41,10 @@ fn package(dir: &Path, n: usize) {
 }
 
 #[derive(Default)]
-struct Samples(BTreeMap<&'static str, Vec<f64>>, BTreeMap<&'static str, usize>);
+struct Samples(
+    BTreeMap<&'static str, Vec<f64>>,
+    BTreeMap<&'static str, usize>,
+);
 
 impl Samples {
     fn add(&mut self, kind: &'static str, ms: f64, ok: bool) {
@@ -67,7 +74,11 @@ async fn main() {
     config.rate_limit.login_per_client = 0;
     config.models.dir = root().join("models");
     let real = full
-        && config.models.dir.join("all-minilm-l6-v2/model.safetensors").is_file()
+        && config
+            .models
+            .dir
+            .join("all-minilm-l6-v2/model.safetensors")
+            .is_file()
         && config.models.dir.join("qwen2.5-0.5b-instruct").is_dir();
     config.models.fake = !real;
     let models = Models::from_config(&config.models).unwrap();
@@ -76,7 +87,9 @@ async fn main() {
 
     // The demo course, published; the class's accounts (passwords hashed as at sign-up).
     let demo = root().join("assets/demo-course");
-    let report = smartcourse::packages::import(&app, &demo, None, true).await.unwrap();
+    let report = smartcourse::packages::import(&app, &demo, None, true)
+        .await
+        .unwrap();
     let course = report.course_id;
     let workflow = report.workflow_id.unwrap();
     while app
@@ -97,7 +110,9 @@ async fn main() {
         })
         .unwrap();
         app.db
-            .write(move |tx| accounts::create_user(tx, &Actor::System, prepared, Role::Student).map(|_| ()))
+            .write(move |tx| {
+                accounts::create_user(tx, &Actor::System, prepared, Role::Student).map(|_| ())
+            })
             .await
             .unwrap();
     }
@@ -115,9 +130,10 @@ async fn main() {
     // The teacher's import, running through the class.
     let pkg = dir.path().join("pkg");
     package(&pkg, imported);
-    let import = smartcourse::packages::pipeline::start(&app, Actor::System, pkg, None, true, false)
-        .await
-        .unwrap();
+    let import =
+        smartcourse::packages::pipeline::start(&app, Actor::System, pkg, None, true, false)
+            .await
+            .unwrap();
 
     // The tutor, answering one question after another meanwhile.
     let tutor = {
@@ -142,13 +158,16 @@ async fn main() {
                     .send()
                     .await;
                 let ok = match r {
-                    Ok(r) if r.status() == 200 => r.text().await.is_ok_and(|t| t.contains("event: done")),
+                    Ok(r) if r.status() == 200 => {
+                        r.text().await.is_ok_and(|t| t.contains("event: done"))
+                    }
                     _ => false,
                 };
-                samples
-                    .lock()
-                    .unwrap()
-                    .add("tutor answer (whole stream)", t.elapsed().as_secs_f64() * 1000.0, ok);
+                samples.lock().unwrap().add(
+                    "tutor answer (whole stream)",
+                    t.elapsed().as_secs_f64() * 1000.0,
+                    ok,
+                );
             }
         })
     };
@@ -157,13 +176,15 @@ async fn main() {
         .db
         .read(move |c| {
             let mut s = c.prepare("SELECT id FROM lessons WHERE course_id = ?1 ORDER BY id")?;
-            Ok(s.query_map([course], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+            Ok(s.query_map([course], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
         })
         .await
         .unwrap();
     let mut class = Vec::new();
     for i in 0..students {
-        let (http, url, samples, lessons) = (http.clone(), url.clone(), samples.clone(), lessons.clone());
+        let (http, url, samples, lessons) =
+            (http.clone(), url.clone(), samples.clone(), lessons.clone());
         class.push(tokio::spawn(async move {
             let (ms, token) = login(&http, &url, &format!("kid{i}@class.test")).await;
             samples.lock().unwrap().add("log in", ms, token.is_some());
@@ -175,7 +196,10 @@ async fn main() {
                 .send()
                 .await;
             let ok = r.is_ok_and(|r| r.status() == 201 || r.status() == 409);
-            samples.lock().unwrap().add("enrol", t.elapsed().as_secs_f64() * 1000.0, ok);
+            samples
+                .lock()
+                .unwrap()
+                .add("enrol", t.elapsed().as_secs_f64() * 1000.0, ok);
             for lesson in &lessons {
                 let t = Instant::now();
                 let r = http
@@ -187,7 +211,11 @@ async fn main() {
                     Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
                     _ => false,
                 };
-                samples.lock().unwrap().add("open a lesson (page)", t.elapsed().as_secs_f64() * 1000.0, ok);
+                samples.lock().unwrap().add(
+                    "open a lesson (page)",
+                    t.elapsed().as_secs_f64() * 1000.0,
+                    ok,
+                );
                 let t = Instant::now();
                 let r = http
                     .post(format!("{url}/api/lessons/{lesson}/complete"))
@@ -195,7 +223,11 @@ async fn main() {
                     .send()
                     .await;
                 let ok = r.is_ok_and(|r| r.status().is_success());
-                samples.lock().unwrap().add("mark complete", t.elapsed().as_secs_f64() * 1000.0, ok);
+                samples.lock().unwrap().add(
+                    "mark complete",
+                    t.elapsed().as_secs_f64() * 1000.0,
+                    ok,
+                );
             }
         }));
     }
@@ -223,7 +255,11 @@ async fn main() {
 
     println!(
         "models: {}; {students} students, {} lessons each; class done in {:.1} s; import of {imported} lessons done in {:.1} s",
-        if real { "real (all-MiniLM-L6-v2, Qwen2.5-0.5B)" } else { "stand-ins" },
+        if real {
+            "real (all-MiniLM-L6-v2, Qwen2.5-0.5B)"
+        } else {
+            "stand-ins"
+        },
         lessons.len(),
         class_done.as_secs_f64(),
         import_done.as_secs_f64()
