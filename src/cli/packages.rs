@@ -137,7 +137,7 @@ pub fn import(
     let c = &report["changes"];
     if report["updated"].as_bool() == Some(true) {
         println!(
-            "updated course {} “{}” from the same package imported before (from a {}): {} lesson(s) added, {} changed, {} removed, {} unchanged",
+            "updated course {} “{}” from the same package imported before ({}): {} lesson(s) added, {} changed, {} removed, {} unchanged",
             report["course_id"],
             report["title"].as_str().unwrap_or(""),
             report["format"].as_str().unwrap_or("package"),
@@ -148,7 +148,7 @@ pub fn import(
         );
     } else {
         println!(
-            "imported “{}” as course {}: {} module(s), {} lesson(s), {} file(s) (from a {})",
+            "imported “{}” as course {}: {} module(s), {} lesson(s), {} file(s) ({})",
             report["title"].as_str().unwrap_or(""),
             report["course_id"],
             report["modules"],
