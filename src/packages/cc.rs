@@ -325,7 +325,13 @@ fn lesson_from_resource(
 
 fn read_text(source: &Source, path: &str, skipped: &mut Vec<String>) -> Option<String> {
     match source.read(path) {
-        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(bytes) => match super::source::decode(&bytes, path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                skipped.push(e.to_string());
+                None
+            }
+        },
         Err(_) => {
             skipped.push(format!("{path} is missing from the package"));
             None

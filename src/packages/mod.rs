@@ -169,7 +169,7 @@ pub fn read_package(
     let package = if source.contains("course.toml") {
         native::read(&source)?
     } else if source.contains("imsmanifest.xml") {
-        let manifest = String::from_utf8_lossy(&source.read("imsmanifest.xml")?).into_owned();
+        let manifest = source.read_text("imsmanifest.xml")?;
         if cc::is_cartridge(&manifest) {
             cc::read(&source, &manifest)?
         } else if scorm::is_scorm(&manifest) {

@@ -26,7 +26,7 @@ fn value(n: Node<'_, '_>, name: &str) -> Option<String> {
 }
 
 fn parse<'i>(source: &Source, path: &str, text: &'i mut String) -> Result<Document<'i>> {
-    *text = String::from_utf8_lossy(&source.read(path)?).into_owned();
+    *text = source.read_text(path)?;
     Document::parse(text).map_err(|e| bad(format!("{path} is not valid XML: {e}")))
 }
 

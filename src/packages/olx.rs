@@ -64,7 +64,7 @@ pub fn read(source: &Source) -> Result<Package> {
         skipped: Vec::new(),
         file_names: BTreeMap::new(),
     };
-    let top = String::from_utf8_lossy(&source.read("course.xml")?).into_owned();
+    let top = source.read_text("course.xml")?;
     let doc =
         Document::parse(&top).map_err(|e| bad(format!("course.xml is not valid XML: {e}")))?;
     if doc.root_element().tag_name().name() != "course" {
@@ -150,7 +150,7 @@ pub fn read(source: &Source) -> Result<Package> {
 
 /// Text of `about/<name>` (course title, short description), as plain text.
 fn about(source: &Source, name: &str) -> Option<String> {
-    let html = String::from_utf8_lossy(&source.read(&format!("about/{name}")).ok()?).into_owned();
+    let html = source.read_text(&format!("about/{name}")).ok()?;
     let text = plain_text(&html).replace('\\', "");
     (!text.trim().is_empty()).then(|| text.trim().to_owned())
 }
@@ -178,7 +178,7 @@ impl Reader<'_> {
         };
         let path = format!("{tag}/{}.xml", url_name.replace(':', "/"));
         let text = match self.source.read(&path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(bytes) => super::source::decode(&bytes, &path)?,
             // A pointer to nothing: an empty element (an html with no file, say) is still a block.
             Err(_) if depth > MAX_DEPTH => {
                 return Err(bad(format!("{path}: pointers nest too deep")));
@@ -297,7 +297,13 @@ impl Reader<'_> {
         if let Some(file) = block.attrs.get("filename") {
             let path = format!("html/{}.html", file.trim_end_matches(".html"));
             return match self.source.read(&path) {
-                Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                Ok(bytes) => match super::source::decode(&bytes, &path) {
+                    Ok(text) => Some(text),
+                    Err(e) => {
+                        self.skipped.push(e.to_string());
+                        None
+                    }
+                },
                 Err(_) => {
                     self.skipped
                         .push(format!("{path} is missing from the export"));

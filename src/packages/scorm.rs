@@ -109,7 +109,13 @@ fn lesson(
     let href = launch.get(id)?;
     let path = href.split(['?', '#']).next().unwrap_or(href);
     let html = match source.read(path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(b) => match super::source::decode(&b, path) {
+            Ok(text) => text,
+            Err(e) => {
+                skipped.push(e.to_string());
+                return None;
+            }
+        },
         Err(_) => {
             skipped.push(format!(
                 "{path} (launch page of “{}”) is missing from the package",

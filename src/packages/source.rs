@@ -198,6 +198,11 @@ impl Source {
         }
     }
 
+    /// Reads a text file (XML, HTML): see [`decode`].
+    pub fn read_text(&self, name: &str) -> Result<String> {
+        decode(&self.read(name)?, name)
+    }
+
     /// Reads one file, refusing paths that leave the package and files over the per-file limit.
     pub fn read(&self, name: &str) -> Result<Vec<u8>> {
         let clean_name =
@@ -328,9 +333,74 @@ fn unpack_tar_gz(path: &Path, limits: &UploadConfig, scratch: &Path) -> Result<S
     })
 }
 
+/// A text file's characters: UTF-8 (with or without a byte-order mark), UTF-16 with a mark, or the encoding
+/// the file declares (`<?xml … encoding="…"?>`, `<meta charset="…">`); a file that is not UTF-8 and does not
+/// say what it is is refused, naming it, rather than imported with its accents turned into `�`.
+pub fn decode(bytes: &[u8], name: &str) -> Result<String> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        return Ok(encoding
+            .decode_without_bom_handling(&bytes[bom..])
+            .0
+            .into_owned());
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(text.to_owned());
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]).to_ascii_lowercase();
+    let label = ["encoding=", "charset="].iter().find_map(|key| {
+        let at = head.find(key)? + key.len();
+        let rest = head[at..].trim_start_matches(['"', '\'', ' ']);
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    });
+    match label
+        .as_deref()
+        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
+    {
+        Some(encoding) if encoding != encoding_rs::UTF_8 => {
+            let (text, _, errors) = encoding.decode(bytes);
+            if errors {
+                return Err(bad(format!(
+                    "{name} has bytes that are not valid {}",
+                    encoding.name()
+                )));
+            }
+            Ok(text.into_owned())
+        }
+        _ => Err(bad(format!(
+            "{name} is not UTF-8 and does not say which encoding it uses: save it as UTF-8, or declare its \
+             encoding"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::clean;
+    use super::{clean, decode};
+
+    #[test]
+    fn texts_decode_as_they_say_and_undeclared_non_utf8_is_refused() {
+        assert_eq!(
+            decode("caf\u{e9}".as_bytes(), "a.html").unwrap(),
+            "caf\u{e9}"
+        );
+        assert_eq!(decode(b"\xef\xbb\xbfhi", "a.html").unwrap(), "hi");
+        assert_eq!(decode(b"\xff\xfeh\0i\0", "a.html").unwrap(), "hi");
+        let latin = b"<html><head><meta charset=\"windows-1252\"></head><body>caf\xe9 \x93ok\x94</body></html>";
+        assert!(
+            decode(latin, "p.html")
+                .unwrap()
+                .contains("caf\u{e9} \u{201c}ok\u{201d}")
+        );
+        let xml = b"<?xml version='1.0' encoding='ISO-8859-1'?><t>\xe9</t>";
+        assert!(decode(xml, "m.xml").unwrap().contains("<t>\u{e9}</t>"));
+        let e = decode(b"<p>caf\xe9</p>", "page.html")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("page.html") && e.contains("not UTF-8"), "{e}");
+    }
 
     #[test]
     fn paths_cannot_leave_the_package() {

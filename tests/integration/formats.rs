@@ -1384,3 +1384,53 @@ fn package_readers_survive_thousands_of_damaged_manifests() {
         let _ = smartcourse::courses::subtitles::to_vtt(&cues);
     }
 }
+
+#[tokio::test]
+async fn pages_in_a_declared_legacy_encoding_read_right_and_undeclared_ones_are_named() {
+    let app = TestApp::spawn().await;
+    let limits = app.app.config.uploads.clone();
+    let scratch = tempfile::tempdir().unwrap();
+    let source = packages::Source::open(
+        &sample("common-cartridge/multiple-pages.imscc"),
+        &limits,
+        scratch.path(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for f in source.files() {
+        write(dir.path(), &f, source.read(&f).unwrap());
+    }
+    // One page saved by an old editor in Windows-1252, saying so; another in Latin-1 without saying it.
+    write(
+        dir.path(),
+        "wiki_content/first-page.html",
+        b"<html><head><meta charset=\"windows-1252\"><title>Caf\xe9</title></head><body><p>Cr\xe8me br\xfbl\xe9e \x96 \x93sweet\x94.</p></body></html>".as_slice(),
+    );
+    write(
+        dir.path(),
+        "wiki_content/third-page.html",
+        b"<html><body><p>Se\xf1or</p></body></html>".as_slice(),
+    );
+    let report = packages::import(&app.app, dir.path(), None, false)
+        .await
+        .unwrap();
+    let course = outline(&app, report.course_id).await;
+    let bodies: Vec<&str> = course
+        .iter()
+        .flat_map(|m| &m.1)
+        .map(|l| l.1.as_str())
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b.contains("Crème brûlée – “sweet”.")),
+        "{bodies:?}"
+    );
+    assert!(!bodies.iter().any(|b| b.contains('\u{fffd}')), "{bodies:?}");
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.contains("wiki_content/third-page.html is not UTF-8")),
+        "{:?}",
+        report.skipped
+    );
+}
