@@ -532,6 +532,12 @@ async fn sync(
             let mut body = lesson.body.clone();
             let mut kept = Vec::new();
             let mut files_changed = false;
+            // The lesson's files now (name, bytes' hash), to keep those the package has unchanged.
+            let have: Arc<Vec<(i64, String, String, String)>> = Arc::new(
+                keep.iter()
+                    .map(|a| (a.id, a.filename.clone(), a.sha256.clone(), a.url.clone()))
+                    .collect(),
+            );
             for file in &lesson.attachments {
                 let (src, name, dir, max) = (
                     source.clone(),
@@ -541,10 +547,7 @@ async fn sync(
                 );
                 let shown = package.file_names.get(file).cloned();
                 let label = shown.clone().unwrap_or_else(|| file.clone());
-                let have: Vec<(i64, String, String, String)> = keep
-                    .iter()
-                    .map(|a| (a.id, a.filename.clone(), a.sha256.clone(), a.url.clone()))
-                    .collect();
+                let have = have.clone();
                 let staged = crate::blocking(move || {
                     let bytes = src.read(&name)?;
                     let shown = shown.as_deref().unwrap_or(&name);

@@ -19,18 +19,6 @@ pub struct Section {
     pub text: String,
 }
 
-/// Whether text is taken from files of this content type (the SQL filter in the indexer says the same).
-pub fn indexable(content_type: &str) -> bool {
-    [
-        "application/pdf",
-        "text/plain",
-        "text/vtt",
-        "application/x-subrip",
-    ]
-    .iter()
-    .any(|t| content_type.starts_with(t))
-}
-
 fn normalise(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -440,9 +440,10 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
                 .optional()?
                 .is_some();
             let mut stmt = c.prepare(&format!(
-                "SELECT l.id, l.title, {SOURCE_STATE}, s.body_sha256, s.model
+                "SELECT l.id, l.title, {}, s.body_sha256, s.model
                  FROM lessons l LEFT JOIN lesson_index_state s ON s.lesson_id = l.id
-                 WHERE l.course_id = ?1 ORDER BY l.id"
+                 WHERE l.course_id = ?1 ORDER BY l.id",
+                source_state_sql()
             ))?;
             let mut todo = Vec::new();
             let mut unchanged = 0;
@@ -461,7 +462,9 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
                 if done_sha.as_deref() == Some(&sha) && done_model.as_deref() == Some(&m) {
                     unchanged += 1;
                 } else {
-                    todo.push((id, title, sha));
+                    // The state starts with the body's hash.
+                    let body = state.split(':').next().unwrap_or_default().to_owned();
+                    todo.push((id, title, body, sha));
                 }
             }
             Ok((exists, todo, unchanged))
@@ -472,15 +475,10 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
         ..Default::default()
     };
     if exists {
-        for (lesson_id, title, sha) in todo {
-            let (body_sha, files) = app
+        for (lesson_id, title, body_sha, sha) in todo {
+            let files = app
                 .db
                 .read(move |c| {
-                    let body: String = c.query_row(
-                        "SELECT body_sha256 FROM lessons WHERE id = ?1",
-                        [lesson_id],
-                        |r| r.get(0),
-                    )?;
                     let mut stmt = c.prepare(&format!(
                         "SELECT filename, content_type, sha256, size FROM attachments a
                          WHERE lesson_id = ?1 AND {INDEXABLE} ORDER BY id"
@@ -495,7 +493,7 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
                             ))
                         })?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok((body, files))
+                    Ok(files)
                 })
                 .await?;
             let body = crate::courses::content::get_body(&app.content, body_sha).await?;
@@ -541,7 +539,7 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
                     // The lesson may have changed or gone while it was embedded: then its next job does it.
                     let current: Option<String> = tx
                         .query_row(
-                            &format!("SELECT {SOURCE_STATE} FROM lessons l WHERE l.id = ?1"),
+                            &format!("SELECT {} FROM lessons l WHERE l.id = ?1", source_state_sql()),
                             [lesson_id],
                             |r| r.get(0),
                         )
@@ -595,16 +593,18 @@ pub async fn index_course(app: &Arc<App>, course_id: i64) -> anyhow::Result<Inde
     Ok(report)
 }
 
-/// Attachments whose text is indexed (as [`extract::indexable`] says).
+/// Attachments whose text is indexed: the kinds [`extract::sections`] reads.
 const INDEXABLE: &str =
     "(a.content_type LIKE 'application/pdf%' OR a.content_type LIKE 'text/plain%'
     OR a.content_type LIKE 'text/vtt%' OR a.content_type LIKE 'application/x-subrip%')";
 
 /// SQL for what a lesson's index is made from: its body's hash, then its indexable files' hashes.
-const SOURCE_STATE: &str = "l.body_sha256 || coalesce((SELECT ':' || group_concat(sha256, ',') FROM
-    (SELECT a.sha256 FROM attachments a WHERE a.lesson_id = l.id AND (a.content_type LIKE 'application/pdf%'
-     OR a.content_type LIKE 'text/plain%' OR a.content_type LIKE 'text/vtt%'
-     OR a.content_type LIKE 'application/x-subrip%') ORDER BY a.id)), '')";
+fn source_state_sql() -> String {
+    format!(
+        "l.body_sha256 || coalesce((SELECT ':' || group_concat(sha256, ',') FROM
+         (SELECT a.sha256 FROM attachments a WHERE a.lesson_id = l.id AND {INDEXABLE} ORDER BY a.id)), '')"
+    )
+}
 
 /// The recorded index state of a lesson: its body's hash alone when it has no indexable files (as before files
 /// were indexed, so those lessons are not embedded again), else a hash of body and files together.

@@ -395,7 +395,9 @@ async fn workflow(
             Ok((s, report))
         })
         .await?;
-    let title = if report.is_some() || status.kind == "package.import" {
+    let title = if status.kind
+        == <crate::packages::pipeline::ImportPackage as crate::jobs::workflow::Workflow>::KIND
+    {
         "Importing a package"
     } else {
         "Publishing"

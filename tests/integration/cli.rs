@@ -6,7 +6,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn smartcourse() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_smartcourse"));
+    isolated(env!("CARGO_BIN_EXE_smartcourse"))
+}
+
+/// `program` with none of the developer's SmartCourse settings and the stand-in models (it runs `smartcourse`
+/// itself, or wraps it).
+fn isolated(program: &str) -> Command {
+    let mut c = Command::new(program);
     // The tests choose every setting; nothing leaks in from the developer's shell.
     for (k, _) in std::env::vars() {
         if k.starts_with("SMARTCOURSE_") || k == "RUST_LOG" {
@@ -308,6 +314,8 @@ fn reindex_ask_and_models_from_the_terminal() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-course");
     let o = run(&["import", demo, "--publish"], &data);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Off a terminal the import's progress is a line per step on stderr (as many as the polling sees).
+    assert!(stderr(&o).contains("/4: "), "{}", stderr(&o));
     // Publishing indexed every lesson; a reindex finds them unchanged, --fresh embeds them again.
     let o = run(&["reindex"], &data);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -939,14 +947,8 @@ impl SmallDisk {
             ctl = ctl.display(),
             bin = env!("CARGO_BIN_EXE_smartcourse"),
         );
-        let mut unshare = Command::new("unshare");
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SMARTCOURSE_") || k == "RUST_LOG" {
-                unshare.env_remove(k);
-            }
-        }
+        let mut unshare = isolated("unshare");
         unshare
-            .env("SMARTCOURSE_MODELS_FAKE", "true")
             .args([
                 "--user",
                 "--map-root-user",

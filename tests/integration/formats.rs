@@ -9,6 +9,10 @@ use smartcourse::accounts::Role;
 use smartcourse::packages;
 
 use crate::common::TestApp;
+use crate::packages::{LessonSnapshot, ModuleSnapshot, course_count, snapshot};
+
+/// A course as [`snapshot`] reads it.
+type Outline = Vec<ModuleSnapshot>;
 
 fn sample(rel: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/")).join(rel)
@@ -32,64 +36,6 @@ fn sha1_hex(bytes: &[u8]) -> String {
         .output()
         .expect("python3");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// (module title, [(lesson title, body, [(file name, bytes)])]) of a course.
-type Outline = Vec<(String, Vec<OutlineLesson>)>;
-
-/// (lesson title, body, [(file name, bytes)]).
-type OutlineLesson = (String, String, Vec<(String, Vec<u8>)>);
-
-/// A course's [`Outline`], read through the API.
-async fn outline(app: &TestApp, course: i64) -> Outline {
-    let admin = app.user(Role::Admin).await;
-    let get = |path: String| {
-        let token = admin.token.clone();
-        async move {
-            app.send(reqwest::Method::GET, &path, Some(&token), None)
-                .await
-        }
-    };
-    let detail: Value = get(format!("/api/courses/{course}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for m in detail["modules"].as_array().unwrap() {
-        let mut lessons = Vec::new();
-        for l in m["lessons"].as_array().unwrap() {
-            let lesson: Value = get(format!("/api/lessons/{}", l["id"]))
-                .await
-                .json()
-                .await
-                .unwrap();
-            let mut files = Vec::new();
-            for a in lesson["attachments"].as_array().unwrap() {
-                let bytes = get(a["url"].as_str().unwrap().to_owned())
-                    .await
-                    .bytes()
-                    .await
-                    .unwrap();
-                files.push((a["filename"].as_str().unwrap().to_owned(), bytes.to_vec()));
-            }
-            lessons.push((
-                lesson["title"].as_str().unwrap().to_owned(),
-                lesson["body_markdown"].as_str().unwrap().to_owned(),
-                files,
-            ));
-        }
-        out.push((m["title"].as_str().unwrap().to_owned(), lessons));
-    }
-    out
-}
-
-async fn course_count(app: &TestApp) -> i64 {
-    app.app
-        .db
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM courses", [], |r| r.get(0))?))
-        .await
-        .unwrap()
 }
 
 fn scratch_left(app: &TestApp) -> Vec<String> {
@@ -324,7 +270,7 @@ async fn moodle_course_backups_import_sections_activities_and_files_in_order() {
         "{:?}",
         report.skipped
     );
-    let course = outline(&app, report.course_id).await;
+    let course = snapshot(&app, report.course_id).await;
     let titles: Vec<(&str, Vec<&str>)> = course
         .iter()
         .map(|(m, ls)| (m.as_str(), ls.iter().map(|l| l.0.as_str()).collect()))
@@ -389,7 +335,7 @@ async fn moodle_course_backups_import_sections_activities_and_files_in_order() {
             .collect()
     };
     assert_eq!(
-        files_of(&outline(&app, again.course_id).await),
+        files_of(&snapshot(&app, again.course_id).await),
         files_of(&course)
     );
 }
@@ -407,7 +353,7 @@ async fn the_real_open_edx_export_imports_published_units_in_order_and_lists_wha
     .unwrap();
     assert_eq!(report.title, "Open edX Test Course");
     assert_eq!(report.format, "Open edX OLX export (TestX/Course)");
-    let course = outline(&app, report.course_id).await;
+    let course = snapshot(&app, report.course_id).await;
     let modules: Vec<&str> = course.iter().map(|m| m.0.as_str()).collect();
     assert_eq!(
         modules,
@@ -570,7 +516,7 @@ async fn open_edx_videos_bring_their_transcripts_and_static_files() {
     let report = packages::import(&app.app, dir.path(), None, false)
         .await
         .unwrap();
-    let course = outline(&app, report.course_id).await;
+    let course = snapshot(&app, report.course_id).await;
     assert_eq!(course[0].0, "Week 1");
     let titles: Vec<&str> = course[0].1.iter().map(|l| l.0.as_str()).collect();
     assert_eq!(titles, vec!["The talk", "Reading"]);
@@ -772,7 +718,7 @@ async fn kolibri_channels_import_their_topic_tree_with_documents_videos_and_subt
             .unwrap();
         assert_eq!(report.format, "Kolibri channel (version 7)");
         assert_eq!(report.title, "Village Science");
-        let course = outline(&app, report.course_id).await;
+        let course = snapshot(&app, report.course_id).await;
         let titles: Vec<(&str, Vec<&str>)> = course
             .iter()
             .map(|(m, ls)| (m.as_str(), ls.iter().map(|l| l.0.as_str()).collect()))
@@ -923,7 +869,7 @@ async fn importing_the_same_backup_again_updates_the_course_and_keeps_progress()
     app.publish_directly(first.course_id).await;
     let student = app.user(Role::Student).await;
     app.enroll(&student, first.course_id).await;
-    let before = outline(&app, first.course_id).await;
+    let before = snapshot(&app, first.course_id).await;
     let course = first.course_id;
     let veins = lesson_id(&app, course, "Leaf book: Veins").await;
     let r = app
@@ -986,7 +932,7 @@ async fn importing_the_same_backup_again_updates_the_course_and_keeps_progress()
         }
     );
     assert_eq!(course_count(&app).await, 1);
-    let after = outline(&app, first.course_id).await;
+    let after = snapshot(&app, first.course_id).await;
     let leaves: Vec<&str> = after[1].1.iter().map(|l| l.0.as_str()).collect();
     assert_eq!(
         leaves,
@@ -1055,8 +1001,8 @@ async fn links_between_cartridge_pages_lead_to_their_lessons_and_a_second_import
     let first = packages::import(&app.app, &cartridge, None, false)
         .await
         .unwrap();
-    let course = outline(&app, first.course_id).await;
-    let lessons: Vec<&OutlineLesson> = course.iter().flat_map(|m| &m.1).collect();
+    let course = snapshot(&app, first.course_id).await;
+    let lessons: Vec<&LessonSnapshot> = course.iter().flat_map(|m| &m.1).collect();
     let second = lessons
         .iter()
         .find(|l| l.1.contains("Link to"))
@@ -1095,7 +1041,7 @@ async fn links_between_cartridge_pages_lead_to_their_lessons_and_a_second_import
             ..Default::default()
         }
     );
-    assert_eq!(outline(&app, first.course_id).await, course);
+    assert_eq!(snapshot(&app, first.course_id).await, course);
 }
 
 async fn workflow_status(app: &TestApp, id: i64) -> smartcourse::jobs::workflow::WorkflowStatus {
@@ -1414,7 +1360,7 @@ async fn pages_in_a_declared_legacy_encoding_read_right_and_undeclared_ones_are_
     let report = packages::import(&app.app, dir.path(), None, false)
         .await
         .unwrap();
-    let course = outline(&app, report.course_id).await;
+    let course = snapshot(&app, report.course_id).await;
     let bodies: Vec<&str> = course
         .iter()
         .flat_map(|m| &m.1)

@@ -14,10 +14,13 @@ fn demo_dir() -> PathBuf {
 }
 
 /// A module's title with its lessons: (title, Markdown, files as (name, bytes)).
-type ModuleSnapshot = (String, Vec<(String, String, Vec<(String, Vec<u8>)>)>);
+pub type ModuleSnapshot = (String, Vec<LessonSnapshot>);
+
+/// A lesson's title, Markdown, and files as (name, bytes).
+pub type LessonSnapshot = (String, String, Vec<(String, Vec<u8>)>);
 
 /// A course as titles in order, with each lesson's Markdown and its files' bytes.
-async fn snapshot(app: &TestApp, course: i64) -> Vec<ModuleSnapshot> {
+pub async fn snapshot(app: &TestApp, course: i64) -> Vec<ModuleSnapshot> {
     let admin = app.user(Role::Admin).await;
     let detail: Value = app
         .send(
@@ -165,7 +168,7 @@ fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
     zip.finish().unwrap();
 }
 
-async fn course_count(app: &TestApp) -> i64 {
+pub async fn course_count(app: &TestApp) -> i64 {
     app.app
         .db
         .read(|c| Ok(c.query_row("SELECT count(*) FROM courses", [], |r| r.get(0))?))

@@ -190,19 +190,36 @@ async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let post = |token: String| {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "package",
-                reqwest::multipart::Part::bytes(cartridge.clone()).file_name("latex.imscc"),
-            )
-            .text("publish", "on");
+    let upload = |token: String, bytes: Vec<u8>, name: &str, publish: bool| {
+        let mut form = reqwest::multipart::Form::new().part(
+            "package",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+        if publish {
+            form = form.text("publish", "on");
+        }
         client
             .post(app.url("/teach/import"))
             .header("cookie", format!("smartcourse_token={token}"))
             .multipart(form)
             .send()
     };
+    let read_page = |location: String| {
+        let request = client
+            .get(app.url(&location))
+            .header("cookie", format!("smartcourse_token={}", teacher.token));
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+                .replace("&#x2f;", "/")
+        }
+    };
+    let post = |token: String| upload(token, cartridge.clone(), "latex.imscc", true);
     let r = post(student.token.clone()).await.unwrap();
     assert_eq!(r.status(), 403);
     let r = post(teacher.token.clone()).await.unwrap();
@@ -225,16 +242,7 @@ async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
         .unwrap();
     assert_eq!(status["status"], "COMPLETED", "{status}");
     let id = status["course_id"].as_i64().unwrap();
-    let page = client
-        .get(app.url(&location))
-        .header("cookie", format!("smartcourse_token={}", teacher.token))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .replace("&#x2f;", "/");
+    let page = read_page(location).await;
     assert!(
         page.contains(&format!("href=\"/teach/courses/{id}\" data-course-link>")),
         "{page}"
@@ -258,29 +266,18 @@ async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
         "/../shared/samples/olx/openedx-test-course.tar.gz"
     ))
     .unwrap();
-    let form = reqwest::multipart::Form::new().part(
-        "package",
-        reqwest::multipart::Part::bytes(olx).file_name("openedx-test-course.tar.gz"),
-    );
-    let r = client
-        .post(app.url("/teach/import"))
-        .header("cookie", format!("smartcourse_token={}", teacher.token))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = upload(
+        teacher.token.clone(),
+        olx,
+        "openedx-test-course.tar.gz",
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     app.drain_jobs().await;
-    let page = client
-        .get(app.url(&location))
-        .header("cookie", format!("smartcourse_token={}", teacher.token))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = read_page(location).await;
     assert!(page.contains("Open edX Test Course"), "{page}");
     assert!(
         page.contains("problems are not imported"),
