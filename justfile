@@ -17,9 +17,9 @@ serve *ARGS: models
 # Everything CI checks: formatting, lints, and the whole test suite.
 test: test-deps test-models
     cargo fmt --all -- --check
-    cargo clippy --all-targets --locked -- -D warnings
-    cargo test --locked --all-targets
-    cargo test --locked --doc
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo test --workspace --locked --all-targets
+    cargo test --workspace --locked --doc
 
 # Fetch the models `serve` uses (models/models.toml) into models/ (skips those already there and verified).
 models:
@@ -40,4 +40,4 @@ bench: models test-models
 
 # Build without the tests, for a quick check.
 check:
-    cargo clippy --all-targets --locked -- -D warnings
+    cargo clippy --workspace --all-targets --locked -- -D warnings

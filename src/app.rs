@@ -39,6 +39,8 @@ pub struct App {
     pub search: crate::search::SearchIndex,
     /// The tutor's queue in front of the model.
     pub tutor: crate::tutor::Gate,
+    /// The port package pages are served on, once the server listens there (`courses::launch`).
+    pub packages_port: std::sync::OnceLock<u16>,
 }
 
 /// The rate limiters of the running server.
@@ -93,6 +95,7 @@ impl App {
             models,
             search,
             tutor: crate::tutor::Gate::default(),
+            packages_port: std::sync::OnceLock::new(),
         }))
     }
 }

@@ -249,24 +249,8 @@ impl Default for JobsConfig {
     }
 }
 
-/// Limits on uploaded files.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct UploadConfig {
-    /// Largest single file, in bytes (default 100 MiB).
-    pub max_file_bytes: u64,
-    /// Largest total of a course's files, in bytes (default 1 GiB).
-    pub max_course_bytes: u64,
-}
-
-impl Default for UploadConfig {
-    fn default() -> Self {
-        UploadConfig {
-            max_file_bytes: 100 * 1024 * 1024,
-            max_course_bytes: 1024 * 1024 * 1024,
-        }
-    }
-}
+/// Limits on uploaded files (and on the files of imported packages, whose readers take them as they are).
+pub use smartcourse_formats::Limits as UploadConfig;
 
 /// Rate limits, in requests per minute per key; 0 = no limit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -327,6 +311,21 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// On Ctrl-C or SIGTERM, how long in-flight requests get to finish before the server stops anyway.
     pub shutdown_grace_secs: u64,
+    /// Port of the second listener, on `addr`'s address, that serves the pages of course packages (SCORM):
+    /// their own origin, so the package author's scripts cannot act as SmartCourse. 0: the port after
+    /// `addr`'s (8001 by default), or any free port when `addr`'s is 0.
+    pub packages_port: u16,
+}
+
+impl ServerConfig {
+    /// The port to listen on for package pages ([`ServerConfig::packages_port`]).
+    pub fn packages_port(&self) -> u16 {
+        match (self.packages_port, self.addr.port()) {
+            (0, 0) => 0,
+            (0, port) => port.checked_add(1).unwrap_or(port - 1),
+            (set, _) => set,
+        }
+    }
 }
 
 /// Settings of the SQLite database.
@@ -390,6 +389,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout_secs: 60,
             shutdown_grace_secs: 20,
+            packages_port: 0,
         }
     }
 }

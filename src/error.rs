@@ -66,6 +66,18 @@ pub enum Error {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<smartcourse_formats::Error> for Error {
+    fn from(e: smartcourse_formats::Error) -> Error {
+        match e {
+            smartcourse_formats::Error::Invalid { field, message } => {
+                Error::Invalid { field, message }
+            }
+            smartcourse_formats::Error::TooLarge(message) => Error::TooLarge(message),
+            smartcourse_formats::Error::Internal(e) => Error::Internal(e),
+        }
+    }
+}
+
 impl Error {
     /// The stable snake_case code of this error, as sent to clients.
     pub fn code(&self) -> &'static str {

@@ -143,3 +143,34 @@ document.querySelectorAll(".transcript .cue").forEach((link) => {
     video.play().catch(() => {});
   });
 });
+
+// A lesson that is an interactive package page (SCORM): the page runs in a frame from the package server (another
+// port, so another origin), and its SCORM API (served with it) posts its status here. When it reports itself completed or passed, an enrolled
+// student's lesson is marked complete, as the "Mark complete" button would.
+const activity = document.querySelector("iframe.activity-frame");
+if (activity) {
+  const fromActivity = (w) => {
+    // The page itself, or a frame inside it.
+    for (let i = 0; w && i < 16; i++) {
+      if (w === activity.contentWindow) return true;
+      if (w === w.parent) return false;
+      w = w.parent;
+    }
+    return false;
+  };
+  window.addEventListener("message", async (e) => {
+    const d = e.data;
+    if (!d || d.smartcourse !== "scorm" || e.origin !== new URL(activity.src).origin || !fromActivity(e.source)) return;
+    activity.dataset.status = d.status;
+    if (d.status !== "completed" || activity.dataset.enrolled !== "yes" || activity.dataset.recorded) return;
+    activity.dataset.recorded = "1";
+    const r = await fetch(`/api/lessons/${activity.dataset.lesson}/complete`, { method: "POST", credentials: "same-origin" });
+    const form = document.querySelector(`form[action="/lessons/${activity.dataset.lesson}/complete"]`);
+    if (r.ok && form) {
+      const done = document.createElement("span");
+      done.className = "done";
+      done.textContent = "✓ Completed";
+      form.replaceWith(done);
+    }
+  });
+}

@@ -18,6 +18,20 @@ use crate::error::{Error, Result};
 pub const AUDIENCE: &str = "smartcourse";
 const SECRET_FILE: &str = "jwt-secret";
 
+/// The audience of the capabilities that open a course's package files ([`TokenKeys::issue_package`]): a
+/// sign-in token is never one, nor the other way round.
+pub const PACKAGE_AUDIENCE: &str = "smartcourse-package";
+
+/// What a package-files capability says: which course's files it opens, until when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct PackageClaims {
+    /// `course:<id>`.
+    sub: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
 /// What a token says.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -40,6 +54,7 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    package_validation: Validation,
 }
 
 impl TokenKeys {
@@ -73,10 +88,13 @@ impl TokenKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "aud"]);
         validation.leeway = 5;
+        let mut package_validation = validation.clone();
+        package_validation.set_audience(&[PACKAGE_AUDIENCE]);
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            package_validation,
         }
     }
 
@@ -94,6 +112,33 @@ impl TokenKeys {
                 tracing::debug!(error = %e, "token refused");
                 Error::Unauthorized
             })
+    }
+}
+
+impl TokenKeys {
+    /// A capability to read course `course_id`'s package files for `ttl_secs`: the path segment of the URLs a
+    /// lesson's interactive page is served under. The page runs sandboxed, in an origin of its own, so the
+    /// browser sends it no sign-in cookie; the capability, handed only to those who may read the lesson, is
+    /// what lets its scripts, styles and images load.
+    pub fn issue_package(&self, course_id: i64, ttl_secs: i64) -> Result<String> {
+        let now = crate::util::unix_now();
+        let claims = PackageClaims {
+            sub: format!("course:{course_id}"),
+            aud: PACKAGE_AUDIENCE.into(),
+            iat: now,
+            exp: now + ttl_secs,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("signing a capability failed: {e}")))
+    }
+
+    /// The course whose package files `token` opens; `Forbidden` for anything but a valid, unexpired capability
+    /// of this installation.
+    pub fn verify_package(&self, token: &str) -> Result<i64> {
+        jsonwebtoken::decode::<PackageClaims>(token, &self.decoding, &self.package_validation)
+            .ok()
+            .and_then(|data| data.claims.sub.strip_prefix("course:")?.parse().ok())
+            .ok_or(Error::Forbidden)
     }
 }
 
@@ -153,6 +198,31 @@ mod tests {
         let mut wrong = claims(600);
         wrong.aud = "someone-else".into();
         assert!(keys.verify(&keys.issue(&wrong).unwrap()).is_err());
+    }
+
+    #[test]
+    fn package_capabilities_open_one_course_and_are_not_sign_in_tokens() {
+        let keys = TokenKeys::from_secret(b"0123456789abcdef0123456789abcdef");
+        let cap = keys.issue_package(42, 600).unwrap();
+        assert_eq!(keys.verify_package(&cap).unwrap(), 42);
+        // Neither kind passes for the other.
+        assert!(keys.verify(&cap).is_err());
+        let sign_in = keys.issue(&claims(600)).unwrap();
+        assert!(keys.verify_package(&sign_in).is_err());
+        // Expired, another installation's, or altered.
+        assert!(
+            keys.verify_package(&keys.issue_package(42, -60).unwrap())
+                .is_err()
+        );
+        let other = TokenKeys::from_secret(b"fedcba9876543210fedcba9876543210");
+        assert!(other.verify_package(&cap).is_err());
+        let mut altered = cap.clone().into_bytes();
+        let i = altered.len() - 3;
+        altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+        assert!(
+            keys.verify_package(&String::from_utf8(altered).unwrap())
+                .is_err()
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub fn run(config: Config, demo_if_empty: bool) -> anyhow::Result<()> {
             anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
         })?;
         let bound = listener.local_addr()?;
+        let packages = crate::http::bind_packages(&app, bound.ip()).await?;
+        let packages_port = packages.local_addr()?.port();
         tracing::info!(data = %app.data.path().display(), addr = %bound, "SmartCourse is ready");
         let mut banner = format!(
             "SmartCourse {} is running. Open it in a browser:\n",
@@ -55,6 +57,9 @@ pub fn run(config: Config, demo_if_empty: bool) -> anyhow::Result<()> {
             }
         }
         banner.push_str(&format!(
+            "Course package pages (SCORM) are served on port {packages_port}: where a firewall runs, open it too.\n"
+        ));
+        banner.push_str(&format!(
             "Data directory: {}\nPress Ctrl-C to stop.\n",
             app.data.path().display()
         ));
@@ -72,7 +77,7 @@ pub fn run(config: Config, demo_if_empty: bool) -> anyhow::Result<()> {
             ));
         }
         say(&banner);
-        crate::http::serve(listener, app.clone(), shutdown).await?;
+        crate::http::serve_with_packages(listener, packages, app.clone(), shutdown).await?;
         runner
             .stop(std::time::Duration::from_secs(
                 app.config.server.shutdown_grace_secs,

@@ -84,6 +84,28 @@ pub async fn put_blob(store: &ContentStore, sum: String, path: std::path::PathBu
         .await
 }
 
+/// Stores several small files' bytes, each by its SHA-256, in one transaction (a package's pages, scripts and
+/// images: hundreds of files, where a transaction each would wait on the disk hundreds of times).
+pub async fn put_blobs(store: &ContentStore, blobs: Vec<(String, Vec<u8>)>) -> Result<()> {
+    store
+        .write(move |tx| {
+            let mut table = tx.open_table(CHUNKS)?;
+            for (sum, bytes) in &blobs {
+                if table.get((sum.as_str(), 0))?.is_some() {
+                    continue;
+                }
+                if bytes.is_empty() {
+                    table.insert((sum.as_str(), 0), &[][..])?;
+                }
+                for (index, piece) in bytes.chunks(CHUNK_SIZE).enumerate() {
+                    table.insert((sum.as_str(), index as u32), piece)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
 fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
@@ -130,7 +152,8 @@ pub async fn get_bytes(store: &ContentStore, sum: String, size: u64) -> Result<V
     Ok(out)
 }
 
-/// Deletes the bodies and blobs among `candidates` that no lesson or attachment refers to any more.
+/// Deletes the bodies and blobs among `candidates` that no lesson, attachment or package file refers to any
+/// more.
 ///
 /// Holds the content lock, so an upload cannot store a blob and reference it between our check and our
 /// delete. Returns how many were removed.
@@ -150,7 +173,8 @@ pub async fn collect_garbage(
                 let used = c
                     .query_row(
                         "SELECT 1 FROM lessons WHERE body_sha256 = ?1
-                         UNION ALL SELECT 1 FROM attachments WHERE sha256 = ?1 LIMIT 1",
+                         UNION ALL SELECT 1 FROM attachments WHERE sha256 = ?1
+                         UNION ALL SELECT 1 FROM package_files WHERE sha256 = ?1 LIMIT 1",
                         [&sum],
                         |_| Ok(()),
                     )

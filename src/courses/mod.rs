@@ -11,12 +11,13 @@
 //! A course the caller may not see answers 404, as if it did not exist.
 
 pub mod content;
+pub mod launch;
 pub mod publish;
 pub mod render;
 pub mod routes;
 pub mod service;
 mod store;
-pub mod subtitles;
+pub use smartcourse_formats::subtitles;
 pub mod upload;
 
 use std::fmt;
@@ -174,6 +175,11 @@ pub struct Lesson {
     pub body_markdown: Option<String>,
     /// Files attached to the lesson.
     pub attachments: Vec<Attachment>,
+    /// For a lesson that is an interactive page from a package (SCORM): where the page runs, on the package
+    /// server's own port (see `courses::launch`). The URL carries a capability for the course's package files,
+    /// valid for some hours; ask for the lesson again for a fresh one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_url: Option<String>,
     /// Created.
     pub created_at: String,
     /// Last changed.

@@ -312,10 +312,13 @@ async fn get_lesson(
     State(app): State<Arc<App>>,
     user: Auth,
     Path(id): Path<i64>,
+    headers: HeaderMap,
 ) -> Result<axum::Json<Lesson>> {
-    Ok(axum::Json(
-        service::get_lesson(&app, user.actor(), id).await?,
-    ))
+    let mut lesson = service::get_lesson(&app, user.actor(), id).await?;
+    lesson.launch_url = lesson
+        .launch_url
+        .and_then(|p| super::launch::on_package_server(&app, &headers, &p));
+    Ok(axum::Json(lesson))
 }
 
 /// Edit or move a lesson (owner, admin).
@@ -414,9 +417,67 @@ async fn download_attachment(
     headers: HeaderMap,
 ) -> Result<Response> {
     let a = service::attachment(&app, user.actor(), id).await?;
-    let size = a.size as u64;
-    let etag = format!("\"{}\"", a.sha256);
-    let mut response_headers = HeaderMap::new();
+    // Shown inline where a browser does it safely; HTML runs in a sandbox without scripts.
+    let inline = a.content_type.starts_with("application/pdf")
+        || a.content_type.starts_with("image/")
+        || a.is_media()
+        || a.content_type.starts_with("text/plain");
+    let mut extra = HeaderMap::new();
+    if !a.content_type.starts_with("application/pdf") {
+        extra.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+            ),
+        );
+    }
+    blob_response(
+        &app,
+        Blob {
+            sha256: a.sha256,
+            size: a.size as u64,
+            content_type: a.content_type,
+            disposition: Some(upload::content_disposition(
+                if inline { "inline" } else { "attachment" },
+                &a.filename,
+            )),
+        },
+        extra,
+        &headers,
+    )
+}
+
+/// Stored bytes to send: an attachment, a package file.
+pub(super) struct Blob {
+    /// SHA-256, which is also the ETag.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Content type.
+    pub content_type: String,
+    /// `Content-Disposition`, if any.
+    pub disposition: Option<String>,
+}
+
+/// Whether the request's `If-None-Match` names `etag`.
+pub(super) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+/// The response sending `blob` (with `extra` headers): whole, or the one range asked for, or 304 when the
+/// client has it.
+pub(super) fn blob_response(
+    app: &Arc<App>,
+    blob: Blob,
+    extra: HeaderMap,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let size = blob.size;
+    let etag = format!("\"{}\"", blob.sha256);
+    let mut response_headers = extra;
     let set = |h: &mut HeaderMap, k, v: String| {
         if let Ok(v) = HeaderValue::from_str(&v) {
             h.insert(k, v);
@@ -426,7 +487,7 @@ async fn download_attachment(
     set(
         &mut response_headers,
         header::CONTENT_TYPE,
-        a.content_type.clone(),
+        blob.content_type,
     );
     set(&mut response_headers, header::ACCEPT_RANGES, "bytes".into());
     set(
@@ -439,29 +500,15 @@ async fn download_attachment(
         header::CACHE_CONTROL,
         "private, max-age=3600".into(),
     );
-    // Shown inline where a browser does it safely; HTML runs in a sandbox without scripts.
-    let inline = a.content_type.starts_with("application/pdf")
-        || a.content_type.starts_with("image/")
-        || a.is_media()
-        || a.content_type.starts_with("text/plain");
-    set(
-        &mut response_headers,
-        header::CONTENT_DISPOSITION,
-        upload::content_disposition(if inline { "inline" } else { "attachment" }, &a.filename),
-    );
-    if !a.content_type.starts_with("application/pdf") {
-        set(
-            &mut response_headers,
-            header::CONTENT_SECURITY_POLICY,
-            "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'".into(),
-        );
+    if let Some(d) = blob.disposition {
+        set(&mut response_headers, header::CONTENT_DISPOSITION, d);
     }
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
+    if not_modified(headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
+    }
+    if size == 0 {
+        set(&mut response_headers, header::CONTENT_LENGTH, "0".into());
+        return Ok((StatusCode::OK, response_headers, Body::empty()).into_response());
     }
     let (status, start, end) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(range) => match parse_range(range, size) {
@@ -492,7 +539,7 @@ async fn download_attachment(
         header::CONTENT_LENGTH,
         (end - start + 1).to_string(),
     );
-    let body = Body::from_stream(chunk_stream(app.clone(), a.sha256, start, end));
+    let body = Body::from_stream(chunk_stream(app.clone(), blob.sha256, start, end));
     Ok((status, response_headers, body).into_response())
 }
 

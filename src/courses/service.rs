@@ -392,6 +392,11 @@ pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
         body_html: html,
         body_markdown: editor.then_some(markdown),
         attachments,
+        launch_url: row
+            .launch_path
+            .as_deref()
+            .map(|p| super::launch::url(app, row.course_id, p))
+            .transpose()?,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -176,12 +176,14 @@ pub fn touch_course(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Content hashes referenced by a course's lessons and attachments (to collect after deleting it).
+/// Content hashes referenced by a course's lessons, attachments and package files (to collect after deleting
+/// it).
 pub fn course_hashes(conn: &Connection, course_id: i64) -> Result<Vec<String>> {
     Ok(conn
         .prepare(
             "SELECT body_sha256 FROM lessons WHERE course_id = ?1
-             UNION SELECT sha256 FROM attachments WHERE course_id = ?1",
+             UNION SELECT sha256 FROM attachments WHERE course_id = ?1
+             UNION SELECT sha256 FROM package_files WHERE course_id = ?1",
         )?
         .query_map([course_id], |r| r.get(0))?
         .collect::<Result<_, _>>()?)
@@ -310,12 +312,14 @@ pub struct LessonRow {
     pub body_sha256: String,
     pub created_at: String,
     pub updated_at: String,
+    pub launch_path: Option<String>,
 }
 
 pub fn lesson(conn: &Connection, id: i64) -> Result<Option<LessonRow>> {
     Ok(conn
         .query_row(
-            "SELECT id, course_id, module_id, title, position, body_sha256, created_at, updated_at
+            "SELECT id, course_id, module_id, title, position, body_sha256, created_at, updated_at,
+                    launch_path
              FROM lessons WHERE id = ?1",
             [id],
             |r| {
@@ -328,6 +332,7 @@ pub fn lesson(conn: &Connection, id: i64) -> Result<Option<LessonRow>> {
                     body_sha256: r.get(5)?,
                     created_at: r.get(6)?,
                     updated_at: r.get(7)?,
+                    launch_path: r.get(8)?,
                 })
             },
         )
@@ -449,7 +454,10 @@ pub fn delete_attachment(conn: &Connection, id: i64) -> Result<()> {
 /// Every content hash SQLite refers to, for `doctor`.
 pub fn referenced_hashes(conn: &Connection) -> Result<Vec<String>> {
     Ok(conn
-        .prepare("SELECT body_sha256 FROM lessons UNION SELECT sha256 FROM attachments")?
+        .prepare(
+            "SELECT body_sha256 FROM lessons UNION SELECT sha256 FROM attachments
+             UNION SELECT sha256 FROM package_files",
+        )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?)
 }

@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "imports_and_reruns",
         sql: include_str!("migrations/0008_imports_and_reruns.sql"),
     },
+    Migration {
+        version: 9,
+        name: "package_files",
+        sql: include_str!("migrations/0009_package_files.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

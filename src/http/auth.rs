@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::Method;
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
 
 use crate::App;
@@ -73,7 +74,8 @@ impl FromRequestParts<Arc<App>> for MaybeAuth {
     }
 }
 
-/// The token from `Authorization: Bearer ...`, else from the cookie.
+/// The token from `Authorization: Bearer ...`, else from the cookie (unless another origin sent it with a
+/// write: see [`cross_origin_write`]).
 fn token_from(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(AUTHORIZATION) {
         let value = value.to_str().ok()?;
@@ -82,7 +84,30 @@ fn token_from(parts: &Parts) -> Option<String> {
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_owned());
     }
+    if cross_origin_write(parts) {
+        tracing::debug!("a write from another origin: its sign-in cookie does not count");
+        return None;
+    }
     cookie_token(&parts.headers)
+}
+
+/// Whether this is a state-changing request a page of another origin made (its `Origin` is not the host it
+/// was sent to, or is `null`). The browser sends the cookie to every port of the host, including the one
+/// that serves course packages' own pages (`courses::launch`), and SameSite does not tell ports apart; a
+/// page there must not post with a student's or a teacher's sign-in.
+pub fn cross_origin_write(parts: &Parts) -> bool {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let Some(origin) = parts.headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return false;
+    };
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    origin == "null" || origin.split_once("://").map_or(origin, |x| x.1) != host
 }
 
 /// The token in the web UI's cookie, if the request carries one.

@@ -136,3 +136,14 @@ pub async fn rate_limit(
     }
     next.run(req).await
 }
+
+/// SmartCourse's pages may be framed by SmartCourse only: not by a course package's pages, which are served
+/// from another port of the same host (`courses::launch`), nor by any other site.
+pub async fn not_framed(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    response
+        .headers_mut()
+        .entry(axum::http::header::X_FRAME_OPTIONS)
+        .or_insert(axum::http::HeaderValue::from_static("SAMEORIGIN"));
+    response
+}

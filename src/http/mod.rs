@@ -7,7 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
-mod middleware;
+pub(crate) mod middleware;
 pub mod system;
 
 use std::future::Future;
@@ -175,6 +175,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
             middleware::track,
         ))
         .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn(middleware::not_framed))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(
             middleware::RequestIds::new(),
@@ -190,13 +191,65 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish for up to the
 /// configured grace period.
+///
+/// Beside it, on the same address, the pages of course packages are served on their own port
+/// ([`crate::config::ServerConfig::packages_port`]; see `courses::launch`).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let packages = bind_packages(&app, listener.local_addr()?.ip()).await?;
+    serve_with_packages(listener, packages, app, shutdown).await
+}
+
+/// Listens for the pages of course packages on `ip` and the configured port
+/// ([`crate::config::ServerConfig::packages_port`]), with an error that says how to choose another.
+pub async fn bind_packages(app: &App, ip: std::net::IpAddr) -> std::io::Result<TcpListener> {
+    let port = app.config.server.packages_port();
+    TcpListener::bind((ip, port)).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on {ip}:{port} for the pages of course packages: {e}; choose another port with \
+                 server.packages_port in the configuration or SMARTCOURSE_SERVER_PACKAGES_PORT"
+            ),
+        )
+    })
+}
+
+/// [`serve`], with the package pages' listener already bound.
+pub async fn serve_with_packages(
+    listener: TcpListener,
+    packages: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
-    serve_router(listener, router(app), grace, shutdown).await
+    let bound = packages.local_addr()?.port();
+    if app.packages_port.set(bound).is_err() && app.packages_port.get() != Some(&bound) {
+        tracing::warn!(
+            "this application is already served elsewhere; package pages link to the first server"
+        );
+    }
+    tracing::info!(port = bound, "package pages are served on their own port");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let main = serve_router(listener, router(app.clone()), grace, until(stopped.clone()));
+    let pages = serve_router(
+        packages,
+        crate::courses::launch::router(app),
+        grace,
+        until(stopped),
+    );
+    let (a, b) = tokio::join!(main, pages);
+    a.and(b)
 }
 
 /// Serves `router` until `shutdown` completes; requests already in flight then get up to `grace` to finish,

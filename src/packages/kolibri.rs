@@ -188,6 +188,7 @@ pub fn read(path: &Path) -> Result<(Source, Package)> {
     Ok((
         source,
         Package {
+            kept_files: None,
             format: format!("Kolibri channel (version {version})"),
             key: Some(format!("kolibri:{channel}")),
             title: name,
@@ -379,6 +380,7 @@ impl Reader<'_> {
             };
         }
         Ok(Some(PackageLesson {
+            launch: None,
             refs: Vec::new(),
             title: node.title.clone(),
             body,

@@ -5,16 +5,15 @@
 //! body sizes, upload types by their bytes, per-file and per-course limits). A package that fails half-way
 //! leaves nothing behind: the partial course is deleted.
 
-pub mod cc;
 pub mod kolibri;
-pub mod moodle;
 pub mod native;
-pub mod olx;
 pub mod pipeline;
-pub mod scorm;
-mod source;
 
-use std::collections::{BTreeMap, HashMap};
+pub use smartcourse_formats::{
+    Package, PackageLesson, PackageModule, Source, cc, moodle, olx, scorm, source,
+};
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,8 +24,6 @@ use crate::App;
 use crate::accounts::{self, Actor, Role};
 use crate::courses::service::{self, NewCourse, NewLesson};
 use crate::error::{Error, Result};
-
-pub use source::Source;
 
 /// The demo course, embedded so a new installation has something to show (`serve --demo-if-empty`).
 pub const DEMO: &[(&str, &[u8])] = &[
@@ -83,6 +80,9 @@ pub struct ImportReport {
     pub changes: Changes,
     /// Things in the package that were not imported, and why.
     pub skipped: Vec<String>,
+    /// Files of the package kept as they are, for lessons that are interactive pages (SCORM).
+    #[serde(default)]
+    pub package_files: usize,
 }
 
 /// What an import changed, lesson by lesson.
@@ -96,34 +96,6 @@ pub struct Changes {
     pub removed: usize,
     /// Lessons left as they were.
     pub unchanged: usize,
-}
-
-/// A package read into memory-light form: the outline, with lesson bodies and file paths to read later.
-#[derive(Debug)]
-pub struct Package {
-    /// The format, with its version (`Moodle 4.0 backup`, `SCORM 1.2`).
-    pub format: String,
-    /// What identifies this course in its own platform (a cartridge's manifest identifier, a Moodle site and
-    /// course id, a Kolibri channel id…): importing a package with the same key again updates that course
-    /// instead of making a second one (the named owner's, when an owner is named). `None` when the format has no such identity.
-    pub key: Option<String>,
-    /// Course title.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Seats, if limited.
-    pub capacity: Option<i64>,
-    /// Modules in order.
-    pub modules: Vec<PackageModule>,
-    /// What could not be imported, and why.
-    pub skipped: Vec<String>,
-    /// The name a file is attached under, where its path in the package is not it (Moodle stores files by
-    /// hash). Paths not listed keep their own name.
-    pub file_names: BTreeMap<String, String>,
-    /// Whether a file of a kind lessons do not take is left out (and listed) rather than refusing the package:
-    /// for formats whose files the teacher did not choose one by one (a Moodle backup's Word documents). A
-    /// SmartCourse package lists each file, so there a wrong one refuses the package.
-    pub skip_unsupported_files: bool,
 }
 
 /// What `import --dry-run` shows: the package as it would be imported.
@@ -237,29 +209,6 @@ pub fn inspect(
     })
 }
 
-/// A module of a package.
-#[derive(Debug)]
-pub struct PackageModule {
-    /// Title.
-    pub title: String,
-    /// Lessons in order.
-    pub lessons: Vec<PackageLesson>,
-}
-
-/// A lesson of a package.
-#[derive(Debug)]
-pub struct PackageLesson {
-    /// Title.
-    pub title: String,
-    /// Markdown body.
-    pub body: String,
-    /// Paths of attached files inside the package.
-    pub attachments: Vec<String>,
-    /// Names other lessons of the package link to this one by (a cartridge page's resource identifier and
-    /// file name): their `sc-lesson:<name>` links are pointed at it once it exists.
-    pub refs: Vec<String>,
-}
-
 /// The instructor or admin with `email`, who may own an imported course.
 pub(crate) fn check_owner(conn: &rusqlite::Connection, email: &str) -> Result<i64> {
     let user = accounts::find_by_email(conn, &Actor::System, email)
@@ -363,7 +312,7 @@ pub(crate) async fn import_resuming(
     };
     let source = Arc::new(source);
     let mut package = package;
-    let (course_id, counts) = match earlier {
+    let (course_id, counts, package_files) = match earlier {
         Some(id) => {
             // The same package again: bring the course in line with it, keeping what did not change (and so
             // students' progress in those lessons).
@@ -378,7 +327,14 @@ pub(crate) async fn import_resuming(
                 },
             )
             .await?;
-            (id, sync(app, id, &mut package, source).await?)
+            let counts = sync(app, id, &mut package, source.clone()).await?;
+            let kept = crate::courses::launch::keep_files(
+                app,
+                id,
+                package.kept_files.clone().map(|p| (source, p)),
+            )
+            .await?;
+            (id, counts, kept)
         }
         None => {
             let course = service::create_course(
@@ -406,8 +362,16 @@ pub(crate) async fn import_resuming(
                     Ok(())
                 })
                 .await?;
-            match sync(app, id, &mut package, source).await {
-                Ok(counts) => (id, counts),
+            let filled = async {
+                let counts = sync(app, id, &mut package, source.clone()).await?;
+                let keep = package.kept_files.clone().map(|p| (source, p));
+                Ok::<_, Error>((
+                    counts,
+                    crate::courses::launch::keep_files(app, id, keep).await?,
+                ))
+            };
+            match filled.await {
+                Ok((counts, kept)) => (id, counts, kept),
                 Err(e) => {
                     if let Err(cleanup) = service::delete_course(app, Actor::System, id).await {
                         tracing::error!(error = %cleanup, course.id = id, "could not remove a half-imported course");
@@ -441,6 +405,7 @@ pub(crate) async fn import_resuming(
         updated: earlier.is_some(),
         changes,
         skipped: package.skipped,
+        package_files,
     })
 }
 
@@ -592,6 +557,17 @@ async fn sync(
                 files_changed = true;
                 service::delete_attachment(app, Actor::System, old.id).await?;
             }
+            let launch = lesson.launch.clone();
+            let relaunched = app
+                .db
+                .write(move |tx| {
+                    Ok(tx.execute(
+                        "UPDATE lessons SET launch_path = ?1 WHERE id = ?2 AND launch_path IS NOT ?1",
+                        rusqlite::params![launch, lesson_id],
+                    )? > 0)
+                })
+                .await?;
+            files_changed |= relaunched && existing.is_some();
             for r in &lesson.refs {
                 lesson_ids.entry(r.clone()).or_insert(lesson_id);
             }

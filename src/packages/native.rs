@@ -1,127 +1,18 @@
-//! The native SmartCourse package: `course.toml` plus Markdown lessons and files. See
-//! `docs/package-format.md`.
+//! Export as a native SmartCourse package (`course.toml` plus Markdown lessons and files); reading one is
+//! [`smartcourse_formats::native`]. See `docs/package-format.md`.
 
 use std::io::Write;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::{Package, PackageLesson, PackageModule, Source};
 use crate::App;
 use crate::accounts::Actor;
 use crate::courses::{content, service};
 use crate::error::{Error, Result};
-
-/// The format version this build writes and reads.
-pub const FORMAT: u32 = 1;
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Manifest {
-    format: u32,
-    /// Optional identity: importing a package with the same `id` again updates the course it made.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    title: String,
-    #[serde(default)]
-    description: String,
-    capacity: Option<i64>,
-    #[serde(default, rename = "module")]
-    modules: Vec<ManifestModule>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ManifestModule {
-    title: String,
-    #[serde(default, rename = "lesson")]
-    lessons: Vec<ManifestLesson>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ManifestLesson {
-    title: String,
-    /// Markdown file, relative to the package root.
-    file: String,
-    /// Attached files, relative to the package root.
-    #[serde(default)]
-    files: Vec<String>,
-}
+pub use smartcourse_formats::native::{FORMAT, PAGES, read};
+use smartcourse_formats::native::{Manifest, ManifestLesson, ManifestModule};
 
 fn bad(message: impl Into<String>) -> Error {
     Error::invalid("package", message.into())
-}
-
-/// Reads and checks a native package, reporting every missing or unreadable file at once.
-pub fn read(source: &Source) -> Result<Package> {
-    if !source.contains("course.toml") {
-        return Err(bad(
-            "this is not a SmartCourse package: there is no course.toml at its top level",
-        ));
-    }
-    let text = String::from_utf8(source.read("course.toml")?)
-        .map_err(|_| bad("course.toml is not UTF-8 text"))?;
-    let manifest: Manifest = toml::from_str(&text).map_err(|e| bad(format!("course.toml: {e}")))?;
-    if manifest.format > FORMAT {
-        return Err(bad(format!(
-            "this package has format {}, newer than this SmartCourse reads ({FORMAT})",
-            manifest.format
-        )));
-    }
-    let mut problems = Vec::new();
-    let mut modules = Vec::new();
-    for m in manifest.modules {
-        let mut lessons = Vec::new();
-        for l in m.lessons {
-            let body = match source.read(&l.file) {
-                Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|_| {
-                    problems.push(format!("{} is not UTF-8 text", l.file));
-                    String::new()
-                }),
-                Err(e) => {
-                    problems.push(e.to_string().trim_start_matches("package: ").to_owned());
-                    String::new()
-                }
-            };
-            for f in &l.files {
-                if !source.contains(f) {
-                    problems.push(format!(
-                        "{f} (a file of lesson “{}”) is missing from the package",
-                        l.title
-                    ));
-                }
-            }
-            lessons.push(PackageLesson {
-                refs: Vec::new(),
-                title: l.title,
-                body,
-                attachments: l.files,
-            });
-        }
-        modules.push(PackageModule {
-            title: m.title,
-            lessons,
-        });
-    }
-    if !problems.is_empty() {
-        return Err(bad(format!(
-            "{} problem(s): {}",
-            problems.len(),
-            problems.join("; ")
-        )));
-    }
-    Ok(Package {
-        format: format!("SmartCourse package {FORMAT}"),
-        key: manifest.id.as_ref().map(|i| format!("smartcourse:{i}")),
-        title: manifest.title,
-        description: manifest.description,
-        capacity: manifest.capacity,
-        modules,
-        skipped: Vec::new(),
-        file_names: Default::default(),
-        skip_unsupported_files: false,
-    })
 }
 
 /// Writes `course_id` as a native package (zip) to `out`. `import(export(c))` gives the same course:
@@ -151,6 +42,30 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
     let zerr =
         |e: zip::result::ZipError| Error::Internal(anyhow::anyhow!("writing the package: {e}"));
     let ioerr = |e: std::io::Error| Error::Internal(anyhow::anyhow!("writing the package: {e}"));
+    // Interactive pages: each such lesson's page, and the files they run with, under `package/`.
+    let (launches, kept) = app
+        .db
+        .read(move |c| {
+            let launches: std::collections::HashMap<i64, String> = c
+                .prepare("SELECT id, launch_path FROM lessons WHERE course_id = ?1 AND launch_path IS NOT NULL")?
+                .query_map([course_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let kept: Vec<(String, String)> = c
+                .prepare("SELECT path, sha256 FROM package_files WHERE course_id = ?1 ORDER BY path")?
+                .query_map([course_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((launches, kept))
+        })
+        .await?;
+    for (path, sum) in kept {
+        zip.start_file(format!("{PAGES}{path}"), deflate)
+            .map_err(zerr)?;
+        let mut index = 0u32;
+        while let Some(chunk) = content::get_chunk(&app.content, sum.clone(), index).await? {
+            zip.write_all(&chunk).map_err(ioerr)?;
+            index += 1;
+        }
+    }
     for (mi, m) in detail.modules.iter().enumerate() {
         let mut lessons = Vec::new();
         for (li, l) in m.lessons.iter().enumerate() {
@@ -180,6 +95,7 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
                 title: l.title.clone(),
                 file,
                 files,
+                launch: launches.get(&l.id).map(|p| format!("{PAGES}{p}")),
             });
         }
         manifest.modules.push(ManifestModule {

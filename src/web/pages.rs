@@ -294,9 +294,13 @@ async fn lesson(
     State(app): State<Arc<App>>,
     viewer: Viewer,
     Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
-    let lesson = service::get_lesson(&app, actor.clone(), id).await?;
+    let mut lesson = service::get_lesson(&app, actor.clone(), id).await?;
+    lesson.launch_url = lesson
+        .launch_url
+        .and_then(|p| crate::courses::launch::on_package_server(&app, &headers, &p));
     let course_id = lesson.course_id;
     let detail = service::course_detail(&app, Some(actor.clone()), course_id)
         .await

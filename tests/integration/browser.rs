@@ -478,3 +478,189 @@ async fn a_teacher_imports_a_real_cartridge_and_publishes_it_with_live_progress(
     c.close().await.unwrap();
     result
 }
+
+/// Runs `script` in the current frame and returns its result.
+async fn run(c: &Client, script: &str) -> serde_json::Value {
+    c.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+#[tokio::test]
+async fn a_student_plays_a_scorm_package_to_the_end_and_the_lesson_completes() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/samples/scorm/golf_RuntimeBasicCalls_SCORM20043rdEdition.zip");
+    let report =
+        smartcourse::packages::import(&app.app, &package, Some(teacher.email.clone()), false)
+            .await
+            .unwrap();
+    app.publish(&teacher, report.course_id).await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, report.course_id).await;
+    // Another course the package will try to enrol the student in, with the student's cookie.
+    let other = app.course(&teacher, "Putting").await;
+    app.lesson(&teacher, other, "Grip", "Hold the putter lightly.")
+        .await;
+    app.publish(&teacher, other).await;
+    let course = report.course_id;
+    let lesson: i64 = app
+        .app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT id FROM lessons WHERE course_id = ?1",
+                [course],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &student.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/lessons/{lesson}"))).await.unwrap();
+        c.find(Locator::Css("iframe.activity-frame"))
+            .await
+            .unwrap()
+            .enter_frame()
+            .await
+            .unwrap();
+        // The package's launch page found its SCORM API (else it says so in an alert, and the next command
+        // fails) and shows the first page of the course in its own inner frame, which it can reach: the
+        // package's pages share their origin.
+        let started = Instant::now();
+        let first = loop {
+            let title = run(
+                &c,
+                "var f = document.getElementById('contentFrame'); \
+                 return f && f.contentDocument && f.contentDocument.body ? f.contentDocument.body.innerText : '';",
+            )
+            .await;
+            let title = title.as_str().unwrap_or_default().to_owned();
+            if !title.trim().is_empty() {
+                break title;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "the package did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(first.contains("Golf"), "{first}");
+        assert_eq!(
+            run(&c, "return API_1484_11.GetValue('cmi.completion_status');").await,
+            "incomplete",
+            "the package set its status through the API"
+        );
+        shot(&c, "student-scorm-first-page").await;
+        // Next, to the last page (the assessment): the package reports itself completed.
+        for _ in 0..30 {
+            if run(&c, "return document.getElementById('butNext').disabled;").await == true {
+                break;
+            }
+            click(&c, "#butNext").await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            run(&c, "return API_1484_11.GetValue('cmi.completion_status');").await,
+            "completed"
+        );
+        // The assessment, in the inner frame, records its score through its parent page's functions.
+        let started = Instant::now();
+        while run(
+            &c,
+            "var d = document.getElementById('contentFrame').contentDocument; \
+             return !!(d && d.querySelector(\"input[value='Submit Answers']\"));",
+        )
+        .await
+            != true
+        {
+            assert!(started.elapsed() < Duration::from_secs(20), "no assessment");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        run(
+            &c,
+            "document.getElementById('contentFrame').contentDocument \
+             .querySelector(\"input[value='Submit Answers']\").click(); return null;",
+        )
+        .await;
+        // Nothing answered: a low score (the unticked true/false questions whose answer is "false" count),
+        // which the package's own rule (70 to pass) calls failed.
+        let score = run(&c, "return API_1484_11.GetValue('cmi.score.raw');").await;
+        let score: u32 = score.as_str().unwrap().parse().unwrap();
+        assert!(score < 70, "{score}");
+        assert_eq!(
+            run(&c, "return API_1484_11.GetValue('cmi.success_status');").await,
+            "failed"
+        );
+        // And it cannot cross into SmartCourse: not its lesson page, not its API with the student's cookie,
+        // not even to write.
+        assert_eq!(
+            run(&c, "try { return window.top.document.title; } catch (e) { return 'refused'; }").await,
+            "refused"
+        );
+        let read = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 fetch(arguments[0], { credentials: 'include' }) \
+                   .then(r => r.text()).then(t => done('read: ' + t.slice(0, 40)), () => done('refused'));",
+                vec![serde_json::json!(app.url("/api/users/me"))],
+            )
+            .await
+            .unwrap();
+        assert_eq!(read, "refused");
+        let wrote = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 fetch(arguments[0], { method: 'POST', mode: 'no-cors', credentials: 'include' }) \
+                   .then(() => done('sent'), () => done('refused'));",
+                vec![serde_json::json!(app.url(&format!("/api/courses/{other}/enroll")))],
+            )
+            .await
+            .unwrap();
+        // The package server's Content-Security-Policy keeps the request from leaving at all; were it sent
+        // (an older browser), the server would not count the cookie (tests/integration/scorm.rs).
+        assert_eq!(wrote, "refused");
+        c.enter_parent_frame().await.unwrap();
+        // The lesson view heard the package complete, and marked the lesson complete for the student.
+        let started = Instant::now();
+        while c.find(Locator::Css(".pager .done")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the lesson was not marked complete"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shot(&c, "student-scorm-completed").await;
+    }
+    .await;
+    c.close().await.unwrap();
+    let email = student.email.clone();
+    let (done, forged): (i64, i64) = app
+        .app
+        .db
+        .read(move |c| {
+            let uid: i64 = c.query_row("SELECT id FROM users WHERE email = ?1", [&email], |r| {
+                r.get(0)
+            })?;
+            let done = c.query_row(
+                "SELECT count(*) FROM lesson_progress WHERE user_id = ?1 AND lesson_id = ?2",
+                [uid, lesson],
+                |r| r.get(0),
+            )?;
+            let forged = c.query_row(
+                "SELECT count(*) FROM enrollments WHERE user_id = ?1 AND course_id = ?2",
+                [uid, other],
+                |r| r.get(0),
+            )?;
+            Ok((done, forged))
+        })
+        .await
+        .unwrap();
+    assert_eq!(done, 1, "the lesson is complete");
+    assert_eq!(forged, 0, "the package's forged enrolment did not count");
+}

@@ -58,6 +58,8 @@ impl TestApp {
         config.jobs.lease_secs = 2;
         // The stand-in models, unless a test asks for the real ones (tests/integration/models.rs).
         config.models.fake = true;
+        // The server listens on a free port (below); so does its package server.
+        config.server.addr = "127.0.0.1:0".parse().unwrap();
         tweak(&mut config);
         let app = App::open(config).expect("open app");
         let app_for_server = app.clone();

@@ -14,6 +14,7 @@ mod jobs;
 mod mail;
 mod models;
 mod packages;
+mod scorm;
 mod search;
 mod system;
 mod web;

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use crate::config::UploadConfig;
-use crate::error::{Error, Result};
+use crate::Limits as UploadConfig;
+use crate::{Error, Result};
 
 /// Most entries a package may have.
 const MAX_ENTRIES: usize = 20_000;

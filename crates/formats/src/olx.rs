@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use roxmltree::{Document, Node};
 
-use super::cc::{html_block, rewrite_links};
-use super::scorm::plain_text;
-use super::{Package, PackageLesson, PackageModule, Source};
-use crate::courses::subtitles;
-use crate::error::{Error, Result};
+use crate::cc::{html_block, rewrite_links};
+use crate::scorm::plain_text;
+use crate::subtitles;
+use crate::{Error, Result};
+use crate::{Package, PackageLesson, PackageModule, Source};
 
 fn bad(message: impl Into<String>) -> Error {
     Error::invalid("package", message.into())
@@ -132,6 +132,7 @@ pub fn read(source: &Source) -> Result<Package> {
         )
     });
     Ok(Package {
+        kept_files: None,
         key,
         format: if org.is_empty() {
             "Open edX OLX export".into()
@@ -178,7 +179,7 @@ impl Reader<'_> {
         };
         let path = format!("{tag}/{}.xml", url_name.replace(':', "/"));
         let text = match self.source.read(&path) {
-            Ok(bytes) => super::source::decode(&bytes, &path)?,
+            Ok(bytes) => crate::source::decode(&bytes, &path)?,
             // A pointer to nothing: an empty element (an html with no file, say) is still a block.
             Err(_) if depth > MAX_DEPTH => {
                 return Err(bad(format!("{path}: pointers nest too deep")));
@@ -246,6 +247,7 @@ impl Reader<'_> {
             return None;
         }
         Some(PackageLesson {
+            launch: None,
             refs: Vec::new(),
             title: unit.name().unwrap_or("Unit").to_owned(),
             body: parts.join("\n"),
@@ -297,7 +299,7 @@ impl Reader<'_> {
         if let Some(file) = block.attrs.get("filename") {
             let path = format!("html/{}.html", file.trim_end_matches(".html"));
             return match self.source.read(&path) {
-                Ok(bytes) => match super::source::decode(&bytes, &path) {
+                Ok(bytes) => match crate::source::decode(&bytes, &path) {
                     Ok(text) => Some(text),
                     Err(e) => {
                         self.skipped.push(e.to_string());

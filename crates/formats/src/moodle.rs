@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use roxmltree::{Document, Node};
 
-use super::cc::{child, children, html_block, rewrite_links};
-use super::scorm::plain_text;
-use super::{Package, PackageLesson, PackageModule, Source};
-use crate::error::{Error, Result};
+use crate::cc::{child, children, html_block, rewrite_links};
+use crate::scorm::plain_text;
+use crate::{Error, Result};
+use crate::{Package, PackageLesson, PackageModule, Source};
 
 fn bad(message: impl Into<String>) -> Error {
     Error::invalid("package", message.into())
@@ -139,6 +139,7 @@ pub fn read(source: &Source) -> Result<Package> {
         let mut lessons = Vec::new();
         if let Some(summary) = value(s, "summary").filter(|h| !plain_text(h).is_empty()) {
             lessons.push(PackageLesson {
+                launch: None,
                 refs: Vec::new(),
                 title: section_title.clone(),
                 body: html_block(&summary),
@@ -173,6 +174,7 @@ pub fn read(source: &Source) -> Result<Package> {
         .zip(value(info, "original_course_id"))
         .map(|(site, course)| format!("moodle:{site}:{course}"));
     Ok(Package {
+        kept_files: None,
         format: format!("Moodle {release} course backup").replace("  ", " "),
         key,
         title,
@@ -291,6 +293,7 @@ impl Reader<'_> {
         let name = value(node, "name").unwrap_or_else(|| title.to_owned());
         let intro = value(node, "intro").unwrap_or_default();
         let lesson = |title: String, body: String, attachments: Vec<String>| PackageLesson {
+            launch: None,
             refs: Vec::new(),
             title,
             body: if body.trim().is_empty() {
@@ -442,6 +445,7 @@ impl Reader<'_> {
                         self.html(&value(p, "contents").unwrap_or_default(), &own);
                     let title = value(p, "title").unwrap_or_else(|| "Page".into());
                     out.push(PackageLesson {
+                        launch: None,
                         refs: Vec::new(),
                         title: format!("{name}: {title}"),
                         body,

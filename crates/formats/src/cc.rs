@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use roxmltree::{Document, Node};
 
-use super::{Package, PackageLesson, PackageModule, Source};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
+use crate::{Package, PackageLesson, PackageModule, Source};
 
 fn bad(message: impl Into<String>) -> Error {
     Error::invalid("package", message.into())
@@ -163,6 +163,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
         .filter(|i| !i.trim().is_empty())
         .map(|i| format!("imscc:{i}"));
     Ok(Package {
+        kept_files: None,
         format: format!("IMS Common Cartridge {version}"),
         key,
         title,
@@ -257,6 +258,7 @@ fn lesson_from_resource(
             .or(topic_title)
             .unwrap_or_else(|| "Discussion".to_owned());
         return Some(PackageLesson {
+            launch: None,
             refs: Vec::new(),
             title,
             body: html_block(&body),
@@ -275,6 +277,7 @@ fn lesson_from_resource(
         let link_title = text_of(doc.descendants().find(|n| n.tag_name().name() == "title"));
         let title = title.or(link_title).unwrap_or_else(|| url.to_owned());
         return Some(PackageLesson {
+            launch: None,
             refs: Vec::new(),
             title,
             body: format!("[{url}]({url})\n"),
@@ -296,6 +299,7 @@ fn lesson_from_resource(
             .or_else(|| html_title(&html))
             .unwrap_or_else(|| file.to_owned());
         return Some(PackageLesson {
+            launch: None,
             refs: vec![id.to_owned(), stem],
             title,
             body: html_block(&body),
@@ -313,6 +317,7 @@ fn lesson_from_resource(
         let name = href.rsplit('/').next().unwrap_or(&href).to_owned();
         let title = title.unwrap_or_else(|| name.clone());
         return Some(PackageLesson {
+            launch: None,
             refs: Vec::new(),
             title,
             body: format!("See the attached file {name}.\n"),
@@ -325,7 +330,7 @@ fn lesson_from_resource(
 
 fn read_text(source: &Source, path: &str, skipped: &mut Vec<String>) -> Option<String> {
     match source.read(path) {
-        Ok(bytes) => match super::source::decode(&bytes, path) {
+        Ok(bytes) => match crate::source::decode(&bytes, path) {
             Ok(text) => Some(text),
             Err(e) => {
                 skipped.push(e.to_string());

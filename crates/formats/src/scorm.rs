@@ -1,13 +1,14 @@
 //! SCORM 1.2 and 2004 packages: the default organization's item tree gives modules and lessons; each
-//! lesson's text is extracted from its launch page (SmartCourse does not run SCORM's JavaScript API).
+//! lesson's text is extracted from its launch page, for search and the tutor. The package's files are kept, and
+//! the lesson view runs the launch page itself, sandboxed (see `courses::launch`).
 
 use std::collections::HashMap;
 
 use roxmltree::{Document, Node};
 
-use super::cc::{child, children, extract_body, html_title, text_of};
-use super::{Package, PackageLesson, PackageModule, Source};
-use crate::error::{Error, Result};
+use crate::cc::{child, children, extract_body, html_title, text_of};
+use crate::{Error, Result};
+use crate::{Package, PackageLesson, PackageModule, Source};
 
 fn bad(message: impl Into<String>) -> Error {
     Error::invalid("package", message.into())
@@ -86,6 +87,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
         .filter(|i| !i.trim().is_empty())
         .map(|i| format!("scorm:{i}"));
     Ok(Package {
+        kept_files: Some(String::new()),
         format,
         key,
         title,
@@ -109,7 +111,7 @@ fn lesson(
     let href = launch.get(id)?;
     let path = href.split(['?', '#']).next().unwrap_or(href);
     let html = match source.read(path) {
-        Ok(b) => match super::source::decode(&b, path) {
+        Ok(b) => match crate::source::decode(&b, path) {
             Ok(text) => text,
             Err(e) => {
                 skipped.push(e.to_string());
@@ -134,6 +136,7 @@ fn lesson(
         text
     };
     Some(PackageLesson {
+        launch: crate::source::clean(path).map(|p| format!("{p}{}", &href[path.len()..])),
         refs: Vec::new(),
         title,
         body,

@@ -1,0 +1,159 @@
+//! The native SmartCourse package: `course.toml` plus Markdown lessons and files. See
+//! `docs/package-format.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Package, PackageLesson, PackageModule, Result, Source};
+
+/// The format version this build writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// The folder of a package's interactive pages and everything they load.
+pub const PAGES: &str = "package/";
+
+/// `course.toml`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The format version.
+    pub format: u32,
+    /// Optional identity: importing a package with the same `id` again updates the course it made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Seats, if limited.
+    pub capacity: Option<i64>,
+    /// Modules in order.
+    #[serde(default, rename = "module")]
+    pub modules: Vec<ManifestModule>,
+}
+
+/// A `[[module]]`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestModule {
+    /// Title.
+    pub title: String,
+    /// Lessons in order.
+    #[serde(default, rename = "lesson")]
+    pub lessons: Vec<ManifestLesson>,
+}
+
+/// A `[[module.lesson]]`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestLesson {
+    /// Title.
+    pub title: String,
+    /// Markdown file, relative to the package root.
+    pub file: String,
+    /// Attached files, relative to the package root.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// For a lesson that is an interactive page: its page in the package's `package/` folder (with any query
+    /// string), run in the lesson view with the folder's other files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<String>,
+}
+
+fn bad(message: impl Into<String>) -> Error {
+    Error::invalid("package", message.into())
+}
+
+/// Reads and checks a native package, reporting every missing or unreadable file at once.
+pub fn read(source: &Source) -> Result<Package> {
+    if !source.contains("course.toml") {
+        return Err(bad(
+            "this is not a SmartCourse package: there is no course.toml at its top level",
+        ));
+    }
+    let text = String::from_utf8(source.read("course.toml")?)
+        .map_err(|_| bad("course.toml is not UTF-8 text"))?;
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| bad(format!("course.toml: {e}")))?;
+    if manifest.format > FORMAT {
+        return Err(bad(format!(
+            "this package has format {}, newer than this SmartCourse reads ({FORMAT})",
+            manifest.format
+        )));
+    }
+    let mut problems = Vec::new();
+    let mut modules = Vec::new();
+    for m in manifest.modules {
+        let mut lessons = Vec::new();
+        for l in m.lessons {
+            let body = match source.read(&l.file) {
+                Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|_| {
+                    problems.push(format!("{} is not UTF-8 text", l.file));
+                    String::new()
+                }),
+                Err(e) => {
+                    problems.push(e.to_string().trim_start_matches("package: ").to_owned());
+                    String::new()
+                }
+            };
+            for f in &l.files {
+                if !source.contains(f) {
+                    problems.push(format!(
+                        "{f} (a file of lesson “{}”) is missing from the package",
+                        l.title
+                    ));
+                }
+            }
+            let launch = match l.launch.as_deref() {
+                None => None,
+                Some(page) => {
+                    let path = page.split(['?', '#']).next().unwrap_or(page);
+                    match path.strip_prefix(PAGES) {
+                        Some(inner) if source.contains(path) && !inner.is_empty() => {
+                            Some(page[PAGES.len()..].to_owned())
+                        }
+                        _ => {
+                            problems.push(format!(
+                                "{path} (the page of lesson “{}”) is not in the package's {PAGES} folder",
+                                l.title
+                            ));
+                            None
+                        }
+                    }
+                }
+            };
+            lessons.push(PackageLesson {
+                launch,
+                refs: Vec::new(),
+                title: l.title,
+                body,
+                attachments: l.files,
+            });
+        }
+        modules.push(PackageModule {
+            title: m.title,
+            lessons,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(bad(format!(
+            "{} problem(s): {}",
+            problems.len(),
+            problems.join("; ")
+        )));
+    }
+    let interactive = modules
+        .iter()
+        .any(|m: &PackageModule| m.lessons.iter().any(|l| l.launch.is_some()));
+    Ok(Package {
+        kept_files: interactive.then(|| PAGES.to_owned()),
+        format: format!("SmartCourse package {FORMAT}"),
+        key: manifest.id.as_ref().map(|i| format!("smartcourse:{i}")),
+        title: manifest.title,
+        description: manifest.description,
+        capacity: manifest.capacity,
+        modules,
+        skipped: Vec::new(),
+        file_names: Default::default(),
+        skip_unsupported_files: false,
+    })
+}
