@@ -14,12 +14,24 @@ serve *ARGS: models
     RUSTFLAGS="${RUSTFLAGS:--C target-cpu=native}" cargo build --release --locked
     "${CARGO_TARGET_DIR:-target}/release/smartcourse" serve --demo-if-empty {{ARGS}}
 
-# Everything CI checks: formatting, lints, and the whole test suite.
+# Everything CI checks: formatting, lints, the whole test suite, and a short fuzzing run of the package readers.
 test: test-deps test-models
     cargo fmt --all -- --check
+    cargo fmt --manifest-path fuzz/Cargo.toml -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
     cargo test --workspace --locked --all-targets
     cargo test --workspace --locked --doc
+    just fuzz 30
+
+# Fuzz the package readers (Common Cartridge, SCORM, Moodle, Open edX and SmartCourse manifests) and the subtitle
+# reader with cargo fuzz (libFuzzer, coverage-guided) for SECS seconds each, starting from the real samples'
+# manifests. A crash fails the run and leaves its input in fuzz/artifacts/ (replay: `cargo fuzz run TARGET FILE`).
+# Stable Rust: no sanitizer (the readers forbid unsafe code; AddressSanitizer needs nightly).
+fuzz SECS="60":
+    @command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+    python3 scripts/fuzz_seeds.py
+    cargo fuzz run --sanitizer none manifests fuzz/corpus/manifests -- -max_total_time={{SECS}} -print_final_stats=1
+    cargo fuzz run --sanitizer none subtitles fuzz/corpus/subtitles -- -max_total_time={{SECS}} -max_len=8192 -print_final_stats=1
 
 # Fetch the models `serve` uses (models/models.toml) into models/ (skips those already there and verified).
 models:
