@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "package_files",
         sql: include_str!("migrations/0009_package_files.sql"),
     },
+    Migration {
+        version: 10,
+        name: "vector_index_state",
+        sql: include_str!("migrations/0010_vector_index_state.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -9,7 +9,7 @@ pub mod extract;
 pub mod routes;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -204,6 +204,9 @@ struct Hnsw {
 
 /// Chunk vectors, read from SQLite on first use per course and forgotten when a course is reindexed.
 struct Vectors {
+    /// `data/index`, where the HNSW index is saved (`vectors.usearch`, with `vectors.stamp` saying which
+    /// state of the chunks it holds) so a restart loads it instead of building it again.
+    dir: PathBuf,
     courses: RwLock<HashMap<i64, Arc<CourseVectors>>>,
     generation: AtomicU64,
     hnsw: Mutex<Option<Hnsw>>,
@@ -301,7 +304,12 @@ impl Vectors {
         let generation = self.generation.load(Ordering::SeqCst);
         let mut guard = self.hnsw.lock().unwrap_or_else(|e| e.into_inner());
         if guard.as_ref().is_none_or(|h| h.generation != generation) {
-            *guard = Some(build_hnsw(conn, query.len(), generation)?);
+            *guard = Some(load_or_build_hnsw(
+                conn,
+                query.len(),
+                generation,
+                &self.dir,
+            )?);
         }
         let h = guard.as_ref().expect("just built");
         let scope: HashSet<i64> = courses.iter().copied().collect();
@@ -337,9 +345,8 @@ fn exact(sets: &[Arc<CourseVectors>], query: &[f32], limit: usize) -> Vec<(i64, 
     scored
 }
 
-fn build_hnsw(conn: &Connection, dim: usize, generation: u64) -> anyhow::Result<Hnsw> {
-    let started = std::time::Instant::now();
-    let options = usearch::IndexOptions {
+fn hnsw_options(dim: usize) -> usearch::IndexOptions {
+    usearch::IndexOptions {
         dimensions: dim,
         metric: usearch::MetricKind::IP,
         quantization: usearch::ScalarKind::F32,
@@ -347,8 +354,91 @@ fn build_hnsw(conn: &Connection, dim: usize, generation: u64) -> anyhow::Result<
         expansion_add: 128,
         expansion_search: 64,
         multi: false,
-    };
-    let index = usearch::Index::new(&options)?;
+    }
+}
+
+/// Which state of the chunks an HNSW index holds: the dimension, the chunks' change counter (bumped by
+/// triggers on every change), their count and the max and sum of their ids (so an index saved before a backup
+/// was restored is not taken for the restored chunks').
+fn hnsw_stamp(conn: &Connection, dim: usize) -> anyhow::Result<(String, usize)> {
+    let (version, count, max, sum): (i64, i64, i64, i64) = conn.query_row(
+        "SELECT (SELECT chunks_version FROM search_state), count(*), coalesce(max(id), 0), coalesce(sum(id), 0)
+         FROM chunks",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    Ok((
+        format!("v1 {dim} {version} {count} {max} {sum}"),
+        count as usize,
+    ))
+}
+
+/// The HNSW index of the chunks as they are: the one saved in `dir` when it is theirs, else built (and saved).
+fn load_or_build_hnsw(
+    conn: &Connection,
+    dim: usize,
+    generation: u64,
+    dir: &Path,
+) -> anyhow::Result<Hnsw> {
+    let (stamp, count) = hnsw_stamp(conn, dim)?;
+    let (path, stamp_path) = (dir.join("vectors.usearch"), dir.join("vectors.stamp"));
+    if std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str()) {
+        let started = std::time::Instant::now();
+        let index = usearch::Index::new(&hnsw_options(dim))?;
+        match index.load(&path.to_string_lossy()) {
+            Ok(()) if index.size() == count => {
+                let course_of: HashMap<u64, i64> = conn
+                    .prepare("SELECT id, course_id FROM chunks")?
+                    .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                tracing::info!(
+                    chunks = count,
+                    ms = started.elapsed().as_millis() as u64,
+                    "HNSW index loaded"
+                );
+                return Ok(Hnsw {
+                    generation,
+                    index,
+                    course_of,
+                });
+            }
+            Ok(()) => {
+                tracing::warn!("the saved HNSW index does not hold every chunk; building it again")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the saved HNSW index cannot be read; building it again")
+            }
+        }
+    }
+    let built = build_hnsw(conn, dim, generation)?;
+    if let Err(e) = save_hnsw(&built.index, &path, &stamp_path, &stamp) {
+        tracing::warn!(error = %e, "could not save the HNSW index; it will be built again after a restart");
+    }
+    Ok(built)
+}
+
+/// Saves `index` with its stamp, each written aside and renamed into place, the stamp last (a crash between
+/// the two leaves no stamp, so the index is not trusted).
+fn save_hnsw(
+    index: &usearch::Index,
+    path: &Path,
+    stamp_path: &Path,
+    stamp: &str,
+) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(stamp_path);
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    let tmp = path.with_extension("usearch.partial");
+    index.save(&tmp.to_string_lossy())?;
+    std::fs::rename(&tmp, path)?;
+    let tmp = stamp_path.with_extension("stamp.partial");
+    std::fs::write(&tmp, stamp)?;
+    std::fs::rename(&tmp, stamp_path)?;
+    Ok(())
+}
+
+fn build_hnsw(conn: &Connection, dim: usize, generation: u64) -> anyhow::Result<Hnsw> {
+    let started = std::time::Instant::now();
+    let index = usearch::Index::new(&hnsw_options(dim))?;
     let count: i64 = conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?;
     index.reserve(count as usize)?;
     let mut course_of = HashMap::new();
@@ -392,6 +482,7 @@ impl SearchIndex {
         Ok(SearchIndex {
             text: TextIndex::open(&dir.join("text"))?,
             vectors: Vectors {
+                dir: dir.to_path_buf(),
                 courses: RwLock::new(HashMap::new()),
                 generation: AtomicU64::new(0),
                 hnsw: Mutex::new(None),

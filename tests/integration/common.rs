@@ -45,6 +45,7 @@ impl TestApp {
             data: data.to_path_buf(),
             ..Config::default()
         };
+        // The server listens on a free port (below), and so does its package server (server.packages_port).
         config.server.addr = "127.0.0.1:0".parse().unwrap();
         // Every test talks from 127.0.0.1: limits are off unless a test turns them on.
         config.rate_limit.login_per_client = 0;
@@ -58,8 +59,6 @@ impl TestApp {
         config.jobs.lease_secs = 2;
         // The stand-in models, unless a test asks for the real ones (tests/integration/models.rs).
         config.models.fake = true;
-        // The server listens on a free port (below); so does its package server.
-        config.server.addr = "127.0.0.1:0".parse().unwrap();
         tweak(&mut config);
         let app = App::open(config).expect("open app");
         let app_for_server = app.clone();

@@ -758,3 +758,92 @@ async fn words_in_attached_pdfs_and_subtitles_are_found_with_their_page_or_time(
     assert!(search("Zarecor").await.is_empty());
     assert!(search("reimagining").await.is_empty());
 }
+
+/// The lessons a search finds, best first.
+async fn lesson_hits(app: &TestApp, token: &str, q: &str) -> Vec<i64> {
+    let hits: Vec<Value> = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/search?q={q}"),
+            Some(token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    hits.iter()
+        .map(|h| h["lesson_id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hnsw_index_is_saved_loaded_after_a_restart_and_rebuilt_when_chunks_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Every search in scope goes through the HNSW index.
+    let hnsw = |c: &mut smartcourse::config::Config| c.search.exact_below = 0;
+    let app = TestApp::spawn_in(&data, hnsw).await;
+    let owner = app.user(Role::Instructor).await;
+    let course = app.course(&owner, "Botany").await;
+    app.lesson(
+        &owner,
+        course,
+        "Photosynthesis",
+        "Green plants capture sunlight with chlorophyll and make glucose.",
+    )
+    .await;
+    let roots = app
+        .lesson(
+            &owner,
+            course,
+            "Roots",
+            "Roots take water and minerals from the soil.",
+        )
+        .await;
+    app.publish(&owner, course).await;
+    let before = lesson_hits(&app, &owner.token, "chlorophyll").await;
+    assert!(!before.is_empty());
+    let (index, stamp) = (
+        data.join("index/vectors.usearch"),
+        data.join("index/vectors.stamp"),
+    );
+    let saved = std::fs::metadata(&index)
+        .expect("the HNSW index is saved")
+        .modified()
+        .unwrap();
+    let stamped = std::fs::read_to_string(&stamp).unwrap();
+    app.stop().await;
+
+    // After a restart the saved index is loaded, not built and saved again, and answers the same.
+    let app = TestApp::spawn_in(&data, hnsw).await;
+    assert_eq!(lesson_hits(&app, &owner.token, "chlorophyll").await, before);
+    assert_eq!(
+        std::fs::metadata(&index).unwrap().modified().unwrap(),
+        saved
+    );
+    assert_eq!(std::fs::read_to_string(&stamp).unwrap(), stamped);
+
+    // A deleted lesson takes its chunks with it (a cascade, not the indexer): the saved index is no longer
+    // theirs, and the next search builds and saves a new one without them.
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/lessons/{roots}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success());
+    app.drain_jobs().await;
+    assert!(lesson_hits(&app, &owner.token, "minerals").await.is_empty());
+    assert_eq!(lesson_hits(&app, &owner.token, "chlorophyll").await, before);
+    assert_ne!(std::fs::read_to_string(&stamp).unwrap(), stamped);
+
+    // A stamp that does not match (an index from another state of the chunks) is not trusted.
+    std::fs::write(&stamp, "v1 0 0 0 0 0").unwrap();
+    app.stop().await;
+    let app = TestApp::spawn_in(&data, hnsw).await;
+    assert_eq!(lesson_hits(&app, &owner.token, "chlorophyll").await, before);
+    assert_ne!(std::fs::read_to_string(&stamp).unwrap(), "v1 0 0 0 0 0");
+}
