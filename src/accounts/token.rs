@@ -27,6 +27,8 @@ pub const PACKAGE_AUDIENCE: &str = "smartcourse-package";
 struct PackageClaims {
     /// `course:<id>`.
     sub: String,
+    /// The course's creation time (ids can be used again; see `courses::launch::url`).
+    created: String,
     aud: String,
     iat: i64,
     exp: i64,
@@ -120,24 +122,31 @@ impl TokenKeys {
     /// lesson's interactive page is served under. The page runs sandboxed, in an origin of its own, so the
     /// browser sends it no sign-in cookie; the capability, handed only to those who may read the lesson, is
     /// what lets its scripts, styles and images load.
-    pub fn issue_package(&self, course_id: i64, ttl_secs: i64) -> Result<String> {
-        let now = crate::util::unix_now();
+    ///
+    /// Issued on the hour, so every view of a lesson within the hour gets the same URLs and the browser's cache
+    /// serves the package's files again (valid for `ttl_secs` from at most an hour ago).
+    pub fn issue_package(&self, course_id: i64, created: &str, ttl_secs: i64) -> Result<String> {
+        let hour = crate::util::unix_now() / 3600 * 3600;
         let claims = PackageClaims {
             sub: format!("course:{course_id}"),
+            created: created.to_owned(),
             aud: PACKAGE_AUDIENCE.into(),
-            iat: now,
-            exp: now + ttl_secs,
+            iat: hour,
+            exp: hour + 3600 + ttl_secs,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(anyhow::anyhow!("signing a capability failed: {e}")))
     }
 
-    /// The course whose package files `token` opens; `Forbidden` for anything but a valid, unexpired capability
-    /// of this installation.
-    pub fn verify_package(&self, token: &str) -> Result<i64> {
+    /// The course whose package files `token` opens, with its creation time; `Forbidden` for anything but a
+    /// valid, unexpired capability of this installation.
+    pub fn verify_package(&self, token: &str) -> Result<(i64, String)> {
         jsonwebtoken::decode::<PackageClaims>(token, &self.decoding, &self.package_validation)
             .ok()
-            .and_then(|data| data.claims.sub.strip_prefix("course:")?.parse().ok())
+            .and_then(|data| {
+                let id = data.claims.sub.strip_prefix("course:")?.parse().ok()?;
+                Some((id, data.claims.created))
+            })
             .ok_or(Error::Forbidden)
     }
 }
@@ -203,15 +212,18 @@ mod tests {
     #[test]
     fn package_capabilities_open_one_course_and_are_not_sign_in_tokens() {
         let keys = TokenKeys::from_secret(b"0123456789abcdef0123456789abcdef");
-        let cap = keys.issue_package(42, 600).unwrap();
-        assert_eq!(keys.verify_package(&cap).unwrap(), 42);
+        let created = "2026-11-26T10:00:00Z";
+        let cap = keys.issue_package(42, created, 600).unwrap();
+        assert_eq!(keys.verify_package(&cap).unwrap(), (42, created.to_owned()));
+        // The same within the hour (the browser's cache keeps working).
+        assert_eq!(keys.issue_package(42, created, 600).unwrap(), cap);
         // Neither kind passes for the other.
         assert!(keys.verify(&cap).is_err());
         let sign_in = keys.issue(&claims(600)).unwrap();
         assert!(keys.verify_package(&sign_in).is_err());
         // Expired, another installation's, or altered.
         assert!(
-            keys.verify_package(&keys.issue_package(42, -60).unwrap())
+            keys.verify_package(&keys.issue_package(42, created, -3700).unwrap())
                 .is_err()
         );
         let other = TokenKeys::from_secret(b"fedcba9876543210fedcba9876543210");

@@ -157,6 +157,12 @@ pub fn import(
             report["format"].as_str().unwrap_or("package")
         );
     }
+    if let Some(kept) = report["package_files"].as_u64().filter(|k| *k > 0) {
+        println!(
+            "kept {kept} package file(s) for the lessons' interactive pages ({} new, changed or removed)",
+            report["package_files_changed"]
+        );
+    }
     for s in report["skipped"].as_array().into_iter().flatten() {
         println!("skipped: {}", s.as_str().unwrap_or(""));
     }

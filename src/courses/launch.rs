@@ -107,9 +107,13 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// The URL a lesson's launch page runs at, for someone who may read the lesson now.
-pub fn url(app: &App, course_id: i64, launch: &str) -> Result<String> {
-    let capability = app.tokens.issue_package(course_id, CAPABILITY_TTL_SECS)?;
+/// The URL a lesson's launch page runs at, for someone who may read the lesson now. `created` is the course's
+/// creation time, which the capability names with its id (a course id can be used again after the newest
+/// course is deleted; a capability for the old one must not open the new one's files).
+pub fn url(app: &App, course_id: i64, created: &str, launch: &str) -> Result<String> {
+    let capability = app
+        .tokens
+        .issue_package(course_id, created, CAPABILITY_TTL_SECS)?;
     // A path on the package server; `on_package_server` makes it a URL for a request's host.
     let (path, rest) = launch
         .find(['?', '#'])
@@ -170,12 +174,13 @@ fn encode_path(path: &str) -> String {
 
 /// Makes the course's package files those in folder `prefix` of `source` (`""`: all of them; none when
 /// `None`), by their paths inside that folder, storing the bytes that are new and removing what is no longer
-/// referred to. Returns how many files the course keeps.
+/// referred to. Returns how many files the course keeps, and how many of its files were added, changed or
+/// removed.
 pub async fn keep_files(
     app: &App,
     course_id: i64,
     kept: Option<(Arc<Source>, String)>,
-) -> Result<usize> {
+) -> Result<(usize, usize)> {
     let (source, prefix) = match kept {
         Some((s, p)) => (Some(s), p),
         None => (None, String::new()),
@@ -214,12 +219,16 @@ pub async fn keep_files(
     }
     content::put_blobs(&app.content, batch).await?;
     let kept = rows.len();
-    let old: Vec<String> = app
+    let new: std::collections::HashMap<String, String> = rows
+        .iter()
+        .map(|(p, s, _, _)| (p.clone(), s.clone()))
+        .collect();
+    let old: Vec<(String, String)> = app
         .db
         .write(move |tx| {
-            let old: Vec<String> = tx
-                .prepare("SELECT sha256 FROM package_files WHERE course_id = ?1")?
-                .query_map([course_id], |r| r.get(0))?
+            let old: Vec<(String, String)> = tx
+                .prepare("SELECT path, sha256 FROM package_files WHERE course_id = ?1")?
+                .query_map([course_id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             tx.execute(
                 "DELETE FROM package_files WHERE course_id = ?1",
@@ -236,8 +245,11 @@ pub async fn keep_files(
         })
         .await?;
     drop(guard);
-    content::collect_garbage(&app.db, &app.content, old).await?;
-    Ok(kept)
+    let unchanged = old.iter().filter(|(p, s)| new.get(p) == Some(s)).count();
+    let changed = (old.len() - unchanged) + (kept - unchanged);
+    let hashes = old.into_iter().map(|(_, s)| s).collect();
+    content::collect_garbage(&app.db, &app.content, hashes).await?;
+    Ok((kept, changed))
 }
 
 /// A file of a course's package: (SHA-256, size, content type).
@@ -275,11 +287,23 @@ pub async fn serve(
     Path((capability, path)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let course_id = app.tokens.verify_package(&capability)?;
+    let (course_id, created) = app.tokens.verify_package(&capability)?;
     let wanted = path.clone();
     let (sum, size, kind) = app
         .db
-        .read(move |c| find(c, course_id, &wanted))
+        .read(move |c| {
+            let same: Option<i64> = c
+                .query_row(
+                    "SELECT 1 FROM courses WHERE id = ?1 AND created_at = ?2",
+                    rusqlite::params![course_id, created],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match same {
+                Some(_) => find(c, course_id, &wanted),
+                None => Err(Error::Forbidden),
+            }
+        })
         .await?
         .ok_or(Error::NotFound)?;
     let mut extra = HeaderMap::new();
@@ -291,13 +315,13 @@ pub async fn serve(
         HeaderValue::from_static("same-origin"),
     );
     if kind == "text/html" {
-        let bytes = content::get_bytes(&app.content, sum.clone(), size as u64).await?;
-        let etag = format!("\"{sum}-api1\"");
+        let etag = format!("\"{sum}-api2\"");
         if super::routes::not_modified(&headers, &etag) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             response.headers_mut().extend(extra);
             return Ok(response);
         }
+        let bytes = content::get_bytes(&app.content, sum.clone(), size as u64).await?;
         let page = with_scorm_api(&bytes);
         extra.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
         extra.insert(
@@ -326,31 +350,73 @@ pub async fn serve(
     )
 }
 
-/// The page with [`SCORM_API`] at the start of its `<head>` (or of the page, when it has none), before the
-/// page's own scripts look for it.
+/// The page with [`SCORM_API`] before the page's own scripts: after a `<meta charset>` in its first 1024 bytes
+/// (which must stay there for the browser to find it), else at the start of its `<head>`, else after `<html>`,
+/// else at the very start (after a UTF-8 byte-order mark). A UTF-16 page is left as it is: an ASCII script in
+/// it would be garbage.
 fn with_scorm_api(page: &[u8]) -> Vec<u8> {
-    let lower = page.to_ascii_lowercase();
-    let at = find_bytes(&lower, b"<head")
-        .and_then(|i| {
-            lower[i..]
-                .iter()
-                .position(|b| *b == b'>')
-                .map(|j| i + j + 1)
-        })
-        .or_else(|| {
-            find_bytes(&lower, b"<html").and_then(|i| {
-                lower[i..]
-                    .iter()
-                    .position(|b| *b == b'>')
-                    .map(|j| i + j + 1)
-            })
-        })
-        .unwrap_or(0);
+    let Some(at) = insertion_point(page) else {
+        return page.to_vec();
+    };
     let mut out = Vec::with_capacity(page.len() + SCORM_API.len());
     out.extend_from_slice(&page[..at]);
     out.extend_from_slice(SCORM_API.as_bytes());
     out.extend_from_slice(&page[at..]);
     out
+}
+
+fn insertion_point(page: &[u8]) -> Option<usize> {
+    if page.starts_with(&[0xFF, 0xFE]) || page.starts_with(&[0xFE, 0xFF]) {
+        return None;
+    }
+    let lower = page.to_ascii_lowercase();
+    let end_of_tag = |at: usize| {
+        lower[at..]
+            .iter()
+            .position(|b| *b == b'>')
+            .map(|j| at + j + 1)
+    };
+    let charset = {
+        let mut from = 0;
+        let mut found = None;
+        while let Some(i) = find_tag(&lower[from..], b"<meta").map(|i| from + i) {
+            let Some(end) = end_of_tag(i) else { break };
+            if end > 1024 {
+                break;
+            }
+            if find_bytes(&lower[i..end], b"charset").is_some() {
+                found = Some(end);
+                break;
+            }
+            from = end;
+        }
+        found
+    };
+    Some(
+        charset
+            .or_else(|| find_tag(&lower, b"<head").and_then(end_of_tag))
+            .or_else(|| find_tag(&lower, b"<html").and_then(end_of_tag))
+            .unwrap_or(if page.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                3
+            } else {
+                0
+            }),
+    )
+}
+
+/// Where the tag `name` (`<head`, lower case) starts in `lower`: followed by `>`, `/` or a space, so `<head`
+/// does not match `<header>`.
+fn find_tag(lower: &[u8], name: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = find_bytes(&lower[from..], name).map(|i| from + i) {
+        match lower.get(i + name.len()) {
+            Some(b'>' | b'/') => return Some(i),
+            Some(b) if b.is_ascii_whitespace() => return Some(i),
+            None => return None,
+            _ => from = i + name.len(),
+        }
+    }
+    None
 }
 
 fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -373,6 +439,18 @@ mod tests {
         assert!(out.starts_with("<html><script>"));
         let out = String::from_utf8(with_scorm_api(b"<p>bare</p>")).unwrap();
         assert!(out.starts_with("<script>") && out.ends_with("<p>bare</p>"));
+        // <header> is not <head>; a UTF-8 mark stays first.
+        let out =
+            String::from_utf8(with_scorm_api(b"\xEF\xBB\xBF<body><header>x</header>")).unwrap();
+        assert!(out.starts_with("\u{feff}<script>"), "{out}");
+        // A <meta charset> stays within the first 1024 bytes: the API goes after it.
+        let page = b"<html><head><title>T</title><meta charset=\"windows-1252\"><script src=a.js></script>";
+        let out = String::from_utf8(with_scorm_api(page)).unwrap();
+        assert!(out.find("windows-1252").unwrap() < out.find(SCORM_API).unwrap());
+        assert!(out.find(SCORM_API).unwrap() < out.find("a.js").unwrap());
+        // UTF-16 is left alone.
+        let utf16 = [0xFF, 0xFE, b'<', 0, b'p', 0, b'>', 0];
+        assert_eq!(with_scorm_api(&utf16), utf16.to_vec());
     }
 
     #[test]

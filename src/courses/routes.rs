@@ -314,11 +314,8 @@ async fn get_lesson(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<axum::Json<Lesson>> {
-    let mut lesson = service::get_lesson(&app, user.actor(), id).await?;
-    lesson.launch_url = lesson
-        .launch_url
-        .and_then(|p| super::launch::on_package_server(&app, &headers, &p));
-    Ok(axum::Json(lesson))
+    let lesson = service::get_lesson(&app, user.actor(), id).await?;
+    Ok(axum::Json(with_launch_url(&app, &headers, lesson)))
 }
 
 /// Edit or move a lesson (owner, admin).
@@ -329,11 +326,20 @@ async fn update_lesson(
     State(app): State<Arc<App>>,
     user: Auth,
     Path(id): Path<i64>,
+    headers: HeaderMap,
     Json(change): Json<LessonUpdate>,
 ) -> Result<axum::Json<Lesson>> {
-    Ok(axum::Json(
-        service::update_lesson(&app, user.actor(), id, change).await?,
-    ))
+    let lesson = service::update_lesson(&app, user.actor(), id, change).await?;
+    Ok(axum::Json(with_launch_url(&app, &headers, lesson)))
+}
+
+/// The lesson with its launch page's URL on the package server, for the browser that asked (the service gives
+/// the page's path only; see `launch::on_package_server`).
+pub(crate) fn with_launch_url(app: &App, headers: &HeaderMap, mut lesson: Lesson) -> Lesson {
+    lesson.launch_url = lesson
+        .launch_url
+        .and_then(|p| super::launch::on_package_server(app, headers, &p));
+    lesson
 }
 
 /// Delete a lesson and its attachments (owner, admin).

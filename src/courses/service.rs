@@ -349,10 +349,15 @@ pub async fn create_lesson(
 /// A lesson to read, with its body rendered; the Markdown source only for editors.
 pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
     let reader = actor.user_id();
-    let (row, attachments, editor, resume_here) = app
+    let (row, attachments, editor, resume_here, course_created) = app
         .db
         .read(move |c| {
             let course = require_lesson_read(c, &actor, id)?;
+            let course_created: String = c.query_row(
+                "SELECT created_at FROM courses WHERE id = ?1",
+                [course.id],
+                |r| r.get(0),
+            )?;
             let row = store::lesson(c, id)?.ok_or(Error::NotFound)?;
             let editor = super::may_edit(&actor, &course);
             // Only a student whose resume point is another lesson needs a write.
@@ -367,7 +372,13 @@ pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
                     .unwrap_or(false),
                 None => false,
             };
-            Ok((row, store::attachments_of(c, id)?, editor, resume_here))
+            Ok((
+                row,
+                store::attachments_of(c, id)?,
+                editor,
+                resume_here,
+                course_created,
+            ))
         })
         .await?;
     if let Some(user) = reader.filter(|_| resume_here) {
@@ -395,7 +406,7 @@ pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
         launch_url: row
             .launch_path
             .as_deref()
-            .map(|p| super::launch::url(app, row.course_id, p))
+            .map(|p| super::launch::url(app, row.course_id, &course_created, p))
             .transpose()?,
         created_at: row.created_at,
         updated_at: row.updated_at,

@@ -110,17 +110,55 @@ pub fn cross_origin_write(parts: &Parts) -> bool {
     origin == "null" || origin.split_once("://").map_or(origin, |x| x.1) != host
 }
 
-/// The token in the web UI's cookie, if the request carries one.
+/// The token in the web UI's cookie, if the request carries exactly one such cookie.
+///
+/// Two or more mean one was planted: a page on another port of this host (a course package's, see
+/// `courses::launch`) may set cookies that this port receives, and one with a longer `Path` would be sent
+/// first. Taking any of them could sign the student in as the page's author, so none counts (and
+/// [`planted_cookie_clears`] removes them).
 pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    let mut tokens = token_cookies(headers);
+    match (tokens.next(), tokens.next()) {
+        (Some(token), None) => Some(token),
+        (Some(_), Some(_)) => {
+            tracing::warn!("a request carried more than one sign-in cookie; none counts");
+            None
+        }
+        _ => None,
+    }
+}
+
+fn token_cookies(headers: &axum::http::HeaderMap) -> impl Iterator<Item = String> + '_ {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
+        .filter_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
             (name == COOKIE_NAME).then(|| value.to_owned())
         })
+}
+
+/// When a request carries more than one sign-in cookie ([`cookie_token`]): `Set-Cookie` values that remove the
+/// cookie at every path the request's path lies under, which is where a planted one can be (a cookie is only
+/// sent below its path). The user signs in again afterwards.
+pub fn planted_cookie_clears(headers: &axum::http::HeaderMap, path: &str) -> Vec<String> {
+    if token_cookies(headers).nth(1).is_none() {
+        return Vec::new();
+    }
+    let mut paths = vec!["/".to_owned()];
+    let mut at = String::new();
+    for segment in path.split('/').filter(|s| !s.is_empty()).take(8) {
+        at.push('/');
+        at.push_str(segment);
+        paths.push(at.clone());
+        paths.push(format!("{at}/"));
+    }
+    paths
+        .into_iter()
+        .map(|p| format!("{COOKIE_NAME}=; SameSite=Lax; Path={p}; Max-Age=0"))
+        .collect()
 }
 
 /// A `Set-Cookie` value that hands the web UI its token.

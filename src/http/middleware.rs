@@ -147,3 +147,18 @@ pub async fn not_framed(req: Request, next: Next) -> Response {
         .or_insert(axum::http::HeaderValue::from_static("SAMEORIGIN"));
     response
 }
+
+/// Removes sign-in cookies planted by a page on another port of this host (see
+/// [`crate::http::auth::cookie_token`]), on the response to any request that carries more than one.
+pub async fn clear_planted_cookies(req: Request, next: Next) -> Response {
+    let clears = crate::http::auth::planted_cookie_clears(req.headers(), req.uri().path());
+    let mut response = next.run(req).await;
+    for value in clears {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .append(axum::http::header::SET_COOKIE, v);
+        }
+    }
+    response
+}

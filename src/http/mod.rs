@@ -176,6 +176,7 @@ pub fn router_and_openapi(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         ))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(middleware::not_framed))
+        .layer(axum::middleware::from_fn(middleware::clear_planted_cookies))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(
             middleware::RequestIds::new(),

@@ -83,6 +83,11 @@ pub struct ImportReport {
     /// Files of the package kept as they are, for lessons that are interactive pages (SCORM).
     #[serde(default)]
     pub package_files: usize,
+    /// Of those, how many were added, changed or removed since the course was imported before (all of them for
+    /// a new course). A lesson is "unchanged" by its text and launch page alone; this says whether what the
+    /// pages load changed.
+    #[serde(default)]
+    pub package_files_changed: usize,
 }
 
 /// What an import changed, lesson by lesson.
@@ -312,7 +317,7 @@ pub(crate) async fn import_resuming(
     };
     let source = Arc::new(source);
     let mut package = package;
-    let (course_id, counts, package_files) = match earlier {
+    let (course_id, counts, (package_files, package_files_changed)) = match earlier {
         Some(id) => {
             // The same package again: bring the course in line with it, keeping what did not change (and so
             // students' progress in those lessons).
@@ -406,6 +411,7 @@ pub(crate) async fn import_resuming(
         changes,
         skipped: package.skipped,
         package_files,
+        package_files_changed,
     })
 }
 

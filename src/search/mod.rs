@@ -429,6 +429,8 @@ fn save_hnsw(
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
     let tmp = path.with_extension("usearch.partial");
     index.save(&tmp.to_string_lossy())?;
+    // On disk before the stamp vouches for it.
+    std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, path)?;
     let tmp = stamp_path.with_extension("stamp.partial");
     std::fs::write(&tmp, stamp)?;

@@ -297,10 +297,11 @@ async fn lesson(
     headers: axum::http::HeaderMap,
 ) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
-    let mut lesson = service::get_lesson(&app, actor.clone(), id).await?;
-    lesson.launch_url = lesson
-        .launch_url
-        .and_then(|p| crate::courses::launch::on_package_server(&app, &headers, &p));
+    let lesson = crate::courses::routes::with_launch_url(
+        &app,
+        &headers,
+        service::get_lesson(&app, actor.clone(), id).await?,
+    );
     let course_id = lesson.course_id;
     let detail = service::course_detail(&app, Some(actor.clone()), course_id)
         .await

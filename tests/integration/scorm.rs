@@ -307,6 +307,8 @@ async fn reimporting_keeps_unchanged_files_and_deleting_the_course_removes_them(
     assert!(again.updated);
     assert_eq!(again.changes.changed, 0, "{:?}", again.changes);
     assert_eq!(again.package_files, first.package_files);
+    assert_eq!(first.package_files_changed, first.package_files);
+    assert_eq!(again.package_files_changed, 0);
     assert_eq!(blobs(&app).await, stored, "the same files are stored once");
 
     // An admin edits the lesson's text: the page still runs from the kept files.
@@ -391,4 +393,107 @@ async fn an_exported_scorm_course_imports_with_its_pages_running() {
         }
     };
     assert_eq!(page(&a).await, page(&b).await);
+}
+
+#[tokio::test]
+async fn a_planted_second_sign_in_cookie_signs_nobody_in_and_is_cleared() {
+    // A package page on the package server's port can set cookies for this host, which SmartCourse's port
+    // receives too: one named like the sign-in cookie, with a longer path, would be sent first.
+    let app = TestApp::spawn().await;
+    let student = app.user(Role::Student).await;
+    let author = app.user(Role::Instructor).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let me = |cookie: String| {
+        let client = client.clone();
+        let url = app.url("/api/users/me");
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let own = me(format!("smartcourse_token={}", student.token)).await;
+    assert_eq!(own.status(), 200);
+    assert!(own.headers().get("set-cookie").is_none());
+    // The author's own valid token planted before the student's: neither counts.
+    let planted = me(format!(
+        "smartcourse_token={}; smartcourse_token={}",
+        author.token, student.token
+    ))
+    .await;
+    assert_eq!(planted.status(), 401);
+    let clears: Vec<String> = planted
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    for path in ["/", "/api", "/api/users", "/api/users/me"] {
+        assert!(
+            clears.iter().any(|c| c.starts_with("smartcourse_token=;")
+                && c.contains(&format!("Path={path};"))
+                && c.contains("Max-Age=0")),
+            "{path}: {clears:?}"
+        );
+    }
+    // The web UI treats the reader as signed out too, rather than as the author.
+    let page = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/my"))
+        .header(
+            "cookie",
+            format!(
+                "smartcourse_token={}; smartcourse_token={}",
+                author.token, student.token
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+}
+
+#[tokio::test]
+async fn a_capability_does_not_outlive_its_course_when_the_id_is_used_again() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin).await;
+    let first = packages::import(&app.app, &sample(RUNTIME_2004), None, false)
+        .await
+        .unwrap();
+    let url = first_lesson(&app, &admin, first.course_id).await["launch_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/courses/{}", first.course_id),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    // The newest course's id is free again: the next course (the same package, even) gets it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = packages::import(&app.app, &sample(RUNTIME_2004), None, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.course_id, first.course_id,
+        "SQLite used the id again"
+    );
+    assert_error(client.get(&url).send().await.unwrap(), 403, "forbidden").await;
+    let fresh = first_lesson(&app, &admin, second.course_id).await["launch_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(client.get(&fresh).send().await.unwrap().status(), 200);
 }

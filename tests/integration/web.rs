@@ -105,6 +105,19 @@ async fn form_posts_from_another_site_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // Another port of the same host (where course packages' pages run), or an opaque (sandboxed) page.
+    let port = app.app.packages_port.get().unwrap();
+    for origin in [format!("http://127.0.0.1:{port}"), "null".to_owned()] {
+        let r = client
+            .post(app.url("/teach/courses"))
+            .header("cookie", &cookie)
+            .header("origin", &origin)
+            .form(&[("title", "Planted")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{origin}");
+    }
     // The same post from the page itself works.
     let host = app.base.trim_start_matches("http://").to_owned();
     let r = client

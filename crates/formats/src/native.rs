@@ -107,9 +107,12 @@ pub fn read(source: &Source) -> Result<Package> {
                 None => None,
                 Some(page) => {
                     let path = page.split(['?', '#']).next().unwrap_or(page);
-                    match path.strip_prefix(PAGES) {
-                        Some(inner) if source.contains(path) && !inner.is_empty() => {
-                            Some(page[PAGES.len()..].to_owned())
+                    let rest = &page[path.len()..];
+                    // As the files are stored: `package/./a.html` is `package/a.html`.
+                    let cleaned = crate::source::clean(path).unwrap_or_default();
+                    match cleaned.strip_prefix(PAGES) {
+                        Some(inner) if source.contains(&cleaned) && !inner.is_empty() => {
+                            Some(format!("{inner}{rest}"))
                         }
                         _ => {
                             problems.push(format!(
