@@ -54,6 +54,19 @@ async fn first_lesson(app: &TestApp, user: &TestUser, course: i64) -> Value {
     r.json().await.unwrap()
 }
 
+/// Deletes a course through the API.
+async fn delete_course(app: &TestApp, admin: &TestUser, course: i64) {
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/courses/{course}"),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+}
+
 /// The package path in a launch URL (after the capability).
 fn launch_path_of(url: &str) -> String {
     url.splitn(6, '/').nth(5).unwrap().to_owned()
@@ -334,15 +347,7 @@ async fn reimporting_keeps_unchanged_files_and_deleting_the_course_removes_them(
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     assert_eq!(client.get(url).send().await.unwrap().status(), 200);
 
-    let r = app
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/courses/{}", first.course_id),
-            Some(&admin.token),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), 204);
+    delete_course(&app, &admin, first.course_id).await;
     assert_eq!(package_files(&app, first.course_id).await, 0);
     // Nothing else was stored: every body and file of the course is collected.
     assert_eq!(blobs(&app).await, 0, "of {stored}");
@@ -472,15 +477,7 @@ async fn a_capability_does_not_outlive_its_course_when_the_id_is_used_again() {
         .to_owned();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
-    let r = app
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/courses/{}", first.course_id),
-            Some(&admin.token),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), 204);
+    delete_course(&app, &admin, first.course_id).await;
     // The newest course's id is free again: the next course (the same package, even) gets it.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = packages::import(&app.app, &sample(RUNTIME_2004), None, false)

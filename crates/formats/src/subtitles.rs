@@ -73,7 +73,11 @@ fn parse_time(s: &str) -> Option<u64> {
         return None;
     }
     let ms: u64 = format!("{frac:0<3}")[..3].parse().ok()?;
-    Some(((h * 60 + m) * 60 + sec) * 1000 + ms)
+    // A time beyond any real video (an hour field of 20 digits) is not a time: no overflow.
+    h.checked_mul(3600)?
+        .checked_add(m * 60 + sec)?
+        .checked_mul(1000)?
+        .checked_add(ms)
 }
 
 /// Removes markup (`<i>`, `<c.yellow>`, `{\an8}`) and decodes entities.
@@ -200,7 +204,7 @@ pub fn paragraphs(cues: &[Cue]) -> Vec<(u64, String)> {
         }
         last = &c.text;
         match out.last_mut() {
-            Some((start, text)) if c.start_ms < *start + 30_000 => {
+            Some((start, text)) if c.start_ms < start.saturating_add(30_000) => {
                 text.push(' ');
                 text.push_str(&c.text);
             }
@@ -233,6 +237,14 @@ fn is_language(code: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn absurd_hours_are_not_a_time() {
+        // Found by `cargo fuzz run subtitles`: an hour field this long overflowed the milliseconds.
+        assert_eq!(super::parse_time("99999999999999999999:00:00,000"), None);
+        assert_eq!(super::parse_time("9999999999999999:00:00,000"), None);
+        assert_eq!(super::parse_time("01:02:03,004"), Some(3_723_004));
+    }
     use super::*;
 
     #[test]
