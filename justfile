@@ -21,17 +21,28 @@ test: test-deps test-models
     cargo clippy --workspace --all-targets --locked -- -D warnings
     cargo test --workspace --locked --all-targets
     cargo test --workspace --locked --doc
-    just fuzz 30
+    just fuzz-ci
 
-# Fuzz the package readers (Common Cartridge, SCORM, Moodle, Open edX and SmartCourse manifests) and the subtitle
-# reader with cargo fuzz (libFuzzer, coverage-guided) for SECS seconds each, starting from the real samples'
-# manifests. A crash fails the run and leaves its input in fuzz/artifacts/ (replay: `cargo fuzz run TARGET FILE`).
+# The package readers (Common Cartridge, SCORM, Moodle, Open edX and SmartCourse manifests) and the subtitle
+# reader under cargo fuzz (libFuzzer, coverage-guided), starting from the real samples' manifests. A crash fails
+# the run and leaves its input in fuzz/artifacts/ (replay: `cargo fuzz run --sanitizer none TARGET FILE`).
 # Stable Rust: no sanitizer (the readers forbid unsafe code; AddressSanitizer needs nightly).
-fuzz SECS="60":
-    @command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
-    python3 scripts/fuzz_seeds.py
+# Fuzz the package and subtitle readers for SECS seconds per target.
+fuzz SECS="60": fuzz-tools
     cargo fuzz run --sanitizer none manifests fuzz/corpus/manifests -- -max_total_time={{SECS}} -print_final_stats=1
     cargo fuzz run --sanitizer none subtitles fuzz/corpus/subtitles -- -max_total_time={{SECS}} -max_len=8192 -print_final_stats=1
+
+# A fixed seed and a fixed number of inputs per target (about 30 s each here), so a run can be repeated; `just
+# fuzz` explores further.
+# The fuzzing `just test` (and so CI) runs.
+fuzz-ci: fuzz-tools
+    cargo fuzz run --sanitizer none manifests fuzz/corpus/manifests -- -seed=1 -runs=100000 -print_final_stats=1
+    cargo fuzz run --sanitizer none subtitles fuzz/corpus/subtitles -- -seed=1 -runs=40000 -max_len=8192 -print_final_stats=1
+
+# cargo-fuzz, and the corpus seeded with the samples' manifests and subtitles.
+fuzz-tools:
+    @command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+    python3 scripts/fuzz_seeds.py
 
 # Fetch the models `serve` uses (models/models.toml) into models/ (skips those already there and verified).
 models:
