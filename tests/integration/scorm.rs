@@ -103,6 +103,7 @@ async fn a_scorm_lesson_runs_its_launch_page_from_the_package_server_and_nowhere
         .file_names()
         .filter(|n| !n.ends_with('/'))
         .count();
+    assert_eq!(r.format, "SCORM 2004 3rd Edition");
     assert_eq!(r.package_files, zip_files);
     assert_eq!(package_files(&app, r.course_id).await, zip_files as i64);
     app.publish(&teacher, r.course_id).await;
@@ -234,6 +235,7 @@ async fn a_scorm_lesson_runs_its_launch_page_from_the_package_server_and_nowhere
     )
     .await
     .unwrap();
+    assert_eq!(other.format, "SCORM 1.2");
     let other_lesson = first_lesson(&app, &teacher, other.course_id).await;
     let other_url = other_lesson["launch_url"].as_str().unwrap();
     // A file only the other package has (the packages share their pages).

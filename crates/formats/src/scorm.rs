@@ -80,6 +80,8 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
     let format = if version.contains("1.2") || manifest_text.contains("adlcp_rootv1p2") {
         "SCORM 1.2".to_owned()
     } else {
+        // The schema version says "2004 3rd Edition" (or "CAM 1.3", or nothing).
+        let version = version.trim().trim_start_matches("2004").trim();
         format!("SCORM 2004 {version}").trim().to_owned()
     };
     let key = root
