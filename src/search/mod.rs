@@ -410,7 +410,7 @@ fn load_or_build_hnsw(
             }
         }
     }
-    let built = build_hnsw(conn, dim, generation)?;
+    let built = build_hnsw(conn, dim, generation, count)?;
     if let Err(e) = save_hnsw(&built.index, &path, &stamp_path, &stamp) {
         tracing::warn!(error = %e, "could not save the HNSW index; it will be built again after a restart");
     }
@@ -438,11 +438,16 @@ fn save_hnsw(
     Ok(())
 }
 
-fn build_hnsw(conn: &Connection, dim: usize, generation: u64) -> anyhow::Result<Hnsw> {
+/// Builds the HNSW index of the `count` chunks.
+fn build_hnsw(
+    conn: &Connection,
+    dim: usize,
+    generation: u64,
+    count: usize,
+) -> anyhow::Result<Hnsw> {
     let started = std::time::Instant::now();
     let index = usearch::Index::new(&hnsw_options(dim))?;
-    let count: i64 = conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?;
-    index.reserve(count as usize)?;
+    index.reserve(count)?;
     let mut course_of = HashMap::new();
     let mut stmt = conn.prepare("SELECT id, course_id, vector FROM chunks")?;
     let rows = stmt.query_map([], |r| {
@@ -755,17 +760,8 @@ impl Job for IndexCourse {
     const QUEUE: &'static str = "ml";
 
     async fn run(self, ctx: JobContext) -> anyhow::Result<()> {
-        // A change while this job runs makes it run once more (see `jobs::store::insert`); looking again here
-        // until nothing is left to embed saves that round trip in the common case.
-        for _ in 0..5 {
-            if index_course(&ctx.app, self.course_id)
-                .await?
-                .lessons_embedded
-                == 0
-            {
-                break;
-            }
-        }
+        // A change while this job runs makes it run once more (see `jobs::store::insert`).
+        index_course(&ctx.app, self.course_id).await?;
         Ok(())
     }
 }
