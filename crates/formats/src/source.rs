@@ -23,19 +23,23 @@ pub enum Source {
     },
     /// A zip archive.
     Zip {
-        /// The archive.
-        path: PathBuf,
-        /// Sizes its directory declares (never trusted alone: reading stops at the limit).
-        sizes: BTreeMap<String, u64>,
+        /// The archive, its directory read once (a package's readers and import read hundreds of files).
+        archive: std::sync::Arc<std::sync::Mutex<zip::ZipArchive<std::fs::File>>>,
+        /// Each file's entry in the archive, by its path in the package.
+        entries: BTreeMap<String, usize>,
         /// The per-file limit.
         max_file: u64,
-        /// The folder inside the archive that is the package's root ("" or ending in `/`).
-        prefix: String,
     },
 }
 
 fn bad(message: impl Into<String>) -> Error {
     Error::invalid("package", message.into())
+}
+
+/// A link split into its path and what follows it (`?query` and/or `#fragment`, with the mark), as a launch
+/// page is named: `shared/launch.html?x=1` → (`shared/launch.html`, `?x=1`).
+pub fn split_query(link: &str) -> (&str, &str) {
+    link.split_at(link.find(['?', '#']).unwrap_or(link.len()))
 }
 
 /// A package path as stored: forward slashes, no `.`/`..`, not absolute. `None` if it tries to leave.
@@ -85,7 +89,7 @@ impl Source {
                 archive.len()
             )));
         }
-        let mut sizes = BTreeMap::new();
+        let mut entries = BTreeMap::new();
         let mut total = 0u64;
         for i in 0..archive.len() {
             let entry = archive
@@ -100,8 +104,9 @@ impl Source {
                     entry.name()
                 ))
             })?;
+            // The sizes the directory declares are not trusted alone: reading stops at the limit.
             total = total.saturating_add(entry.size());
-            sizes.insert(name, entry.size());
+            entries.insert(name, i);
         }
         if total > limits.max_course_bytes.saturating_mul(2) {
             return Err(Error::TooLarge(
@@ -113,10 +118,9 @@ impl Source {
             ));
         }
         Ok(Source::Zip {
-            path: path.to_path_buf(),
-            sizes,
+            archive: std::sync::Arc::new(std::sync::Mutex::new(archive)),
+            entries,
             max_file: limits.max_file_bytes,
-            prefix: String::new(),
         })
     }
 
@@ -145,18 +149,16 @@ impl Source {
                 _scratch,
             },
             Source::Zip {
-                path,
-                sizes,
+                archive,
+                entries,
                 max_file,
-                prefix: old,
             } => Source::Zip {
-                path,
-                sizes: sizes
+                archive,
+                entries: entries
                     .into_iter()
                     .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), v)))
                     .collect(),
                 max_file,
-                prefix: format!("{old}{prefix}"),
             },
         };
         if markers.iter().any(|m| inner.contains(m)) {
@@ -171,14 +173,14 @@ impl Source {
         match (self, clean(name)) {
             (_, None) => false,
             (Source::Dir(root) | Source::Unpacked { root, .. }, Some(n)) => root.join(&n).is_file(),
-            (Source::Zip { sizes, .. }, Some(n)) => sizes.contains_key(&n),
+            (Source::Zip { entries, .. }, Some(n)) => entries.contains_key(&n),
         }
     }
 
     /// Every file's path, sorted.
     pub fn files(&self) -> Vec<String> {
         match self {
-            Source::Zip { sizes, .. } => sizes.keys().cloned().collect(),
+            Source::Zip { entries, .. } => entries.keys().cloned().collect(),
             Source::Dir(root) | Source::Unpacked { root, .. } => {
                 let mut out = Vec::new();
                 let mut stack = vec![root.clone()];
@@ -219,24 +221,15 @@ impl Source {
                 std::fs::read(&real).map_err(|e| bad(format!("cannot read {name}: {e}")))
             }
             Source::Zip {
-                path,
-                sizes,
+                archive,
+                entries,
                 max_file,
-                prefix,
             } => {
-                if !sizes.contains_key(&clean_name) {
-                    return Err(bad(format!("{name} is missing from the package")));
-                }
-                let file = std::fs::File::open(path).map_err(anyhow::Error::from)?;
-                let mut archive =
-                    zip::ZipArchive::new(file).map_err(|e| bad(format!("damaged archive: {e}")))?;
-                let full_name = format!("{prefix}{clean_name}");
-                let index = (0..archive.len())
-                    .find(|i| {
-                        archive.name_for_index(*i).and_then(clean).as_deref()
-                            == Some(full_name.as_str())
-                    })
+                let index = *entries
+                    .get(&clean_name)
                     .ok_or_else(|| bad(format!("{name} is missing from the package")))?;
+                // A reader that panicked while holding the archive left nothing half-done in it.
+                let mut archive = archive.lock().unwrap_or_else(|e| e.into_inner());
                 let entry = archive
                     .by_index(index)
                     .map_err(|e| bad(format!("damaged archive: {e}")))?;
