@@ -11,6 +11,19 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Percent-encodes `s` byte by byte (UTF-8), leaving ASCII letters, digits and the bytes in `keep` as they are.
+pub fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A `LIKE ... ESCAPE '\\'` pattern that finds `q` anywhere, with `%`, `_` and `\\` in it taken literally;
 /// `None` for an empty search.
 pub fn like_contains(q: Option<&str>) -> Option<String> {

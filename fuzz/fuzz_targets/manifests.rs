@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use smartcourse_formats::{Limits, Source, cc, moodle, native, olx, scorm};
 
 /// The packages, in the order of the format byte, with the manifest each one's reader parses.
-pub const CASES: [(&str, &str); 6] = [
+const CASES: [(&str, &str); 6] = [
     (
         "common-cartridge/canvas_cc_gem_course.imscc",
         "imsmanifest.xml",

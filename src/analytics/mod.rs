@@ -279,11 +279,7 @@ pub fn enrollments(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>
                     title,
                     enrolled,
                     completed,
-                    completion_rate: if enrolled == 0 {
-                        0
-                    } else {
-                        completed * 100 / enrolled
-                    },
+                    completion_rate: completion_rate(completed, enrolled),
                     avg_days_to_complete: (completed > 0)
                         .then(|| (days / completed as f64 * 10.0).round() / 10.0),
                 })
@@ -383,11 +379,7 @@ pub fn recompute(conn: &Connection, actor: &Actor) -> Result<Vec<CourseReport>> 
                 title,
                 enrolled,
                 completed,
-                completion_rate: if enrolled == 0 {
-                    0
-                } else {
-                    completed * 100 / enrolled
-                },
+                completion_rate: completion_rate(completed, enrolled),
                 active_7d,
                 avg_days_to_complete: avg_days.map(|d| (d * 10.0).round() / 10.0),
                 daily,
@@ -450,6 +442,15 @@ fn csv_field(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s
+    }
+}
+
+/// Completed as a whole percentage of enrolled (0 with nobody enrolled).
+fn completion_rate(completed: i64, enrolled: i64) -> i64 {
+    if enrolled == 0 {
+        0
+    } else {
+        completed * 100 / enrolled
     }
 }
 

@@ -73,7 +73,7 @@ if(real!==w){try{w.parent=stand}catch(x){}}else if(!w.opener){try{w.opener=stand
 
 /// The content type a package file is served with, by its extension (packages do not say; browsers need it
 /// right to run scripts and styles under `nosniff`).
-pub fn content_type(path: &str) -> &'static str {
+fn content_type(path: &str) -> &'static str {
     let ext = path
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
@@ -115,9 +115,7 @@ pub fn url(app: &App, course_id: i64, created: &str, launch: &str) -> Result<Str
         .tokens
         .issue_package(course_id, created, CAPABILITY_TTL_SECS)?;
     // A path on the package server; `on_package_server` makes it a URL for a request's host.
-    let (path, rest) = launch
-        .find(['?', '#'])
-        .map_or((launch, ""), |i| launch.split_at(i));
+    let (path, rest) = crate::packages::source::split_query(launch);
     Ok(format!(
         "/packages/{capability}/{}{rest}",
         encode_path(path)
@@ -161,15 +159,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
 
 /// Percent-encodes a path for a URL, leaving its slashes and the characters that need no escaping.
 fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::util::percent_encode(path, b"/-._~!$&'()*+,;=:@")
 }
 
 /// Makes the course's package files those in folder `prefix` of `source` (`""`: all of them; none when
@@ -315,27 +305,16 @@ pub async fn serve(
         HeaderValue::from_static("same-origin"),
     );
     if kind == "text/html" {
-        let etag = format!("\"{sum}-api2\"");
+        // The page as sent depends on the API added to it too.
+        static API_TAG: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| content::sha256(SCORM_API.as_bytes())[..12].to_owned());
+        let etag = format!("\"{sum}-{}\"", *API_TAG);
+        let headers_out = super::routes::file_headers(extra, &etag, "text/html");
         if super::routes::not_modified(&headers, &etag) {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response.headers_mut().extend(extra);
-            return Ok(response);
+            return Ok((StatusCode::NOT_MODIFIED, headers_out).into_response());
         }
         let bytes = content::get_bytes(&app.content, sum.clone(), size as u64).await?;
-        let page = with_scorm_api(&bytes);
-        extra.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-        extra.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        extra.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=3600"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            extra.insert(header::ETAG, v);
-        }
-        return Ok((extra, page).into_response());
+        return Ok((headers_out, with_scorm_api(&bytes)).into_response());
     }
     super::routes::blob_response(
         &app,
@@ -369,7 +348,8 @@ fn insertion_point(page: &[u8]) -> Option<usize> {
     if page.starts_with(&[0xFF, 0xFE]) || page.starts_with(&[0xFE, 0xFF]) {
         return None;
     }
-    let lower = page.to_ascii_lowercase();
+    // The tags looked for are at the top of a page: no need to copy a long one whole.
+    let lower = page[..page.len().min(64 * 1024)].to_ascii_lowercase();
     let end_of_tag = |at: usize| {
         lower[at..]
             .iter()

@@ -465,6 +465,22 @@ pub(super) struct Blob {
     pub disposition: Option<String>,
 }
 
+/// `extra` with the headers every stored file is sent with: its ETag and type, `nosniff`, and an hour in the
+/// browser's private cache.
+pub(super) fn file_headers(mut extra: HeaderMap, etag: &str, content_type: &str) -> HeaderMap {
+    for (name, value) in [
+        (header::ETAG, etag),
+        (header::CONTENT_TYPE, content_type),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "private, max-age=3600"),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            extra.insert(name, v);
+        }
+    }
+    extra
+}
+
 /// Whether the request's `If-None-Match` names `etag`.
 pub(super) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     headers
@@ -483,29 +499,13 @@ pub(super) fn blob_response(
 ) -> Result<Response> {
     let size = blob.size;
     let etag = format!("\"{}\"", blob.sha256);
-    let mut response_headers = extra;
+    let mut response_headers = file_headers(extra, &etag, &blob.content_type);
     let set = |h: &mut HeaderMap, k, v: String| {
         if let Ok(v) = HeaderValue::from_str(&v) {
             h.insert(k, v);
         }
     };
-    set(&mut response_headers, header::ETAG, etag.clone());
-    set(
-        &mut response_headers,
-        header::CONTENT_TYPE,
-        blob.content_type,
-    );
     set(&mut response_headers, header::ACCEPT_RANGES, "bytes".into());
-    set(
-        &mut response_headers,
-        header::X_CONTENT_TYPE_OPTIONS,
-        "nosniff".into(),
-    );
-    set(
-        &mut response_headers,
-        header::CACHE_CONTROL,
-        "private, max-age=3600".into(),
-    );
     if let Some(d) = blob.disposition {
         set(&mut response_headers, header::CONTENT_DISPOSITION, d);
     }

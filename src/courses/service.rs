@@ -353,12 +353,16 @@ pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
         .db
         .read(move |c| {
             let course = require_lesson_read(c, &actor, id)?;
-            let course_created: String = c.query_row(
-                "SELECT created_at FROM courses WHERE id = ?1",
-                [course.id],
-                |r| r.get(0),
-            )?;
             let row = store::lesson(c, id)?.ok_or(Error::NotFound)?;
+            // What a launch page's capability names the course by, besides its id (`launch::url`).
+            let course_created: Option<String> = match row.launch_path {
+                Some(_) => Some(c.query_row(
+                    "SELECT created_at FROM courses WHERE id = ?1",
+                    [course.id],
+                    |r| r.get(0),
+                )?),
+                None => None,
+            };
             let editor = super::may_edit(&actor, &course);
             // Only a student whose resume point is another lesson needs a write.
             let resume_here = match reader.filter(|_| !editor) {
@@ -403,11 +407,10 @@ pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
         body_html: html,
         body_markdown: editor.then_some(markdown),
         attachments,
-        launch_url: row
-            .launch_path
-            .as_deref()
-            .map(|p| super::launch::url(app, row.course_id, &course_created, p))
-            .transpose()?,
+        launch_url: match (row.launch_path.as_deref(), course_created) {
+            (Some(p), Some(created)) => Some(super::launch::url(app, row.course_id, &created, p)?),
+            _ => None,
+        },
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -288,14 +288,8 @@ pub fn content_disposition(kind: &str, filename: &str) -> String {
         })
         .filter(|c| *c != '"' && *c != '\\')
         .collect();
-    let mut encoded = String::new();
-    for b in filename.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    // RFC 5987: only the unreserved characters stay as they are.
+    let encoded = crate::util::percent_encode(filename, b"-._~");
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 

@@ -96,14 +96,18 @@ fn token_from(parts: &Parts) -> Option<String> {
 /// that serves course packages' own pages (`courses::launch`), and SameSite does not tell ports apart; a
 /// page there must not post with a student's or a teacher's sign-in.
 pub fn cross_origin_write(parts: &Parts) -> bool {
-    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return false;
-    }
-    let Some(origin) = parts.headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
+    !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && foreign_origin(&parts.headers)
+}
+
+/// Whether the request says it comes from a page of another origin: its `Origin` names another host or port
+/// than the one it was sent to, or is `null` (an opaque, sandboxed page; never one of ours). A request without
+/// `Origin` (not from a browser page) is not.
+pub fn foreign_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
         return false;
     };
-    let host = parts
-        .headers
+    let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");

@@ -438,6 +438,17 @@ async fn sync(
     source: Arc<Source>,
 ) -> Result<(usize, usize, usize, Changes)> {
     let detail = service::course_detail(app, Some(Actor::System), course_id).await?;
+    // The lessons' launch pages now, so only a changed one is written.
+    let mut launches: HashMap<i64, String> = app
+        .db
+        .read(move |c| {
+            Ok(c.prepare(
+                "SELECT id, launch_path FROM lessons WHERE course_id = ?1 AND launch_path IS NOT NULL",
+            )?
+            .query_map([course_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?)
+        })
+        .await?;
     let updating = !detail.modules.is_empty();
     let mut old_modules: Vec<OldModule> = detail
         .modules
@@ -563,17 +574,19 @@ async fn sync(
                 files_changed = true;
                 service::delete_attachment(app, Actor::System, old.id).await?;
             }
-            let launch = lesson.launch.clone();
-            let relaunched = app
-                .db
-                .write(move |tx| {
-                    Ok(tx.execute(
-                        "UPDATE lessons SET launch_path = ?1 WHERE id = ?2 AND launch_path IS NOT ?1",
-                        rusqlite::params![launch, lesson_id],
-                    )? > 0)
-                })
-                .await?;
-            files_changed |= relaunched && existing.is_some();
+            if launches.remove(&lesson_id) != lesson.launch {
+                let launch = lesson.launch.clone();
+                app.db
+                    .write(move |tx| {
+                        tx.execute(
+                            "UPDATE lessons SET launch_path = ?1 WHERE id = ?2",
+                            rusqlite::params![launch, lesson_id],
+                        )?;
+                        Ok(())
+                    })
+                    .await?;
+                files_changed |= existing.is_some();
+            }
             for r in &lesson.refs {
                 lesson_ids.entry(r.clone()).or_insert(lesson_id);
             }

@@ -60,11 +60,7 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
     for (path, sum) in kept {
         zip.start_file(format!("{PAGES}{path}"), deflate)
             .map_err(zerr)?;
-        let mut index = 0u32;
-        while let Some(chunk) = content::get_chunk(&app.content, sum.clone(), index).await? {
-            zip.write_all(&chunk).map_err(ioerr)?;
-            index += 1;
-        }
+        copy_blob(app, sum, &mut zip).await?;
     }
     for (mi, m) in detail.modules.iter().enumerate() {
         let mut lessons = Vec::new();
@@ -82,13 +78,7 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
                     name = format!("files/{stem}/{}-{}", a.id, a.filename);
                 }
                 zip.start_file(name.as_str(), stored).map_err(zerr)?;
-                let mut index = 0u32;
-                while let Some(chunk) =
-                    content::get_chunk(&app.content, a.sha256.clone(), index).await?
-                {
-                    zip.write_all(&chunk).map_err(ioerr)?;
-                    index += 1;
-                }
+                copy_blob(app, a.sha256.clone(), &mut zip).await?;
                 files.push(name);
             }
             lessons.push(ManifestLesson {
@@ -108,5 +98,16 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
     zip.write_all(toml.as_bytes()).map_err(ioerr)?;
     zip.finish().map_err(zerr)?;
     std::fs::rename(&tmp, out).map_err(|e| bad(format!("cannot write {}: {e}", out.display())))?;
+    Ok(())
+}
+
+/// Writes the stored bytes `sum` into the zip entry just started, chunk by chunk.
+async fn copy_blob(app: &App, sum: String, out: &mut impl Write) -> Result<()> {
+    let mut index = 0u32;
+    while let Some(chunk) = content::get_chunk(&app.content, sum.clone(), index).await? {
+        out.write_all(&chunk)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("writing the package: {e}")))?;
+        index += 1;
+    }
     Ok(())
 }

@@ -74,13 +74,12 @@ impl ContentStore {
                 }
                 let db = Database::create(self.path.as_ref()).map_err(|e| {
                     tracing::warn!(error = %e, "the content store cannot be opened again yet");
-                    match e {
-                        redb::DatabaseError::Storage(StorageError::Io(io))
-                            if io.kind() == std::io::ErrorKind::StorageFull =>
-                        {
-                            Error::StorageFull
-                        }
-                        other => Error::Internal(anyhow::anyhow!("content store: {other}")),
+                    // Still full (507), or not yet: the next operation tries again (503, not a bug's 500).
+                    match Error::from(e) {
+                        Error::StorageFull => Error::StorageFull,
+                        _ => Error::Unavailable(
+                            "the content store cannot be opened again yet; try again".into(),
+                        ),
                     }
                 })?;
                 tracing::info!("content store opened again after an I/O error");
@@ -92,8 +91,10 @@ impl ContentStore {
             .db
             .read()
             .map_err(|_| anyhow::anyhow!("content store lock poisoned"))?;
-        slot.clone()
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("the content store is being reopened")))
+        slot.clone().ok_or_else(|| {
+            // A moment's state, not a bug: the client may try again.
+            Error::Unavailable("the content store is being opened again; try again".into())
+        })
     }
 
     fn mark_broken(&self) {

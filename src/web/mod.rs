@@ -251,22 +251,8 @@ pub fn safe_next(next: &str) -> &str {
 /// Refuses form posts from other sites (their Origin names another host, or is `null`), on top of the SameSite
 /// cookie.
 async fn same_origin(req: Request, next: Next) -> Response {
-    if req.method() == Method::POST
-        && let Some(origin) = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-    {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map_or(origin, |x| x.1);
-        // `null`: a sandboxed or otherwise opaque page (never one of ours) posting with the cookie.
-        if origin == "null" || origin_host != host {
-            return WebError(Error::Forbidden).into_response();
-        }
+    if req.method() == Method::POST && crate::http::auth::foreign_origin(req.headers()) {
+        return WebError(Error::Forbidden).into_response();
     }
     next.run(req).await
 }

@@ -106,8 +106,7 @@ pub fn read(source: &Source) -> Result<Package> {
             let launch = match l.launch.as_deref() {
                 None => None,
                 Some(page) => {
-                    let path = page.split(['?', '#']).next().unwrap_or(page);
-                    let rest = &page[path.len()..];
+                    let (path, rest) = crate::source::split_query(page);
                     // As the files are stored: `package/./a.html` is `package/a.html`.
                     let cleaned = crate::source::clean(path).unwrap_or_default();
                     match cleaned.strip_prefix(PAGES) {
@@ -159,4 +158,46 @@ pub fn read(source: &Source) -> Result<Package> {
         file_names: Default::default(),
         skip_unsupported_files: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(launch: &str) -> Result<Package> {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "course.toml",
+            &format!(
+                "format = 1\ntitle = \"Golf\"\n[[module]]\ntitle = \"M\"\n[[module.lesson]]\ntitle = \"Play\"\nfile = \"play.md\"\nlaunch = \"{launch}\"\n"
+            ),
+        );
+        write("play.md", "Play golf.");
+        write("package/shared/launch.html", "<p>Play</p>");
+        write("outside.html", "<p>Out</p>");
+        let source = Source::open(dir.path(), &crate::Limits::default(), dir.path())?;
+        read(&source)
+    }
+
+    #[test]
+    fn a_launch_page_is_inside_the_package_folder() {
+        let p = package("package/./shared/launch.html?start=1").unwrap();
+        assert_eq!(p.kept_files.as_deref(), Some(PAGES));
+        assert_eq!(
+            p.modules[0].lessons[0].launch.as_deref(),
+            Some("shared/launch.html?start=1")
+        );
+        for outside in ["outside.html", "package/missing.html", "package/"] {
+            let e = package(outside).unwrap_err().to_string();
+            assert!(
+                e.contains("is not in the package's package/ folder"),
+                "{outside}: {e}"
+            );
+        }
+    }
 }

@@ -111,7 +111,7 @@ fn lesson(
     let title = text_of(child(item, "title"));
     let id = item.attribute("identifierref")?;
     let href = launch.get(id)?;
-    let path = href.split(['?', '#']).next().unwrap_or(href);
+    let (path, query) = crate::source::split_query(href);
     let html = match source.read(path) {
         Ok(b) => match crate::source::decode(&b, path) {
             Ok(text) => text,
@@ -138,7 +138,7 @@ fn lesson(
         text
     };
     Some(PackageLesson {
-        launch: crate::source::clean(path).map(|p| format!("{p}{}", &href[path.len()..])),
+        launch: crate::source::clean(path).map(|p| format!("{p}{query}")),
         refs: Vec::new(),
         title,
         body,
