@@ -725,6 +725,22 @@ mod tests {
     }
 
     #[test]
+    fn package_pages_get_the_next_port_unless_one_is_set() {
+        let at = |addr: &str, set: u16| {
+            ServerConfig {
+                addr: addr.parse().unwrap(),
+                packages_port: set,
+                ..ServerConfig::default()
+            }
+            .packages_port()
+        };
+        assert_eq!(at("0.0.0.0:8000", 0), 8001);
+        assert_eq!(at("127.0.0.1:0", 0), 0, "a free port beside a free port");
+        assert_eq!(at("0.0.0.0:65535", 0), 65534, "no port after the last");
+        assert_eq!(at("0.0.0.0:8000", 9100), 9100);
+    }
+
+    #[test]
     fn every_key_has_an_env_name() {
         let keys = Config::keys();
         assert!(keys.contains(&("server.addr".into(), "SMARTCOURSE_SERVER_ADDR".into())));

@@ -245,6 +245,33 @@ impl TestApp {
         body["lesson"]["id"].as_i64().unwrap()
     }
 
+    /// Uploads `bytes` as the file `name` of a lesson, as `who`, through the API.
+    pub async fn upload(
+        &self,
+        who: &TestUser,
+        lesson: i64,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+        self.client
+            .post(self.url(&format!("/api/lessons/{lesson}/attachments")))
+            .bearer_auth(&who.token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The SHA-256 of every lesson body and file in the content store.
+    pub async fn stored_hashes(&self) -> Vec<String> {
+        self.app
+            .content
+            .read(smartcourse::courses::content::stored_hashes)
+            .await
+            .unwrap()
+    }
+
     /// Marks a course published in the database directly, for tests about other things that need
     /// published courses without lessons (the publish workflow refuses those).
     pub async fn publish_directly(&self, course: i64) {

@@ -5,37 +5,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use smartcourse::accounts::Role;
 
-use crate::common::{TestApp, TestUser, assert_error};
+use crate::common::{TestApp, assert_error};
 
 fn sample(name: &str) -> Vec<u8> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/content/");
     std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("sample {name}: {e}"))
-}
-
-async fn upload(
-    app: &TestApp,
-    who: &TestUser,
-    lesson: i64,
-    name: &str,
-    bytes: Vec<u8>,
-) -> reqwest::Response {
-    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
-    let form = reqwest::multipart::Form::new().part("file", part);
-    app.client
-        .post(app.url(&format!("/api/lessons/{lesson}/attachments")))
-        .bearer_auth(&who.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn stored_hashes(app: &TestApp) -> Vec<String> {
-    app.app
-        .content
-        .read(smartcourse::courses::content::stored_hashes)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -286,7 +260,7 @@ async fn real_files_upload_and_download_byte_identical_with_ranges() {
         ),
     ] {
         let bytes = sample(name);
-        let r = upload(&app, &owner, lesson, name, bytes.clone()).await;
+        let r = app.upload(&owner, lesson, name, bytes.clone()).await;
         assert_eq!(
             r.status(),
             201,
@@ -377,7 +351,9 @@ async fn real_files_upload_and_download_byte_identical_with_ranges() {
         .await;
     }
     // Students do not upload.
-    let r = upload(&app, &student, lesson, "notes.txt", b"hello".to_vec()).await;
+    let r = app
+        .upload(&student, lesson, "notes.txt", b"hello".to_vec())
+        .await;
     assert_error(r, 403, "forbidden").await;
     let l: Value = app
         .send(
@@ -402,7 +378,7 @@ async fn a_file_over_20_mib_crosses_many_chunks_intact() {
     // A PDF header, then 3.5 chunks of patterned bytes.
     let mut bytes = b"%PDF-1.4\n".to_vec();
     bytes.extend((0..(3 * 1024 * 1024 + 512 * 1024)).map(|i: u32| (i % 251) as u8));
-    let r = upload(&app, &owner, lesson, "big.pdf", bytes.clone()).await;
+    let r = app.upload(&owner, lesson, "big.pdf", bytes.clone()).await;
     assert_eq!(r.status(), 201);
     let a: Value = r.json().await.unwrap();
     let url = a["url"].as_str().unwrap();
@@ -439,12 +415,12 @@ async fn oversized_and_disguised_uploads_are_refused_and_leave_nothing_behind() 
     let owner = app.user(Role::Instructor).await;
     let course = app.course(&owner, "Limits").await;
     let lesson = app.lesson(&owner, course, "L", "").await;
-    let before = stored_hashes(&app).await;
+    let before = app.stored_hashes().await;
 
     let mut big = b"%PDF-1.4\n".to_vec();
     big.resize(2 * 1024 * 1024, b'x');
     assert_error(
-        upload(&app, &owner, lesson, "big.pdf", big).await,
+        app.upload(&owner, lesson, "big.pdf", big).await,
         413,
         "too_large",
     )
@@ -453,20 +429,20 @@ async fn oversized_and_disguised_uploads_are_refused_and_leave_nothing_behind() 
     // An executable and a zip named like documents are judged by their bytes.
     let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0>\0".to_vec();
     assert_error(
-        upload(&app, &owner, lesson, "notes.pdf", elf).await,
+        app.upload(&owner, lesson, "notes.pdf", elf).await,
         415,
         "unsupported_media_type",
     )
     .await;
     let zip = b"PK\x03\x04\x14\0\0\0\x08\0".to_vec();
     assert_error(
-        upload(&app, &owner, lesson, "slides.txt", zip).await,
+        app.upload(&owner, lesson, "slides.txt", zip).await,
         415,
         "unsupported_media_type",
     )
     .await;
     assert_error(
-        upload(&app, &owner, lesson, "empty.txt", Vec::new()).await,
+        app.upload(&owner, lesson, "empty.txt", Vec::new()).await,
         422,
         "invalid_input",
     )
@@ -476,7 +452,7 @@ async fn oversized_and_disguised_uploads_are_refused_and_leave_nothing_behind() 
     let mut part = b"%PDF-1.4\n".to_vec();
     part.resize(1000 * 1024, b'a');
     assert_eq!(
-        upload(&app, &owner, lesson, "a.pdf", part.clone())
+        app.upload(&owner, lesson, "a.pdf", part.clone())
             .await
             .status(),
         201
@@ -484,14 +460,14 @@ async fn oversized_and_disguised_uploads_are_refused_and_leave_nothing_behind() 
     part.resize(1000 * 1024, b'b');
     part[500] = b'c';
     assert_error(
-        upload(&app, &owner, lesson, "b.pdf", part).await,
+        app.upload(&owner, lesson, "b.pdf", part).await,
         413,
         "too_large",
     )
     .await;
 
     // Only the one accepted file is stored; the staging area is empty.
-    let after = stored_hashes(&app).await;
+    let after = app.stored_hashes().await;
     assert_eq!(after.len(), before.len() + 1, "{before:?} -> {after:?}");
     let staging = app.app.data.join("tmp");
     let left: Vec<_> = std::fs::read_dir(&staging)
@@ -500,14 +476,9 @@ async fn oversized_and_disguised_uploads_are_refused_and_leave_nothing_behind() 
     assert!(left.is_empty(), "staging not empty: {left:?}");
 
     // A text file with a .pdf name is stored as what it is.
-    let r = upload(
-        &app,
-        &owner,
-        lesson,
-        "readme.pdf",
-        b"Plain words.\n".to_vec(),
-    )
-    .await;
+    let r = app
+        .upload(&owner, lesson, "readme.pdf", b"Plain words.\n".to_vec())
+        .await;
     assert_eq!(r.status(), 201);
     let a: Value = r.json().await.unwrap();
     assert_eq!(a["content_type"], "text/plain; charset=utf-8");
@@ -520,16 +491,11 @@ async fn deleting_lessons_and_courses_removes_their_content() {
     let course = app.course(&owner, "Temporary").await;
     let keep = app.lesson(&owner, course, "Keep", "kept body").await;
     let gone = app.lesson(&owner, course, "Gone", "body to delete").await;
-    let r = upload(
-        &app,
-        &owner,
-        gone,
-        "t.srt",
-        sample("openedx-demo-video-en.srt"),
-    )
-    .await;
+    let r = app
+        .upload(&owner, gone, "t.srt", sample("openedx-demo-video-en.srt"))
+        .await;
     assert_eq!(r.status(), 201);
-    assert_eq!(stored_hashes(&app).await.len(), 3);
+    assert_eq!(app.stored_hashes().await.len(), 3);
 
     let r = app
         .send(
@@ -541,7 +507,7 @@ async fn deleting_lessons_and_courses_removes_their_content() {
         .await;
     assert_eq!(r.status(), 204);
     assert_eq!(
-        stored_hashes(&app).await.len(),
+        app.stored_hashes().await.len(),
         1,
         "lesson body and attachment removed"
     );
@@ -579,7 +545,7 @@ async fn deleting_lessons_and_courses_removes_their_content() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(stored_hashes(&app).await.len(), 1);
+    assert_eq!(app.stored_hashes().await.len(), 1);
 
     let r = app
         .send(
@@ -590,7 +556,7 @@ async fn deleting_lessons_and_courses_removes_their_content() {
         )
         .await;
     assert_eq!(r.status(), 204);
-    assert!(stored_hashes(&app).await.is_empty());
+    assert!(app.stored_hashes().await.is_empty());
     assert_error(
         app.send(
             Method::GET,
@@ -962,12 +928,14 @@ async fn videos_play_in_the_lesson_with_their_subtitles_as_webvtt_and_a_transcri
     let mut mp4 = vec![0, 0, 0, 0x18];
     mp4.extend_from_slice(b"ftypmp42\0\0\0\0mp42isom");
     mp4.extend_from_slice(&[0u8; 64]);
-    let r = upload(&app, &owner, lesson, "talk.mp4", mp4.clone()).await;
+    let r = app.upload(&owner, lesson, "talk.mp4", mp4.clone()).await;
     assert_eq!(r.status(), 201);
     let video: Value = r.json().await.unwrap();
     assert_eq!(video["content_type"], "video/mp4");
     let srt_bytes = sample("openedx-demo-video-en.srt");
-    let r = upload(&app, &owner, lesson, "talk-en.srt", srt_bytes.clone()).await;
+    let r = app
+        .upload(&owner, lesson, "talk-en.srt", srt_bytes.clone())
+        .await;
     assert_eq!(r.status(), 201);
     let srt: Value = r.json().await.unwrap();
 

@@ -33,15 +33,9 @@ async fn no_route_with_an_id_lets_an_outsider_read_or_change_someone_elses_objec
         .await
         .unwrap();
     let module = module["modules"][0]["id"].as_i64().unwrap();
-    let part = reqwest::multipart::Part::bytes(b"secret notes\n".to_vec()).file_name("notes.txt");
     let attachment: Value = app
-        .client
-        .post(app.url(&format!("/api/lessons/{lesson}/attachments")))
-        .bearer_auth(&owner.token)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
+        .upload(&owner, lesson, "notes.txt", b"secret notes\n".to_vec())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -130,15 +130,9 @@ async fn import_of_an_export_is_the_same_course() {
         "/../shared/samples/content/openedx-demo-Reach_Transcript.pdf"
     ))
     .unwrap();
-    let part = reqwest::multipart::Part::bytes(pdf.clone()).file_name("transcript.pdf");
     let r = app
-        .client
-        .post(app.url(&format!("/api/lessons/{lesson}/attachments")))
-        .bearer_auth(&owner.token)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+        .upload(&owner, lesson, "transcript.pdf", pdf.clone())
+        .await;
     assert_eq!(r.status(), 201);
 
     let dir = tempfile::tempdir().unwrap();
@@ -215,13 +209,7 @@ async fn broken_and_hostile_packages_are_refused_with_reasons_and_leave_nothing(
             "notes.pdf",
         ),
     ];
-    let blobs_before = app
-        .app
-        .content
-        .read(smartcourse::courses::content::stored_hashes)
-        .await
-        .unwrap()
-        .len();
+    let blobs_before = app.stored_hashes().await.len();
     for (name, entries, expect) in cases {
         let path = dir.path().join(format!("{name}.zip"));
         let borrowed: Vec<(&str, &[u8])> =
@@ -248,13 +236,7 @@ async fn broken_and_hostile_packages_are_refused_with_reasons_and_leave_nothing(
         0,
         "a failed import leaves no course behind"
     );
-    let blobs_after = app
-        .app
-        .content
-        .read(smartcourse::courses::content::stored_hashes)
-        .await
-        .unwrap()
-        .len();
+    let blobs_after = app.stored_hashes().await.len();
     assert_eq!(blobs_before, blobs_after, "nor any stored content");
 }
 

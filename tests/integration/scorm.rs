@@ -305,16 +305,7 @@ async fn reimporting_keeps_unchanged_files_and_deleting_the_course_removes_them(
     let first = packages::import(&app.app, &sample(RUNTIME_2004), None, false)
         .await
         .unwrap();
-    let blobs = |app: &TestApp| {
-        let content = app.app.content.clone();
-        async move {
-            content
-                .read(|tx| Ok(smartcourse::courses::content::stored_hashes(tx)?.len()))
-                .await
-                .unwrap()
-        }
-    };
-    let stored = blobs(&app).await;
+    let stored = app.stored_hashes().await.len();
     let again = packages::import(&app.app, &sample(RUNTIME_2004), None, false)
         .await
         .unwrap();
@@ -324,7 +315,11 @@ async fn reimporting_keeps_unchanged_files_and_deleting_the_course_removes_them(
     assert_eq!(again.package_files, first.package_files);
     assert_eq!(first.package_files_changed, first.package_files);
     assert_eq!(again.package_files_changed, 0);
-    assert_eq!(blobs(&app).await, stored, "the same files are stored once");
+    assert_eq!(
+        app.stored_hashes().await.len(),
+        stored,
+        "the same files are stored once"
+    );
 
     // An admin edits the lesson's text: the page still runs from the kept files.
     let admin = app.user(Role::Admin).await;
@@ -352,7 +347,7 @@ async fn reimporting_keeps_unchanged_files_and_deleting_the_course_removes_them(
     delete_course(&app, &admin, first.course_id).await;
     assert_eq!(package_files(&app, first.course_id).await, 0);
     // Nothing else was stored: every body and file of the course is collected.
-    assert_eq!(blobs(&app).await, 0, "of {stored}");
+    assert_eq!(app.stored_hashes().await.len(), 0, "of {stored}");
 }
 
 #[tokio::test]

@@ -688,16 +688,8 @@ async fn words_in_attached_pdfs_and_subtitles_are_found_with_their_page_or_time(
         "openedx-demo-Reach_Transcript.pdf",
         "openedx-demo-video-en.srt",
     ] {
-        let part = reqwest::multipart::Part::bytes(std::fs::read(format!("{dir}{name}")).unwrap())
-            .file_name(name.to_owned());
-        let r = app
-            .client
-            .post(app.url(&format!("/api/lessons/{lesson}/attachments")))
-            .bearer_auth(&owner.token)
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-            .await
-            .unwrap();
+        let bytes = std::fs::read(format!("{dir}{name}")).unwrap();
+        let r = app.upload(&owner, lesson, name, bytes).await;
         assert_eq!(r.status(), 201);
         ids.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
     }
