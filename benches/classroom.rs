@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use smartcourse::App;
 use smartcourse::accounts::{self, Actor, NewUser, Role};
 use smartcourse::config::Config;
+use smartcourse::jobs::workflow::Viewer;
 use smartcourse::ml::Models;
 
 fn root() -> PathBuf {
@@ -94,7 +95,10 @@ async fn main() {
     let workflow = report.workflow_id.unwrap();
     while app
         .db
-        .read(move |c| smartcourse::jobs::workflow::status(c, &Actor::System, workflow))
+        .read({
+            let registry = app.jobs.clone();
+            move |c| smartcourse::jobs::workflow::status(c, &registry, Viewer::All, workflow)
+        })
         .await
         .unwrap()
         .status
@@ -120,9 +124,13 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(smartcourse::http::serve(listener, app.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(smartcourse::server::serve_on(
+        listener,
+        app.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let samples = Arc::new(Mutex::new(Samples::default()));
     let started = Instant::now();
@@ -237,9 +245,10 @@ async fn main() {
     let class_done = started.elapsed();
     tutor.await.unwrap();
     loop {
+        let registry = app.jobs.clone();
         let s = app
             .db
-            .read(move |c| smartcourse::jobs::workflow::status(c, &Actor::System, import))
+            .read(move |c| smartcourse::jobs::workflow::status(c, &registry, Viewer::All, import))
             .await
             .unwrap();
         if !matches!(s.status.as_str(), "QUEUED" | "RUNNING") {

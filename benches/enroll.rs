@@ -63,9 +63,13 @@ async fn run(synchronous: &str, connections: u32, students: usize, seconds: u64)
     let addr = listener.local_addr().unwrap();
     let runner = smartcourse::jobs::runner::start(app.clone()).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(smartcourse::http::serve(listener, app.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(smartcourse::server::serve_on(
+        listener,
+        app.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let threads = 2;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/enroll.lua");

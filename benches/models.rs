@@ -270,7 +270,7 @@ fn bench_tutor_http(full: bool, name: &str, file: &str) {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(smartcourse::http::serve(listener, app.clone(), std::future::pending()));
+        let server = tokio::spawn(smartcourse::server::serve_on(listener, app.clone(), std::future::pending()));
         let client = reqwest::Client::new();
         let login: serde_json::Value = client
             .post(format!("{base}/api/auth/login"))

@@ -12,10 +12,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::store::ContentStore;
 
-/// File name of the SQLite database inside the data directory.
-pub const DB_FILE: &str = "smartcourse.db";
-/// File name of the redb content store inside the data directory.
-pub const CONTENT_FILE: &str = "content.redb";
+pub use crate::datadir::{CONTENT_FILE, DB_FILE};
 
 /// Everything a request, a job or a command needs. Shared as `Arc<App>`.
 pub struct App {
@@ -41,6 +38,10 @@ pub struct App {
     pub tutor: crate::tutor::Gate,
     /// The port package pages are served on, once the server listens there (`courses::launch`).
     pub packages_port: std::sync::OnceLock<u16>,
+    /// The job and workflow kinds this process runs (`server::wiring`).
+    pub jobs: Arc<crate::jobs::Registry>,
+    /// Who hears events (`server::wiring`).
+    pub subscribers: crate::events::Subscribers,
 }
 
 /// The rate limiters of the running server.
@@ -75,6 +76,15 @@ impl App {
 
     /// Like [`App::open`], with these models (tests pass stand-ins).
     pub fn open_with(config: Config, models: crate::ml::Models) -> anyhow::Result<Arc<App>> {
+        App::open_wired(config, models, crate::server::wiring())
+    }
+
+    /// Like [`App::open_with`], running these jobs and subscribers (tests add their own to the application's).
+    pub fn open_wired(
+        config: Config,
+        models: crate::ml::Models,
+        wiring: crate::server::Wiring,
+    ) -> anyhow::Result<Arc<App>> {
         let data = DataDir::open(&config.data)?;
         // Uploads and backups half-written when a previous process died; nobody else uses them (we hold the
         // lock).
@@ -96,6 +106,8 @@ impl App {
             search,
             tutor: crate::tutor::Gate::default(),
             packages_port: std::sync::OnceLock::new(),
+            jobs: Arc::new(wiring.jobs),
+            subscribers: wiring.subscribers,
         }))
     }
 }

@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::App;
-use crate::app::{CONTENT_FILE, DB_FILE};
+use crate::datadir::{CONTENT_FILE, DB_FILE};
 use crate::courses::content::{BODIES, CHUNKS};
 use crate::datadir::{LAYOUT_VERSION, write_atomically};
 use crate::error::{Error, Result};
@@ -52,23 +51,6 @@ pub struct FileEntry {
     pub size: u64,
     /// SHA-256, hex.
     pub sha256: String,
-}
-
-/// Size and SHA-256 (hex) of a file, read in 1 MiB blocks.
-pub(crate) fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((size, crate::util::hex(&h.finalize())))
 }
 
 fn copy_table<K, V>(
@@ -149,8 +131,8 @@ async fn snapshot_and_pack(app: &App, work: &Path, out: &Path) -> Result<Manifes
 fn pack(files: &[(&str, PathBuf)], out: &Path) -> anyhow::Result<Manifest> {
     let mut entries = Vec::new();
     for (name, path) in files {
-        let (size, sha256) =
-            sha256_file(path).with_context(|| format!("reading {}", path.display()))?;
+        let (size, sha256) = crate::util::sha256_file(path)
+            .with_context(|| format!("reading {}", path.display()))?;
         entries.push(FileEntry {
             name: (*name).to_owned(),
             size,
@@ -245,7 +227,7 @@ pub fn restore(archive: &Path, data: &Path) -> anyhow::Result<Manifest> {
             let mut out = std::fs::File::create(&target)?;
             std::io::copy(&mut entry.by_ref().take(f.size + 1), &mut out)?;
             out.sync_all()?;
-            let (size, sha) = sha256_file(&target)?;
+            let (size, sha) = crate::util::sha256_file(&target)?;
             if size != f.size || sha != f.sha256 {
                 bail!(
                     "the backup is damaged: {} does not match its checksum",

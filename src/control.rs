@@ -207,16 +207,7 @@ pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
     }
 }
 
-/// A domain error as a sentence for the terminal (internal details stay in the server's log).
-pub fn describe(e: &crate::Error) -> String {
-    match e {
-        crate::Error::Internal(inner) => {
-            tracing::error!(error = format!("{inner:#}"), "control request failed");
-            "the server hit an internal error; see its log".into()
-        }
-        other => other.to_string(),
-    }
-}
+pub use crate::error::describe;
 
 /// Sends a request to the server running on `data` and waits for its answer.
 #[cfg(unix)]

@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+/// File name of the SQLite database inside the data directory.
+pub const DB_FILE: &str = "smartcourse.db";
+/// File name of the redb content store inside the data directory.
+pub const CONTENT_FILE: &str = "content.redb";
+
 /// The layout version this build writes and understands.
 pub const LAYOUT_VERSION: u32 = 1;
 

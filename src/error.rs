@@ -163,6 +163,17 @@ fn content_store_error(e: redb::Error) -> Error {
     Error::Internal(anyhow::Error::new(e).context("content store"))
 }
 
+/// A domain error as a sentence for the terminal (internal details stay in the server's log).
+pub fn describe(e: &Error) -> String {
+    match e {
+        Error::Internal(inner) => {
+            tracing::error!(error = format!("{inner:#}"), "control request failed");
+            "the server hit an internal error; see its log".into()
+        }
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

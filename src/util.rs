@@ -63,6 +63,24 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
         .expect("UTC times format as RFC 3339")
 }
 
+/// Size and SHA-256 (hex) of a file, read in 1 MiB blocks.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+    let mut f = std::fs::File::open(path)?;
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((size, hex(&h.finalize())))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

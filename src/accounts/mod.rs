@@ -4,7 +4,9 @@
 //! caller is an [`Actor`]: a signed-in [`CurrentUser`] or the [`Actor::System`] (the CLI run by whoever owns
 //! the machine, and background jobs).
 
+mod extract;
 pub mod password;
+pub mod policy;
 pub mod routes;
 mod store;
 pub mod token;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
+pub use extract::{Auth, MaybeAuth};
 pub use store::count_admins;
 use token::{AUDIENCE, Claims, TokenKeys};
 
@@ -116,6 +119,15 @@ impl Actor {
         }
     }
 
+    /// Whose workflows the actor may follow: all for admins and the system, else their own.
+    pub fn viewer(&self) -> crate::jobs::workflow::Viewer {
+        use crate::jobs::workflow::Viewer;
+        match self {
+            Actor::User(u) if u.role != Role::Admin => Viewer::Owner(u.id),
+            _ => Viewer::All,
+        }
+    }
+
     /// Fails with `Forbidden` unless the actor is an admin.
     pub fn require_admin(&self) -> Result<()> {
         if self.is_admin() {
@@ -200,8 +212,7 @@ pub fn register(tx: &Transaction, user: PreparedUser) -> Result<User> {
     let user = store::insert(tx, &user, Role::Student)?;
     crate::events::emit(
         tx,
-        "user.registered",
-        &serde_json::json!({"user_id": user.id}),
+        &crate::events::Event::UserRegistered { user_id: user.id },
     )?;
     Ok(user)
 }
@@ -219,10 +230,18 @@ pub fn create_user(
 
 /// Checks an email and password. Unknown email, wrong password and disabled account all give the same
 /// `Unauthorized` after the same amount of hashing work, so the answer reveals nothing about which.
-/// Call on a blocking thread.
+/// Hashes on the calling thread while holding `conn`: for tests and tools; the server uses [`login`].
 pub fn authenticate(conn: &Connection, email: &str, password: &str) -> Result<User> {
-    let email = email.trim().to_lowercase();
-    match store::credentials(conn, &email)? {
+    check_password(
+        store::credentials(conn, &email.trim().to_lowercase())?,
+        password,
+    )
+}
+
+/// Checks `password` against stored credentials (user and hash), spending the same argon2 work when there are
+/// none. CPU-bound (tens of milliseconds): call on a blocking thread, holding no connection.
+pub fn check_password(credentials: Option<(User, String)>, password: &str) -> Result<User> {
+    match credentials {
         Some((user, hash)) => {
             if password::verify(password, &hash) && !user.disabled {
                 Ok(user)
@@ -235,6 +254,27 @@ pub fn authenticate(conn: &Connection, email: &str, password: &str) -> Result<Us
             Err(Error::Unauthorized)
         }
     }
+}
+
+/// Signs a user in: reads their credentials, verifies the password on a blocking thread with no database
+/// connection held (four logins at once must not take the four reader connections every request's
+/// authentication needs), then issues a token that lives `ttl_secs`.
+pub async fn login(
+    app: &crate::App,
+    email: &str,
+    password: String,
+    ttl_secs: i64,
+) -> Result<(User, IssuedToken)> {
+    let email = email.trim().to_lowercase();
+    let credentials = app.db.read(move |c| store::credentials(c, &email)).await?;
+    let user = crate::blocking(move || check_password(credentials, &password)).await?;
+    let keys = app.tokens.clone();
+    let signed = user.clone();
+    let issued = app
+        .db
+        .read(move |c| issue_token(c, &keys, &signed, ttl_secs))
+        .await?;
+    Ok((user, issued))
 }
 
 /// An issued token and its lifetime.

@@ -13,9 +13,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{NewUser, Role, User};
 use crate::App;
 use crate::accounts;
+use crate::accounts::Auth;
 use crate::error::{Error, Result};
 use crate::http::ErrorBody;
-use crate::http::auth::{self, Auth};
+use crate::http::auth;
 use crate::http::extract::{Json, Path, Query};
 
 /// The routes of this module.
@@ -102,16 +103,8 @@ async fn login(
     app.limits
         .login_account
         .check(&input.email.trim().to_lowercase())?;
-    let keys = app.tokens.clone();
     let ttl = app.config.auth.token_ttl_secs;
-    let (user, issued) = app
-        .db
-        .read(move |c| {
-            let user = accounts::authenticate(c, &input.email, &input.password)?;
-            let issued = accounts::issue_token(c, &keys, &user, ttl)?;
-            Ok((user, issued))
-        })
-        .await?;
+    let (user, issued) = accounts::login(&app, &input.email, input.password, ttl).await?;
     let cookie = auth::token_cookie(&issued.token, ttl, app.config.auth.cookie_secure);
     let body = LoginResponse {
         access_token: issued.token,

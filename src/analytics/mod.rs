@@ -1,6 +1,6 @@
 //! Analytics: enrollment, completion and tutor reports, as JSON, CSV, and charts in the UI.
 //!
-//! The figures are kept by the analytics subscriber of the event outbox ([`apply`]): each event carries the
+//! The figures are kept by the analytics subscriber of the event outbox ([`Analytics`]): each event carries the
 //! change it makes to them (a student enrolled on this day, left with these completed lessons, completed the
 //! course in so many days, asked the tutor a question it answered from this lesson), so deliveries add up in
 //! any order and a redelivery counts once (the outbox records each delivery with its effect). A report reads
@@ -8,8 +8,11 @@
 //! which the tests use to check that the two agree.
 
 pub mod routes;
+mod subscriber;
 
-use rusqlite::{Connection, OptionalExtension};
+pub use subscriber::Analytics;
+
+use rusqlite::Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -74,142 +77,6 @@ fn owner_filter(actor: &Actor) -> Result<Option<i64>> {
         Actor::User(u) if u.role == Role::Instructor => Ok(Some(u.id)),
         Actor::User(_) => Err(Error::Forbidden),
     }
-}
-
-/// The lessons of a course a student has completed.
-pub fn completed_lessons(conn: &Connection, course_id: i64, user_id: i64) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT lesson_id FROM lesson_progress WHERE course_id = ?1 AND user_id = ?2 ORDER BY lesson_id",
-    )?;
-    Ok(stmt
-        .query_map([course_id, user_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
-}
-
-/// The analytics subscriber: applies one event's change to the kept figures (in the delivery's transaction).
-/// Events from before the figures were first filled (by the migration) are already in them.
-pub fn apply(tx: &rusqlite::Transaction, event_id: i64, kind: &str, payload: &str) -> Result<()> {
-    let from: i64 = tx.query_row(
-        "SELECT from_event FROM analytics_state WHERE id = 1",
-        [],
-        |r| r.get(0),
-    )?;
-    if event_id < from {
-        return Ok(());
-    }
-    let p: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-    let Some(course) = p["course_id"].as_i64() else {
-        return Ok(());
-    };
-    let exists = tx
-        .query_row("SELECT 1 FROM courses WHERE id = ?1", [course], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if !exists {
-        return Ok(()); // The course is gone, and its figures with it.
-    }
-    tx.execute(
-        "INSERT OR IGNORE INTO course_stats (course_id) VALUES (?1)",
-        [course],
-    )?;
-    let lessons = |key: &str| -> Vec<i64> {
-        p[key]
-            .as_array()
-            .map(|a| a.iter().filter_map(serde_json::Value::as_i64).collect())
-            .unwrap_or_default()
-    };
-    let bump_lessons = |ids: &[i64], column: &str, by: i64| -> Result<()> {
-        for id in ids {
-            tx.execute(
-                &format!(
-                    "INSERT INTO lesson_stats (lesson_id, course_id, {column})
-                     SELECT id, course_id, ?2 FROM lessons WHERE id = ?1 AND course_id = ?3
-                     ON CONFLICT (lesson_id) DO UPDATE SET {column} = {column} + ?2"
-                ),
-                rusqlite::params![id, by, course],
-            )?;
-        }
-        Ok(())
-    };
-    match kind {
-        "enrollment.created" => {
-            tx.execute(
-                "UPDATE course_stats SET enrolled = enrolled + 1 WHERE course_id = ?1",
-                [course],
-            )?;
-            let day = p["day"].as_str().unwrap_or("").to_owned();
-            tx.execute(
-                "INSERT INTO course_stats_daily (course_id, day, enrollments) VALUES (?1, ?2, 1)
-                 ON CONFLICT (course_id, day) DO UPDATE SET enrollments = enrollments + 1",
-                rusqlite::params![course, day],
-            )?;
-            bump_lessons(&lessons("completed_lessons"), "completed_by", 1)?;
-            if let (Some(user), Some(at)) = (p["user_id"].as_i64(), p["last_completed_at"].as_str())
-            {
-                activity(tx, course, user, at)?;
-            }
-        }
-        "enrollment.cancelled" => {
-            tx.execute(
-                "UPDATE course_stats SET enrolled = enrolled - 1 WHERE course_id = ?1",
-                [course],
-            )?;
-            bump_lessons(&lessons("completed_lessons"), "completed_by", -1)?;
-            if let Some(days) = p["days_to_complete"].as_f64() {
-                tx.execute(
-                    "UPDATE course_stats SET completed = completed - 1, completion_days = completion_days - ?2
-                     WHERE course_id = ?1",
-                    rusqlite::params![course, days],
-                )?;
-            }
-            if let Some(user) = p["user_id"].as_i64() {
-                tx.execute(
-                    "DELETE FROM student_activity WHERE course_id = ?1 AND user_id = ?2",
-                    [course, user],
-                )?;
-            }
-        }
-        "lesson.completed" => {
-            if let Some(lesson) = p["lesson_id"].as_i64() {
-                bump_lessons(&[lesson], "completed_by", 1)?;
-            }
-            if let (Some(user), Some(at)) = (p["user_id"].as_i64(), p["completed_at"].as_str()) {
-                activity(tx, course, user, at)?;
-            }
-        }
-        "course.completed" => {
-            let days = p["days_to_complete"].as_f64().unwrap_or(0.0);
-            tx.execute(
-                "UPDATE course_stats SET completed = completed + 1, completion_days = completion_days + ?2
-                 WHERE course_id = ?1",
-                rusqlite::params![course, days],
-            )?;
-        }
-        "tutor.answered" => {
-            let abstained = i64::from(p["abstained"].as_bool().unwrap_or(false));
-            tx.execute(
-                "UPDATE course_stats SET tutor_questions = tutor_questions + 1,
-                   tutor_not_covered = tutor_not_covered + ?2 WHERE course_id = ?1",
-                [course, abstained],
-            )?;
-            if let Some(lesson) = p["lesson_id"].as_i64() {
-                bump_lessons(&[lesson], "tutor_first", 1)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Records that a student completed a lesson of a course at `at` (the latest such time is kept).
-fn activity(tx: &rusqlite::Transaction, course: i64, user: i64, at: &str) -> Result<()> {
-    tx.execute(
-        "INSERT INTO student_activity (course_id, user_id, last_completed_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (course_id, user_id) DO UPDATE
-         SET last_completed_at = max(last_completed_at, excluded.last_completed_at)",
-        rusqlite::params![course, user, at],
-    )?;
-    Ok(())
 }
 
 /// Reports for the courses the actor may see the students of: their own (instructors) or all (admins).

@@ -11,9 +11,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::CourseReport;
 use crate::App;
+use crate::accounts::Auth;
 use crate::error::{Error, Result};
 use crate::http::ErrorBody;
-use crate::http::auth::Auth;
 use crate::http::extract::Query;
 
 /// The routes of this module.

@@ -56,7 +56,7 @@ pub fn run(config: &Config, repair: bool) -> anyhow::Result<()> {
         }
     }
     // Models: a missing one does not damage data, so it warns (with the fix) without failing the check.
-    let model_problems = super::models::problems(config, true);
+    let model_problems = crate::ml::manifest::problems(config, true);
     if model_problems.is_empty() {
         println!("ok   models in use: present, SHA-256 matches the manifest");
     }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use super::JobsCommand;
-use crate::accounts::Actor;
 use crate::app::DB_FILE;
 use crate::config::Config;
 use crate::datadir::DataDir;
@@ -112,9 +111,11 @@ async fn execute(db: Db, data: &std::path::Path, command: JobsCommand) -> anyhow
                     );
                 }
                 let started = Instant::now();
+                let registry = std::sync::Arc::new(crate::server::wiring().jobs);
                 loop {
+                    let registry = registry.clone();
                     let s = db
-                        .read(move |c| workflow::status(c, &Actor::System, id))
+                        .read(move |c| workflow::status(c, &registry, workflow::Viewer::All, id))
                         .await?;
                     let pending: i64 = db
                         .read(move |c| {

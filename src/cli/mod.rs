@@ -245,11 +245,6 @@ struct RestoreArgs {
     file: PathBuf,
 }
 
-/// Problems with the models in use, each with its fix (sizes only: for the admin page).
-pub fn model_problems(config: &Config) -> Vec<String> {
-    models::problems(config, false)
-}
-
 /// Parses the command line, runs the command, and turns its outcome into an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::App;
-use crate::accounts::Actor;
 use crate::config::Config;
 use crate::control::{self, Request};
 use crate::datadir::DataDir;
@@ -80,9 +79,14 @@ async fn wait_for(db: &crate::db::Db, id: i64) -> anyhow::Result<serde_json::Val
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut shown = String::new();
+    // Step names: the kinds this binary runs are the kinds a server of the same version runs.
+    let registry = std::sync::Arc::new(crate::server::wiring().jobs);
     loop {
+        let registry = registry.clone();
         let s = db
-            .read(move |c| crate::jobs::workflow::status(c, &Actor::System, id))
+            .read(move |c| {
+                crate::jobs::workflow::status(c, &registry, crate::jobs::workflow::Viewer::All, id)
+            })
             .await?;
         bar.set_position(s.progress as u64);
         if s.current_step != shown {

@@ -63,31 +63,15 @@ pub fn run(config: Config, demo_if_empty: bool) -> anyhow::Result<()> {
             "Data directory: {}\nPress Ctrl-C to stop.\n",
             app.data.path().display()
         ));
-        app.db.write(crate::notify::mail::schedule_digest).await?;
-        let every = app.config.backup.every_hours;
-        app.db
-            .write(move |tx| crate::backup::schedule(tx, every))
-            .await?;
-        let runner = crate::jobs::runner::start(app.clone()).await?;
-        #[cfg(unix)]
-        let control = tokio::spawn(crate::control::serve(app.clone()));
+        let background = crate::server::Background::start(&app).await?;
         if demo_if_empty && let Some(id) = super::packages::demo_if_empty(&app).await? {
             say(&format!(
                 "Imported the demo course (course {id}) and queued it for publishing.\n"
             ));
         }
         say(&banner);
-        crate::http::serve_with_packages(listener, packages, app.clone(), shutdown).await?;
-        runner
-            .stop(std::time::Duration::from_secs(
-                app.config.server.shutdown_grace_secs,
-            ))
-            .await;
-        #[cfg(unix)]
-        {
-            control.abort();
-            let _ = std::fs::remove_file(app.data.join(crate::control::SOCKET));
-        }
+        crate::server::serve(listener, packages, app.clone(), shutdown).await?;
+        background.stop(&app).await;
         app.db.checkpoint().await?;
         say("SmartCourse stopped.\n");
         Ok(())

@@ -28,7 +28,7 @@ use super::content;
 use crate::App;
 use crate::error::{Error, Result};
 use crate::http::extract::Path;
-use crate::packages::Source;
+use smartcourse_formats::Source;
 
 /// How long a capability opens a course's package files: a school day, so a page left open keeps loading.
 pub const CAPABILITY_TTL_SECS: i64 = 10 * 3600;
@@ -115,7 +115,7 @@ pub fn url(app: &App, course_id: i64, created: &str, launch: &str) -> Result<Str
         .tokens
         .issue_package(course_id, created, CAPABILITY_TTL_SECS)?;
     // A path on the package server; `on_package_server` makes it a URL for a request's host.
-    let (path, rest) = crate::packages::source::split_query(launch);
+    let (path, rest) = smartcourse_formats::source::split_query(launch);
     Ok(format!(
         "/packages/{capability}/{}{rest}",
         encode_path(path)

@@ -23,7 +23,7 @@ pub mod upload;
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -263,19 +263,23 @@ pub fn require_view(conn: &Connection, actor: Option<&Actor>, course_id: i64) ->
 }
 
 /// Whether `actor` may read the lessons of `course`: editors always; students when enrolled in a published or
-/// archived course.
+/// archived course ([`crate::accounts::policy`]).
 pub fn may_read_lessons(conn: &Connection, actor: &Actor, course: &CourseRef) -> Result<bool> {
     if owns_or_admin(actor, course) {
         return Ok(true);
     }
-    let open = matches!(
-        course.status,
-        CourseStatus::Published | CourseStatus::Archived
-    );
-    match actor.user_id() {
-        Some(user) if open => crate::enrollment::is_enrolled(conn, course.id, user),
-        _ => Ok(false),
-    }
+    crate::accounts::policy::may_read_lessons(conn, actor, course.id)
+}
+
+/// A course's title, or `None` when there is no such course.
+pub fn title(conn: &Connection, course_id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT title FROM courses WHERE id = ?1",
+            [course_id],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Whether `actor` may change `course`.

@@ -78,11 +78,7 @@ impl Workflow for PublishCourse {
 /// last step of publishing and of an import with publish.
 pub fn open(tx: &Transaction, id: i64) -> Result<()> {
     store::set_status(tx, id, CourseStatus::Published)?;
-    crate::events::emit(
-        tx,
-        "course.published",
-        &serde_json::json!({"course_id": id}),
-    )?;
+    crate::events::emit(tx, &crate::events::Event::CoursePublished { course_id: id })?;
     tracing::info!(course.id = id, "course published");
     Ok(())
 }

@@ -14,9 +14,9 @@ use super::service::{self, CourseUpdate, LessonUpdate, NewCourse, NewLesson, Str
 use super::{Attachment, Course, CourseDetail, Lesson, Module, content, upload};
 use crate::App;
 use crate::accounts::routes::paging;
+use crate::accounts::{Auth, MaybeAuth};
 use crate::error::{Error, Result};
 use crate::http::ErrorBody;
-use crate::http::auth::{Auth, MaybeAuth};
 use crate::http::extract::{Json, Path, Query};
 
 /// The routes of this module.

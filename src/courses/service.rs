@@ -389,7 +389,7 @@ pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
         // Where to resume; a failure here must not cost the student their lesson.
         if let Err(e) = app
             .db
-            .write(move |tx| crate::progress::opened(tx, user, id))
+            .write(move |tx| crate::learning::progress::opened(tx, user, id))
             .await
         {
             tracing::warn!(error = %e, "could not record the lesson opened");

@@ -1,192 +1,351 @@
-//! Domain events through a transactional outbox (what Kafka did).
+//! Domain events through a transactional outbox (what Kafka did), and the subscribers that hear them.
 //!
-//! [`emit`] writes the event and one [`Deliver`] job per subscriber in the caller's transaction: if the
-//! change commits, so do its deliveries; if the process dies right after, the jobs are still there. Delivery
-//! is at least once; each subscriber records the delivery in the transaction of its effect, keyed by
-//! (event, subscriber), so the effect happens once.
+//! An event is something that happened in a lower domain that higher ones react to: enrolling starts a
+//! student's progress, publishing a course tells its students, every event feeds the analytics. The domain
+//! that causes it calls [`emit`] with a typed [`Event`] in its own transaction; [`emit`] writes the event and
+//! one [`Deliver`] job for it, so if the change commits so does its delivery, and if the process dies right
+//! after, the job is still there. This module names no subscriber: the application registers each
+//! [`Subscriber`] in [`Subscribers`] at start-up (`server::wiring`), and [`Deliver`] hands the event to every
+//! registered subscriber that [`Subscriber::hears`] it.
+//!
+//! Delivery is at least once; each subscriber's effect and the record that it happened (`event_deliveries`,
+//! keyed by event and subscriber name) commit in one transaction, so the effect happens once. A subscriber
+//! that fails is tried again by the job's retries without repeating the deliveries that succeeded.
+//!
+//! Stored form: the `kind` column is the event's serde tag and `payload` its fields as JSON; both are read by
+//! reports and kept in old databases, so never rename a kind or a field (add optional fields instead). A
+//! payload that no longer parses fails its delivery permanently rather than counting as zeros.
+
+use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::jobs::{self, EnqueueOptions, Job, JobContext, Permanent};
 use crate::util::now_rfc3339;
 
-/// Event kinds and who hears them.
-pub const SUBSCRIBERS: &[(&str, &[&str])] = &[
-    ("user.registered", &["analytics"]),
-    ("course.published", &["analytics", "notifications"]),
-    (
-        "enrollment.created",
-        &["analytics", "progress", "notifications"],
-    ),
-    ("enrollment.cancelled", &["analytics"]),
-    ("lesson.completed", &["analytics"]),
-    ("course.completed", &["analytics", "notifications"]),
-    ("tutor.answered", &["analytics"]),
-    // Diagnostics: a subscriber that fails as often as the event asks, to prove redelivery is harmless.
-    ("diag.ping", &["analytics", "diag"]),
-];
+/// Everything that can happen that another domain hears about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+pub enum Event {
+    #[serde(rename = "user.registered")]
+    UserRegistered { user_id: i64 },
+    #[serde(rename = "course.published")]
+    CoursePublished { course_id: i64 },
+    /// A student joined a course. Carries what the student had done before (re-enrolling resumes), so the
+    /// figures can count it again.
+    #[serde(rename = "enrollment.created")]
+    EnrollmentCreated {
+        enrollment_id: i64,
+        course_id: i64,
+        user_id: i64,
+        /// `YYYY-MM-DD` of the enrolment, in UTC.
+        day: String,
+        #[serde(default)]
+        completed_lessons: Vec<i64>,
+        #[serde(default)]
+        last_completed_at: Option<String>,
+    },
+    /// A student left a course; carries what leaves the course's figures with them.
+    #[serde(rename = "enrollment.cancelled")]
+    EnrollmentCancelled {
+        course_id: i64,
+        user_id: i64,
+        #[serde(default)]
+        completed_lessons: Vec<i64>,
+        /// Days from enrolling to completing, if the student had completed the course.
+        #[serde(default)]
+        days_to_complete: Option<f64>,
+    },
+    #[serde(rename = "lesson.completed")]
+    LessonCompleted {
+        lesson_id: i64,
+        course_id: i64,
+        user_id: i64,
+        /// RFC 3339.
+        completed_at: String,
+    },
+    #[serde(rename = "course.completed")]
+    CourseCompleted {
+        course_id: i64,
+        user_id: i64,
+        /// Days from enrolling to completing (fractional).
+        days_to_complete: f64,
+    },
+    /// The tutor answered a question, or said the course does not cover it (`abstained`).
+    #[serde(rename = "tutor.answered")]
+    TutorAnswered {
+        course_id: i64,
+        abstained: bool,
+        /// The lesson of the first citation, if any.
+        #[serde(default)]
+        lesson_id: Option<i64>,
+    },
+}
 
-/// Records an event and enqueues its deliveries, in the caller's transaction. Returns the event id.
-pub fn emit(tx: &Transaction, kind: &str, payload: &serde_json::Value) -> Result<i64> {
-    let subscribers = SUBSCRIBERS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, s)| *s)
-        .ok_or_else(|| crate::Error::Internal(anyhow::anyhow!("unknown event kind {kind}")))?;
+impl Event {
+    /// The stored kind, e.g. `enrollment.created`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::UserRegistered { .. } => "user.registered",
+            Event::CoursePublished { .. } => "course.published",
+            Event::EnrollmentCreated { .. } => "enrollment.created",
+            Event::EnrollmentCancelled { .. } => "enrollment.cancelled",
+            Event::LessonCompleted { .. } => "lesson.completed",
+            Event::CourseCompleted { .. } => "course.completed",
+            Event::TutorAnswered { .. } => "tutor.answered",
+        }
+    }
+
+    /// The course the event is about, if any.
+    pub fn course_id(&self) -> Option<i64> {
+        match self {
+            Event::UserRegistered { .. } => None,
+            Event::CoursePublished { course_id }
+            | Event::EnrollmentCreated { course_id, .. }
+            | Event::EnrollmentCancelled { course_id, .. }
+            | Event::LessonCompleted { course_id, .. }
+            | Event::CourseCompleted { course_id, .. }
+            | Event::TutorAnswered { course_id, .. } => Some(*course_id),
+        }
+    }
+
+    /// The stored (kind, payload JSON) pair.
+    fn to_stored(&self) -> Result<(&'static str, String)> {
+        let mut tagged = serde_json::to_value(self)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("event {}: {e}", self.kind())))?;
+        let payload = tagged
+            .get_mut("payload")
+            .map(serde_json::Value::take)
+            .unwrap_or_default();
+        Ok((self.kind(), payload.to_string()))
+    }
+
+    /// Reads a stored event back; an unknown kind or a payload of the wrong shape is an error.
+    pub fn from_stored(kind: &str, payload: &str) -> Result<Event, serde_json::Error> {
+        let payload: serde_json::Value = serde_json::from_str(payload)?;
+        serde_json::from_value(serde_json::json!({ "kind": kind, "payload": payload }))
+    }
+}
+
+/// Records `event` and enqueues its delivery, in the caller's transaction. Returns the event id.
+pub fn emit(tx: &Transaction, event: &Event) -> Result<i64> {
+    let (kind, payload) = event.to_stored()?;
     tx.execute(
         "INSERT INTO events (kind, payload, created_at) VALUES (?1, ?2, ?3)",
-        params![kind, payload.to_string(), now_rfc3339()],
+        params![kind, payload, now_rfc3339()],
     )?;
     let id = tx.last_insert_rowid();
-    for subscriber in subscribers {
-        jobs::enqueue_with(
-            tx,
-            &Deliver {
-                event_id: id,
-                subscriber: (*subscriber).to_owned(),
-            },
-            EnqueueOptions {
-                dedup_key: Some(format!("{id}:{subscriber}")),
-                ..Default::default()
-            },
-        )?;
-    }
+    jobs::enqueue_with(
+        tx,
+        &Deliver {
+            event_id: id,
+            subscriber: None,
+        },
+        EnqueueOptions {
+            dedup_key: Some(id.to_string()),
+            ..Default::default()
+        },
+    )?;
     Ok(id)
 }
 
-/// Delivers one event to one subscriber.
+/// One event as a subscriber receives it.
+#[derive(Debug)]
+pub struct Delivery {
+    pub event_id: i64,
+    /// When the event was recorded (RFC 3339).
+    pub created_at: String,
+    pub event: Event,
+    /// Which attempt of the delivery job this is, from 1.
+    pub attempt: u32,
+}
+
+/// A domain's reaction to events, run in the transaction that records its delivery.
+pub trait Subscriber: Send + Sync + 'static {
+    /// Stored in `event_deliveries`: never rename it, or delivered events are delivered again.
+    fn name(&self) -> &'static str;
+
+    /// Whether this subscriber wants `event` at all.
+    fn hears(&self, event: &Event) -> bool;
+
+    /// Applies the event. Return an error holding [`Permanent`] for what no retry can fix.
+    fn handle(&self, tx: &Transaction, delivery: &Delivery) -> Result<()>;
+}
+
+/// The subscribers of a process, in the order they are given each event.
+#[derive(Default, Clone)]
+pub struct Subscribers(Vec<Arc<dyn Subscriber>>);
+
+impl Subscribers {
+    /// Adds a subscriber. Panics if its name is taken.
+    #[must_use]
+    pub fn with(mut self, subscriber: impl Subscriber) -> Self {
+        assert!(
+            self.0.iter().all(|s| s.name() != subscriber.name()),
+            "subscriber {} registered twice",
+            subscriber.name()
+        );
+        self.0.push(Arc::new(subscriber));
+        self
+    }
+
+    fn get(&self, name: &str) -> Option<&Arc<dyn Subscriber>> {
+        self.0.iter().find(|s| s.name() == name)
+    }
+}
+
+/// Delivers one event to each subscriber that hears it (or, in jobs queued by older versions, to the one
+/// subscriber named).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Deliver {
-    /// The event.
     pub event_id: i64,
-    /// The subscriber's name.
-    pub subscriber: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber: Option<String>,
 }
 
 impl Job for Deliver {
     const KIND: &'static str = "events.deliver";
 
     async fn run(self, ctx: JobContext) -> anyhow::Result<()> {
-        let Deliver {
-            event_id,
-            subscriber,
-        } = self;
-        let attempt = ctx.attempt;
-        ctx.app
+        let event_id = self.event_id;
+        let stored: Option<(String, String, String)> = ctx
+            .app
             .db
-            .write(move |tx| {
-                let done = tx
-                    .query_row(
-                        "SELECT 1 FROM event_deliveries WHERE event_id = ?1 AND subscriber = ?2",
-                        params![event_id, subscriber],
-                        |_| Ok(()),
-                    )
-                    .optional()?
-                    .is_some();
-                if done {
-                    return Ok(());
-                }
-                let (kind, created_at, payload): (String, String, String) = tx
-                    .query_row("SELECT kind, created_at, payload FROM events WHERE id = ?1", [event_id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .optional()?
-                    .ok_or_else(|| crate::Error::Internal(Permanent::new(format!("event {event_id} is gone")).into()))?;
-                match subscriber.as_str() {
-                    "analytics" => {
-                        count_daily(tx, &kind, &created_at)?;
-                        crate::analytics::apply(tx, event_id, &kind, &payload)?;
-                    }
-                    "progress" => {
-                        let p: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-                        if let (Some(c), Some(u)) = (p["course_id"].as_i64(), p["user_id"].as_i64()) {
-                            crate::progress::initialise(tx, c, u)?;
-                        }
-                    }
-                    "notifications" => notify_for(tx, event_id, &kind, &payload)?,
-                    "diag" => {
-                        let fail_first = serde_json::from_str::<serde_json::Value>(&payload)
-                            .ok()
-                            .and_then(|v| v["fail_first"].as_u64())
-                            .unwrap_or(0);
-                        if u64::from(attempt) <= fail_first {
-                            return Err(crate::Error::Internal(anyhow::anyhow!(
-                                "diag subscriber fails attempt {attempt} on purpose"
-                            )));
-                        }
-                        tx.execute(
-                            "INSERT INTO diag_marks (kind, ref, at) VALUES ('event', ?1, ?2)",
-                            params![event_id, now_rfc3339()],
-                        )?;
-                    }
-                    other => {
-                        return Err(crate::Error::Internal(
-                            Permanent::new(format!("no subscriber named {other}")).into(),
-                        ));
-                    }
-                }
-                tx.execute(
-                    "INSERT INTO event_deliveries (event_id, subscriber, delivered_at) VALUES (?1, ?2, ?3)",
-                    params![event_id, subscriber, now_rfc3339()],
-                )?;
-                Ok(())
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT kind, created_at, payload FROM events WHERE id = ?1",
+                    [event_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?)
             })
             .await?;
-        Ok(())
+        let (kind, created_at, payload) =
+            stored.ok_or_else(|| Permanent::new(format!("event {event_id} is gone")))?;
+        let event = Event::from_stored(&kind, &payload).map_err(|e| {
+            Permanent::new(format!("event {event_id} ({kind}) does not parse: {e}"))
+        })?;
+        let targets: Vec<Arc<dyn Subscriber>> = match &self.subscriber {
+            Some(name) => vec![
+                ctx.app
+                    .subscribers
+                    .get(name)
+                    .ok_or_else(|| Permanent::new(format!("no subscriber named {name}")))?
+                    .clone(),
+            ],
+            None => ctx
+                .app
+                .subscribers
+                .0
+                .iter()
+                .filter(|s| s.hears(&event))
+                .cloned()
+                .collect(),
+        };
+        let delivery = Arc::new(Delivery {
+            event_id,
+            created_at,
+            event,
+            attempt: ctx.attempt,
+        });
+        // Every subscriber gets its chance even when one before it fails; the job then fails, and its retry
+        // skips the deliveries already recorded.
+        let mut failures = Vec::new();
+        for subscriber in targets {
+            let name = subscriber.name();
+            let delivery = delivery.clone();
+            let result = ctx
+                .app
+                .db
+                .write(move |tx| deliver(tx, subscriber.as_ref(), &delivery))
+                .await;
+            if let Err(e) = result {
+                failures.push((name, anyhow::Error::new(e)));
+            }
+        }
+        let Some((name, first)) = failures.pop() else {
+            return Ok(());
+        };
+        let all_permanent = jobs::classify(&first) == jobs::Failure::Permanent
+            && failures
+                .iter()
+                .all(|(_, e)| jobs::classify(e) == jobs::Failure::Permanent);
+        let mut message = format!("subscriber {name}: {first:#}");
+        for (name, e) in &failures {
+            message.push_str(&format!("; subscriber {name}: {e:#}"));
+        }
+        if all_permanent {
+            Err(Permanent::new(message).into())
+        } else {
+            Err(anyhow::anyhow!(message))
+        }
     }
 }
 
-/// The in-app messages an event causes.
-fn notify_for(tx: &Transaction, event_id: i64, kind: &str, payload: &str) -> Result<()> {
-    let p: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-    let Some(course_id) = p["course_id"].as_i64() else {
-        return Ok(());
-    };
-    let title: Option<String> = tx
+fn deliver(tx: &Transaction, subscriber: &dyn Subscriber, delivery: &Delivery) -> Result<()> {
+    let name = subscriber.name();
+    let done = tx
         .query_row(
-            "SELECT title FROM courses WHERE id = ?1",
-            [course_id],
-            |r| r.get(0),
+            "SELECT 1 FROM event_deliveries WHERE event_id = ?1 AND subscriber = ?2",
+            params![delivery.event_id, name],
+            |_| Ok(()),
         )
-        .optional()?;
-    let Some(title) = title else {
-        return Ok(()); // The course is gone; nothing to say.
-    };
-    let link = format!("/courses/{course_id}");
-    let recipients: Vec<(i64, &str)> = match kind {
-        "enrollment.created" => p["user_id"]
-            .as_i64()
-            .map(|u| (u, "welcome"))
-            .into_iter()
-            .collect(),
-        "course.completed" => p["user_id"]
-            .as_i64()
-            .map(|u| (u, "course_completed"))
-            .into_iter()
-            .collect(),
-        "course.published" => tx
-            .prepare("SELECT user_id FROM enrollments WHERE course_id = ?1")?
-            .query_map([course_id], |r| r.get(0))?
-            .collect::<Result<Vec<i64>, _>>()?
-            .into_iter()
-            .map(|u| (u, "course_updated"))
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (user, what) in recipients {
-        crate::notify::tell(tx, user, what, &title, &link, event_id)?;
+        .optional()?
+        .is_some();
+    if done {
+        return Ok(());
     }
-    Ok(())
-}
-
-fn count_daily(tx: &Transaction, kind: &str, created_at: &str) -> Result<()> {
-    let day = created_at.get(..10).unwrap_or(created_at);
+    subscriber.handle(tx, delivery)?;
     tx.execute(
-        "INSERT INTO analytics_daily (day, kind, count) VALUES (?1, ?2, 1)
-         ON CONFLICT (day, kind) DO UPDATE SET count = count + 1",
-        params![day, kind],
+        "INSERT INTO event_deliveries (event_id, subscriber, delivered_at) VALUES (?1, ?2, ?3)",
+        params![delivery.event_id, name, now_rfc3339()],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_form_is_the_kind_and_the_fields() {
+        let e = Event::TutorAnswered {
+            course_id: 7,
+            abstained: true,
+            lesson_id: None,
+        };
+        let (kind, payload) = e.to_stored().unwrap();
+        assert_eq!(kind, "tutor.answered");
+        let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(v["course_id"], 7);
+        assert_eq!(v["abstained"], true);
+        assert_eq!(Event::from_stored(kind, &payload).unwrap(), e);
+    }
+
+    #[test]
+    fn payloads_written_by_earlier_versions_still_read() {
+        let e = Event::from_stored(
+            "enrollment.created",
+            r#"{"enrollment_id":3,"course_id":1,"user_id":2,"day":"2026-05-01","completed_lessons":[4,5],"last_completed_at":null}"#,
+        )
+        .unwrap();
+        assert_eq!(e.course_id(), Some(1));
+        assert!(
+            matches!(e, Event::EnrollmentCreated { ref completed_lessons, .. } if completed_lessons == &[4, 5])
+        );
+    }
+
+    #[test]
+    fn a_renamed_field_is_an_error_not_a_zero() {
+        assert!(
+            Event::from_stored(
+                "course.completed",
+                r#"{"course":1,"user_id":2,"days_to_complete":1.5}"#
+            )
+            .is_err()
+        );
+        assert!(Event::from_stored("diag.ping", "{}").is_err());
+    }
 }

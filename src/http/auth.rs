@@ -1,82 +1,16 @@
-//! Who is calling: the bearer token or the web UI's cookie, checked against the database on every request.
+//! Where a request's credentials come from: the bearer token or the web UI's cookie, and the cross-origin rules
+//! that decide whether a cookie counts. Checking the token against the users is `accounts::Auth`'s job.
 
-use std::sync::Arc;
-
-use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
 
-use crate::App;
-use crate::accounts::{self, Actor, CurrentUser};
-use crate::error::{Error, Result};
-
 /// Name of the cookie carrying the token for the web UI.
 pub const COOKIE_NAME: &str = "smartcourse_token";
 
-/// A signed-in caller; extraction fails with 401 `unauthorized` without a valid token.
-pub struct Auth(pub CurrentUser);
-
-impl Auth {
-    /// The caller as a domain actor.
-    pub fn actor(&self) -> Actor {
-        Actor::User(self.0.clone())
-    }
-}
-
-impl FromRequestParts<Arc<App>> for Auth {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self> {
-        let token = token_from(parts).ok_or(Error::Unauthorized)?;
-        let keys = app.tokens.clone();
-        let user = app
-            .db
-            .read(move |c| accounts::check_token(c, &keys, &token))
-            .await?;
-        Ok(Auth(user))
-    }
-}
-
-/// A caller who may or may not be signed in. A bad `Authorization` header is still 401 (the client should
-/// know); a stale cookie counts as signed out.
-pub struct MaybeAuth(pub Option<CurrentUser>);
-
-impl MaybeAuth {
-    /// The caller as a domain actor, if signed in.
-    pub fn actor(&self) -> Option<Actor> {
-        self.0.clone().map(Actor::User)
-    }
-}
-
-impl FromRequestParts<Arc<App>> for MaybeAuth {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self> {
-        let from_header = parts.headers.contains_key(AUTHORIZATION);
-        let Some(token) = token_from(parts) else {
-            return if from_header {
-                Err(Error::Unauthorized)
-            } else {
-                Ok(MaybeAuth(None))
-            };
-        };
-        let keys = app.tokens.clone();
-        match app
-            .db
-            .read(move |c| accounts::check_token(c, &keys, &token))
-            .await
-        {
-            Ok(user) => Ok(MaybeAuth(Some(user))),
-            Err(Error::Unauthorized) if !from_header => Ok(MaybeAuth(None)),
-            Err(e) => Err(e),
-        }
-    }
-}
-
 /// The token from `Authorization: Bearer ...`, else from the cookie (unless another origin sent it with a
 /// write: see [`cross_origin_write`]).
-fn token_from(parts: &Parts) -> Option<String> {
+pub fn token_from(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;

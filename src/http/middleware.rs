@@ -162,3 +162,32 @@ pub async fn clear_planted_cookies(req: Request, next: Next) -> Response {
     }
     response
 }
+
+/// Puts the middleware around a router with every route and fallback: body limit, timeout, rate limit,
+/// metrics and logs, compression, framing and cookie rules, request ids (outermost last), and serves `doc` at
+/// `/api/openapi.json`.
+pub fn wrap(
+    router: axum::Router<Arc<App>>,
+    app: Arc<App>,
+    doc: &utoipa::openapi::OpenApi,
+) -> axum::Router {
+    use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+    let doc = Arc::new(serde_json::to_string(doc).expect("the OpenAPI document serialises"));
+    router
+        .layer(axum::Extension(doc))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.config.server.max_body_bytes as usize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), track))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn(not_framed))
+        .layer(axum::middleware::from_fn(clear_planted_cookies))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
+        .with_state(app)
+}

@@ -1,8 +1,10 @@
 //! Durable jobs and workflows in SQLite (what Celery, RabbitMQ and Temporal did).
 //!
-//! - A job is a typed payload with a unique, never-renamed [`Job::KIND`], registered in one list
-//!   ([`registry::registry`]), enqueued with [`enqueue`] inside the caller's transaction, so it exists exactly
-//!   when the change that caused it does.
+//! - A job is a typed payload with a unique, never-renamed [`Job::KIND`], enqueued with [`enqueue`] inside
+//!   the caller's transaction, so it exists exactly when the change that caused it does. This module names no
+//!   job: the application registers its kinds in a [`Registry`] at start-up (`server::wiring`).
+//! - A failure is retried with backoff unless its error chain holds a [`Permanent`] (see [`classify`]): bad
+//!   input or missing data fails the job at once.
 //! - The [`runner`] claims jobs atomically per named queue with its own concurrency, runs them with a lease it
 //!   renews by heartbeat, retries failures with capped exponential backoff and jitter, keeps every error, and
 //!   treats a panic as a failed attempt. `running` is never trusted after a restart: such jobs are requeued.
@@ -13,7 +15,6 @@
 
 pub mod diag;
 pub mod registry;
-pub mod routes;
 pub mod runner;
 mod store;
 pub mod workflow;
@@ -30,6 +31,7 @@ use utoipa::ToSchema;
 use crate::App;
 use crate::error::{Error, Result};
 
+pub use registry::Registry;
 pub use store::{JobRow, cancel, get, list, retry};
 
 /// A kind of background work.
@@ -121,7 +123,8 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// An error not worth retrying (bad input, missing data): the job fails at once.
+/// An error not worth retrying (bad input, missing data): the job fails at once. Put it anywhere in the error's
+/// chain (`Err(Permanent::new("..").into())`, `.context(..)` above it, or inside [`crate::Error::Internal`]).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Permanent(String);
@@ -130,5 +133,60 @@ impl Permanent {
     /// A permanent failure with this reason.
     pub fn new(reason: impl Into<String>) -> Self {
         Permanent(reason.into())
+    }
+}
+
+/// What the runner does with a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Try again after a backoff, while attempts are left.
+    Retry,
+    /// Mark the job failed now.
+    Permanent,
+}
+
+/// Decides by the whole error chain: a [`Permanent`] anywhere in it, also behind the transparent
+/// [`crate::Error::Internal`] (whose own chain hides the error it wraps), makes the failure permanent.
+pub fn classify(error: &anyhow::Error) -> Failure {
+    for cause in error.chain() {
+        if cause.is::<Permanent>() {
+            return Failure::Permanent;
+        }
+        if let Some(Error::Internal(inner)) = cause.downcast_ref::<Error>()
+            && classify(inner) == Failure::Permanent
+        {
+            return Failure::Permanent;
+        }
+    }
+    Failure::Retry
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+
+    use super::*;
+
+    #[test]
+    fn a_permanent_error_is_found_anywhere_in_the_chain() {
+        let plain: anyhow::Error = Permanent::new("gone").into();
+        assert_eq!(classify(&plain), Failure::Permanent);
+        let with_context = Err::<(), _>(Permanent::new("gone"))
+            .context("while sending")
+            .unwrap_err();
+        assert_eq!(classify(&with_context), Failure::Permanent);
+        let wrapped: anyhow::Error = Error::Internal(Permanent::new("gone").into()).into();
+        assert_eq!(classify(&wrapped), Failure::Permanent);
+        let wrapped_twice = Err::<(), _>(wrapped).context("outer").unwrap_err();
+        assert_eq!(classify(&wrapped_twice), Failure::Permanent);
+    }
+
+    #[test]
+    fn other_errors_are_retried() {
+        assert_eq!(classify(&anyhow::anyhow!("timeout")), Failure::Retry);
+        let internal: anyhow::Error = Error::Internal(anyhow::anyhow!("disk busy")).into();
+        assert_eq!(classify(&internal), Failure::Retry);
+        let domain: anyhow::Error = Error::NotFound.into();
+        assert_eq!(classify(&domain), Failure::Retry);
     }
 }

@@ -1,14 +1,18 @@
-//! The one list of job and workflow kinds. A kind missing here cannot run; a kind listed twice is a bug
-//! caught at start-up (and by a unit test).
+//! Which job and workflow kinds this process runs.
+//!
+//! The jobs module names no job: the application builds one [`Registry`] at start-up (`server::wiring`),
+//! chaining [`Registry::job`] and [`Registry::workflow`] once per kind, and the runner and the workflow driver
+//! look kinds up in it. Tests build their own, with jobs of their own beside the application's. A kind
+//! registered twice is a bug and panics at start-up.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use rusqlite::Transaction;
 
 use super::workflow::{RunWorkflow, StepContext, Workflow};
-use super::{Job, JobContext};
+use super::{Job, JobContext, Permanent};
 use crate::App;
 use crate::error::Result;
 
@@ -17,35 +21,52 @@ type RunStep =
     fn(Arc<App>, String, usize, Arc<StepContext>) -> BoxFuture<'static, anyhow::Result<()>>;
 type OnFailed = fn(&Transaction, &str, &str) -> Result<()>;
 
-/// A registered job kind.
+/// A registered job kind: its queue, and how to run a stored payload.
 pub struct JobEntry {
-    /// Its queue.
     pub queue: &'static str,
-    /// Runs a payload.
     pub run: RunJob,
 }
 
 /// A registered workflow kind.
 pub struct WorkflowEntry {
-    /// Step names, in order.
+    /// Step names as people read them, in order.
     pub steps: &'static [&'static str],
-    /// Runs one step of a payload.
     pub run_step: RunStep,
     /// Called in the transaction that marks the workflow failed.
     pub on_failed: OnFailed,
 }
 
-/// Every job and workflow kind.
-#[derive(Default)]
+/// Every job and workflow kind a process runs, by their stored kind names.
 pub struct Registry {
-    /// Jobs by kind.
-    pub jobs: HashMap<&'static str, JobEntry>,
-    /// Workflows by kind.
-    pub workflows: HashMap<&'static str, WorkflowEntry>,
+    jobs: HashMap<&'static str, JobEntry>,
+    workflows: HashMap<&'static str, WorkflowEntry>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
 }
 
 impl Registry {
-    fn job<J: Job>(mut self) -> Self {
+    /// A registry with the job that drives workflows, and nothing else.
+    pub fn new() -> Registry {
+        Registry {
+            jobs: HashMap::new(),
+            workflows: HashMap::new(),
+        }
+        .job::<RunWorkflow>()
+    }
+
+    /// Registers job kind `J`. Panics if its kind is registered already or its queue does not exist.
+    #[must_use]
+    pub fn job<J: Job>(mut self) -> Self {
+        assert!(
+            super::runner::QUEUES.iter().any(|(q, _)| *q == J::QUEUE),
+            "job kind {} uses the unknown queue {}",
+            J::KIND,
+            J::QUEUE
+        );
         let previous = self.jobs.insert(
             J::KIND,
             JobEntry {
@@ -57,7 +78,14 @@ impl Registry {
         self
     }
 
-    fn workflow<W: Workflow>(mut self) -> Self {
+    /// Registers workflow kind `W`. Panics if its kind is registered already or it has no steps.
+    #[must_use]
+    pub fn workflow<W: Workflow>(mut self) -> Self {
+        assert!(
+            !W::STEPS.is_empty(),
+            "workflow kind {} has no steps",
+            W::KIND
+        );
         let previous = self.workflows.insert(
             W::KIND,
             WorkflowEntry {
@@ -73,13 +101,27 @@ impl Registry {
         );
         self
     }
+
+    /// The job kind stored as `kind`, if this process runs it.
+    pub fn job_entry(&self, kind: &str) -> Option<&JobEntry> {
+        self.jobs.get(kind)
+    }
+
+    /// The workflow kind stored as `kind`, if this process runs it.
+    pub fn workflow_entry(&self, kind: &str) -> Option<&WorkflowEntry> {
+        self.workflows.get(kind)
+    }
+
+    /// The step names of workflow kind `kind` (none for an unknown kind).
+    pub fn steps(&self, kind: &str) -> &'static [&'static str] {
+        self.workflows.get(kind).map_or(&[], |w| w.steps)
+    }
 }
 
 fn run_job<J: Job>(ctx: JobContext, payload: String) -> BoxFuture<'static, anyhow::Result<()>> {
     Box::pin(async move {
-        let job: J = serde_json::from_str(&payload).map_err(|e| {
-            super::Permanent::new(format!("payload of {} does not parse: {e}", J::KIND))
-        })?;
+        let job: J = serde_json::from_str(&payload)
+            .map_err(|e| Permanent::new(format!("payload of {} does not parse: {e}", J::KIND)))?;
         job.run(ctx).await
     })
 }
@@ -91,9 +133,8 @@ fn run_step<W: Workflow>(
     ctx: Arc<StepContext>,
 ) -> BoxFuture<'static, anyhow::Result<()>> {
     Box::pin(async move {
-        let workflow: W = serde_json::from_str(&payload).map_err(|e| {
-            super::Permanent::new(format!("payload of {} does not parse: {e}", W::KIND))
-        })?;
+        let workflow: W = serde_json::from_str(&payload)
+            .map_err(|e| Permanent::new(format!("payload of {} does not parse: {e}", W::KIND)))?;
         workflow.run_step(&app, step, &ctx).await
     })
 }
@@ -105,37 +146,22 @@ fn on_failed<W: Workflow>(tx: &Transaction, payload: &str, error: &str) -> Resul
     }
 }
 
-/// The registry: every kind SmartCourse runs.
-pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
-    Registry::default()
-        .job::<RunWorkflow>()
-        .job::<super::diag::Noop>()
-        .job::<crate::events::Deliver>()
-        .job::<crate::notify::mail::SendMail>()
-        .job::<crate::notify::mail::WeeklyDigest>()
-        .job::<crate::backup::ScheduledBackup>()
-        .job::<crate::search::IndexCourse>()
-        .workflow::<super::diag::SelfTest>()
-        .workflow::<crate::courses::publish::PublishCourse>()
-        .workflow::<crate::packages::pipeline::ImportPackage>()
-});
-
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::jobs::diag::Noop;
+
     #[test]
-    fn kinds_are_unique_and_queues_exist() {
-        let r = &*super::REGISTRY;
-        for (kind, entry) in &r.jobs {
-            assert!(
-                super::super::runner::QUEUES
-                    .iter()
-                    .any(|(q, _)| *q == entry.queue),
-                "{kind} uses unknown queue {}",
-                entry.queue
-            );
-        }
-        for (kind, w) in &r.workflows {
-            assert!(!w.steps.is_empty(), "{kind} has no steps");
-        }
+    fn a_registry_runs_workflows_and_what_it_was_given() {
+        let r = Registry::new().job::<Noop>();
+        assert!(r.job_entry("workflow.run").is_some());
+        assert_eq!(r.job_entry("diag.noop").map(|e| e.queue), Some("default"));
+        assert!(r.job_entry("search.index").is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn a_kind_registered_twice_is_refused() {
+        let _ = Registry::new().job::<Noop>().job::<Noop>();
     }
 }

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::registry::REGISTRY;
-use super::{JobContext, Permanent, store, workflow};
+use super::{Failure, JobContext, classify, store, workflow};
 use crate::App;
 use crate::metrics::{JobLabels, JobOutcomeLabels, QueueLabels};
 
@@ -136,7 +135,7 @@ async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) -
         attempt: job.attempts as u32,
         cancelled: cancelled.clone(),
     };
-    let outcome: Result<(), (String, bool)> = match REGISTRY.jobs.get(job.kind.as_str()) {
+    let outcome: Result<(), (String, bool)> = match app.jobs.job_entry(job.kind.as_str()) {
         None => Err((
             format!(
                 "unknown job kind {:?}: nothing registered runs it",
@@ -165,7 +164,7 @@ async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) -
             };
             match result {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err((format!("{e:#}"), e.downcast_ref::<Permanent>().is_some())),
+                Ok(Err(e)) => Err((format!("{e:#}"), classify(&e) == Failure::Permanent)),
                 Err(join) if join.is_panic() => Err((
                     format!("panicked: {}", panic_message(join.into_panic())),
                     false,
@@ -206,6 +205,7 @@ async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) -
                 }
                 None => tracing::error!(error = %error, "job failed for good"),
             }
+            let app_jobs = app.jobs.clone();
             app.db
                 .write(move |tx| {
                     let for_good = store::mark_failed(tx, id, attempt, &error, retry)?;
@@ -216,7 +216,7 @@ async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) -
                             |r| r.get(0),
                         )?;
                         if let Some(wf) = wf {
-                            workflow::fail(tx, wf, &error)?;
+                            workflow::fail(tx, &app_jobs, wf, &error)?;
                         }
                     }
                     Ok(())

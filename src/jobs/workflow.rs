@@ -15,10 +15,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::registry::REGISTRY;
+use super::registry::Registry;
 use super::{EnqueueOptions, Job, JobContext, Permanent, enqueue_with};
 use crate::App;
-use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::util::now_rfc3339;
 
@@ -160,9 +159,10 @@ impl Job for RunWorkflow {
             if state == "cancelled" || next >= count || ctx.is_cancelled() {
                 return Ok(());
             }
-            let entry = REGISTRY
-                .workflows
-                .get(kind.as_str())
+            let entry = ctx
+                .app
+                .jobs
+                .workflow_entry(kind.as_str())
                 .ok_or_else(|| Permanent::new(format!("unknown workflow kind {kind}")))?;
             let step = next as usize;
             let name = entry.steps.get(step).copied().unwrap_or("step");
@@ -186,7 +186,7 @@ impl Job for RunWorkflow {
 }
 
 /// Marks a workflow failed for good, in the transaction that fails its job.
-pub fn fail(tx: &Transaction, id: i64, error: &str) -> Result<()> {
+pub fn fail(tx: &Transaction, registry: &Registry, id: i64, error: &str) -> Result<()> {
     let row: Option<(String, String)> = tx
         .query_row(
             "SELECT kind, payload FROM workflows WHERE id = ?1",
@@ -199,7 +199,7 @@ pub fn fail(tx: &Transaction, id: i64, error: &str) -> Result<()> {
         params![id, error, now_rfc3339()],
     )?;
     if let Some((kind, payload)) = row
-        && let Some(entry) = REGISTRY.workflows.get(kind.as_str())
+        && let Some(entry) = registry.workflow_entry(kind.as_str())
     {
         (entry.on_failed)(tx, &payload, error)?;
     }
@@ -227,8 +227,22 @@ pub struct WorkflowStatus {
     pub course_id: Option<i64>,
 }
 
-/// The status of a workflow the actor may see (its owner, admins, the system); 404 otherwise.
-pub fn status(conn: &Connection, actor: &Actor, id: i64) -> Result<WorkflowStatus> {
+/// Whose workflows a caller may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// Every workflow (admins, the system).
+    All,
+    /// The workflows this user started.
+    Owner(i64),
+}
+
+/// The status of a workflow `viewer` may see; 404 otherwise. Step names come from `registry`.
+pub fn status(
+    conn: &Connection,
+    registry: &Registry,
+    viewer: Viewer,
+    id: i64,
+) -> Result<WorkflowStatus> {
     /// kind, state, next step, step count, error, owner, course
     type Row = (
         String,
@@ -247,14 +261,12 @@ pub fn status(conn: &Connection, actor: &Actor, id: i64) -> Result<WorkflowStatu
         )
         .optional()?;
     let (kind, state, next, count, error, owner, course_id) = row.ok_or(Error::NotFound)?;
-    if !actor.is_admin() && actor.user_id().is_none_or(|u| Some(u) != owner) {
+    if let Viewer::Owner(user) = viewer
+        && owner != Some(user)
+    {
         return Err(Error::NotFound);
     }
-    let steps = REGISTRY
-        .workflows
-        .get(kind.as_str())
-        .map(|w| w.steps)
-        .unwrap_or(&[]);
+    let steps = registry.steps(&kind);
     let current_step = if state == "completed" {
         "Completed".to_owned()
     } else {
@@ -283,8 +295,13 @@ pub fn status(conn: &Connection, actor: &Actor, id: i64) -> Result<WorkflowStatu
 
 /// Cancels a queued or running workflow (its owner or an admin). The step running now finishes; no later
 /// step starts.
-pub fn cancel(tx: &Transaction, actor: &Actor, id: i64) -> Result<WorkflowStatus> {
-    let current = status(tx, actor, id)?;
+pub fn cancel(
+    tx: &Transaction,
+    registry: &Registry,
+    viewer: Viewer,
+    id: i64,
+) -> Result<WorkflowStatus> {
+    let current = status(tx, registry, viewer, id)?;
     if !matches!(current.status.as_str(), "QUEUED" | "RUNNING") {
         return Err(Error::conflict(
             "not_cancellable",
@@ -300,5 +317,5 @@ pub fn cancel(tx: &Transaction, actor: &Actor, id: i64) -> Result<WorkflowStatus
          WHERE workflow_id = ?1 AND state IN ('queued', 'running')",
         params![id, now_rfc3339(), super::now_ms()],
     )?;
-    status(tx, actor, id)
+    status(tx, registry, viewer, id)
 }

@@ -9,6 +9,7 @@ pub mod embed;
 pub mod fake;
 pub mod generate;
 mod gguf_tokenizer;
+pub mod manifest;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

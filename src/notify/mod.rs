@@ -2,6 +2,9 @@
 
 pub mod mail;
 pub mod routes;
+mod subscriber;
+
+pub use subscriber::Notifications;
 
 use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;

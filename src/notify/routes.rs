@@ -10,9 +10,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::Notification;
 use crate::App;
+use crate::accounts::Auth;
 use crate::error::Result;
 use crate::http::ErrorBody;
-use crate::http::auth::Auth;
 use crate::http::extract::Path;
 
 /// The routes of this module.

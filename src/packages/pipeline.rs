@@ -46,7 +46,7 @@ fn classify(e: Error) -> anyhow::Error {
         | Error::NotFound
         | Error::BadRequest(_)
         | Error::Forbidden
-        | Error::Conflict { .. } => Permanent::new(crate::control::describe(&e)).into(),
+        | Error::Conflict { .. } => Permanent::new(crate::error::describe(&e)).into(),
         other => anyhow::Error::new(other),
     }
 }

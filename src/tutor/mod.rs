@@ -481,8 +481,11 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
                     let message = tx.last_insert_rowid();
                     crate::events::emit(
                         tx,
-                        "tutor.answered",
-                        &serde_json::json!({"course_id": course_id, "abstained": abstain, "lesson_id": first_lesson}),
+                        &crate::events::Event::TutorAnswered {
+                            course_id,
+                            abstained: abstain,
+                            lesson_id: first_lesson,
+                        },
                     )?;
                     Ok((conv, message))
                 })

@@ -11,9 +11,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AskRequest, Conversation, ConversationSummary, TutorEvent, TutorMode};
 use crate::App;
+use crate::accounts::Auth;
 use crate::error::Result;
 use crate::http::ErrorBody;
-use crate::http::auth::Auth;
 use crate::http::extract::{Json, Path, Query};
 
 /// The routes of this module.

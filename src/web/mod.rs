@@ -111,6 +111,22 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// The answer to a path nothing serves: the API's JSON error under `/api/`, else the web UI's error page.
+pub async fn not_found(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        return crate::http::error_response(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no {method} {}", uri.path()),
+            None,
+        );
+    }
+    axum::response::IntoResponse::into_response(WebError(crate::Error::NotFound))
+}
+
 /// The pages' routes.
 pub fn router() -> Router<Arc<App>> {
     pages::routes()

@@ -95,15 +95,8 @@ async fn sign_in(
     password: String,
     next: &str,
 ) -> Result<Response, Error> {
-    let keys = app.tokens.clone();
     let ttl = app.config.auth.token_ttl_secs;
-    let issued = app
-        .db
-        .read(move |c| {
-            let user = accounts::authenticate(c, &email, &password)?;
-            accounts::issue_token(c, &keys, &user, ttl)
-        })
-        .await?;
+    let (_, issued) = accounts::login(app, &email, password, ttl).await?;
     let mut r = see_other(safe_next(next));
     if let Ok(v) = token_cookie(&issued.token, ttl, app.config.auth.cookie_secure).parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -217,9 +210,9 @@ async fn course(
             let mut enrollment = None;
             let mut done = Vec::new();
             if let Some(uid) = actor.user_id()
-                && crate::enrollment::is_enrolled(c, id, uid)?
+                && crate::learning::enrollment::is_enrolled(c, id, uid)?
             {
-                let p = crate::progress::course_progress(c, &actor, id)?;
+                let p = crate::learning::progress::course_progress(c, &actor, id)?;
                 if let Some(me) = p.students.into_iter().next() {
                     done = me.completed.iter().map(|d| d.lesson_id).collect();
                     enrollment = Some(context! { percent => me.percent, completed_at => me.completed_at, resume => me.last_lesson_id });
@@ -266,7 +259,7 @@ async fn enroll(
     let actor = viewer.require()?;
     match app
         .db
-        .write(move |tx| crate::enrollment::enroll(tx, &actor, id))
+        .write(move |tx| crate::learning::enrollment::enroll(tx, &actor, id))
         .await
     {
         Ok(_)
@@ -285,7 +278,7 @@ async fn leave(
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
     app.db
-        .write(move |tx| crate::enrollment::unenroll(tx, &actor, id))
+        .write(move |tx| crate::learning::enrollment::unenroll(tx, &actor, id))
         .await?;
     Ok(see_other(&format!("/courses/{id}")))
 }
@@ -324,7 +317,7 @@ async fn lesson(
             let Some(uid) = user else {
                 return Ok((false, false));
             };
-            let enrolled = crate::enrollment::is_enrolled(c, course_id, uid)?;
+            let enrolled = crate::learning::enrollment::is_enrolled(c, course_id, uid)?;
             let completed = c
                 .query_row(
                     "SELECT 1 FROM lesson_progress WHERE user_id = ?1 AND lesson_id = ?2",
@@ -425,7 +418,7 @@ async fn complete(
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
     app.db
-        .write(move |tx| crate::progress::complete(tx, &actor, id))
+        .write(move |tx| crate::learning::progress::complete(tx, &actor, id))
         .await?;
     Ok(see_other(&format!("/lessons/{id}")))
 }
@@ -434,7 +427,7 @@ async fn my_courses(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<
     let actor = viewer.require()?;
     let mine = app
         .db
-        .read(move |c| crate::enrollment::mine(c, &actor))
+        .read(move |c| crate::learning::enrollment::mine(c, &actor))
         .await?;
     Ok(render("my.html", &viewer, "My courses", context! { mine }))
 }

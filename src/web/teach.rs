@@ -241,7 +241,7 @@ async fn students(
         .db
         .read(move |c| {
             crate::courses::require_edit(c, &check, id)?;
-            crate::progress::course_progress(c, &check, id)
+            crate::learning::progress::course_progress(c, &check, id)
         })
         .await?;
     let report_actor = actor.clone();
@@ -387,10 +387,11 @@ async fn workflow(
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
+    let (jobs, who) = (app.jobs.clone(), actor.viewer());
     let (status, report) = app
         .db
         .read(move |c| {
-            let s = crate::jobs::workflow::status(c, &actor, id)?;
+            let s = crate::jobs::workflow::status(c, &jobs, who, id)?;
             let report = crate::packages::pipeline::report(c, id).unwrap_or(None);
             Ok((s, report))
         })
@@ -442,7 +443,7 @@ async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<Strin
         chunks,
         text_documents => app.search.text_documents(),
         tutor_busy => crate::tutor::busy(&app),
-        problems => crate::cli::model_problems(&app.config),
+        problems => crate::ml::manifest::problems(&app.config, false),
     };
     Ok(render(
         "admin.html",

@@ -684,3 +684,70 @@ async fn registration_and_the_whole_api_are_limited_per_client() {
     // The health check stays available for monitoring.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+/// Password checks take CPU, not a database connection: while four logins with an expensive hash are being
+/// verified (as many as there are reader connections), other signed-in requests still get through. Before
+/// the hash ran outside the reader connection, every request's token check queued behind the logins.
+#[tokio::test]
+async fn logins_in_flight_do_not_hold_up_other_requests() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let app = TestApp::spawn().await;
+    let reader = app.user(Role::Student).await;
+    // A hash with a high cost (64 MiB, 8 passes): each check takes a good part of a second here.
+    let params = argon2::Params::new(64 * 1024, 8, 1, None).unwrap();
+    let hash = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(
+            PASSWORD.as_bytes(),
+            &SaltString::from_b64("c2xvd2hhc2hzbG93aGFzaA").unwrap(),
+        )
+        .unwrap()
+        .to_string();
+    app.app
+        .db
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO users (email, full_name, role, password_hash, created_at, updated_at)
+                 VALUES ('slow@school.test', 'Slow Hash', 'student', ?1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                [hash],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let logins: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url, finished) = (
+                app.client.clone(),
+                app.url("/api/auth/login"),
+                finished.clone(),
+            );
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .json(&json!({"email": "slow@school.test", "password": PASSWORD}))
+                    .send()
+                    .await
+                    .unwrap();
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                r.status()
+            })
+        })
+        .collect();
+    // Let the logins reach their password checks.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for _ in 0..20 {
+        let r = app
+            .send(Method::GET, "/api/users/me", Some(&reader.token), None)
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a login finished before 20 other requests: they waited for the password checks"
+    );
+    for login in logins {
+        assert_eq!(login.await.unwrap(), 200);
+    }
+}

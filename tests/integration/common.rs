@@ -9,6 +9,7 @@ use serde_json::json;
 use smartcourse::App;
 use smartcourse::accounts::{self, Actor, NewUser, Role};
 use smartcourse::config::Config;
+use smartcourse::server::Wiring;
 use tokio::sync::oneshot;
 
 /// A running server with its own data directory; stopped and removed when dropped.
@@ -21,6 +22,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    expect_failed: std::sync::atomic::AtomicBool,
     // Dropped last, after the server released the directory.
     _dir: Option<tempfile::TempDir>,
 }
@@ -41,39 +43,40 @@ impl TestApp {
 
     /// Starts a server on an existing (or new) data directory that the caller owns.
     pub async fn spawn_in(data: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
-        let mut config = Config {
-            data: data.to_path_buf(),
-            ..Config::default()
-        };
-        // The server listens on a free port (below), and so does its package server (server.packages_port).
-        config.server.addr = "127.0.0.1:0".parse().unwrap();
-        // Every test talks from 127.0.0.1: limits are off unless a test turns them on.
-        config.rate_limit.login_per_client = 0;
-        config.rate_limit.login_per_account = 0;
-        config.rate_limit.register_per_client = 0;
-        config.rate_limit.api_per_client = 0;
-        // Fast job turnaround for tests.
-        config.jobs.poll_ms = 50;
-        config.jobs.retry_base_ms = 20;
-        config.jobs.retry_max_ms = 200;
-        config.jobs.lease_secs = 2;
-        // The stand-in models, unless a test asks for the real ones (tests/integration/models.rs).
-        config.models.fake = true;
+        Self::start(data, tweak, smartcourse::server::wiring()).await
+    }
+
+    /// Starts a server running `wiring`'s jobs and subscribers (the application's, plus a test's own).
+    pub async fn spawn_wired(wiring: Wiring) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut app = Self::start(&dir.path().join("data"), |_| {}, wiring).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    async fn start(data: &Path, tweak: impl FnOnce(&mut Config), wiring: Wiring) -> TestApp {
+        let mut config = test_config(data);
         tweak(&mut config);
-        let app = App::open(config).expect("open app");
-        let app_for_server = app.clone();
+        let models = smartcourse::ml::Models::from_config(&config.models).expect("models");
+        let app = App::open_wired(config, models, wiring).expect("open app");
+        // The real start-up, as `smartcourse serve` does it: schedules, the job runner, the control socket.
+        let background = smartcourse::server::Background::start(&app)
+            .await
+            .expect("background");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let packages = smartcourse::http::bind_packages(&app, std::net::Ipv4Addr::LOCALHOST.into())
+            .await
+            .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let runner = smartcourse::jobs::runner::start(app.clone())
-            .await
-            .expect("job runner");
+        let app_for_server = app.clone();
         let server = tokio::spawn(async move {
-            let served = smartcourse::http::serve(listener, app_for_server, async {
-                let _ = stopped.await;
-            })
-            .await;
-            runner.stop(std::time::Duration::from_secs(5)).await;
+            let served =
+                smartcourse::server::serve(listener, packages, app_for_server.clone(), async {
+                    let _ = stopped.await;
+                })
+                .await;
+            background.stop(&app_for_server).await;
             served
         });
         TestApp {
@@ -83,7 +86,14 @@ impl TestApp {
             stop: Some(stop),
             server: Some(server),
             _dir: None,
+            expect_failed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Says that this test leaves jobs failed on purpose (a retry or failure test), so dropping the app does
+    /// not fail the test for them.
+    pub fn expect_failed_jobs(&self) {
+        self.expect_failed.store(true, Ordering::Relaxed);
     }
 
     /// The absolute URL of `path`.
@@ -305,6 +315,9 @@ impl TestApp {
     /// the jobs its requests caused. Returns every job.
     pub async fn drain_jobs(&self) -> Vec<smartcourse::jobs::JobView> {
         let started = std::time::Instant::now();
+        // Every commit that touches the jobs table wakes this (the runner's own wake-up signal), so the check
+        // runs when something changed rather than on a timer; the timeout covers jobs delayed by a backoff.
+        let mut changed = self.app.db.job_wakeups();
         loop {
             let (jobs, pending): (Vec<smartcourse::jobs::JobView>, i64) = self
                 .app
@@ -328,7 +341,8 @@ impl TestApp {
                 started.elapsed().as_secs() < 60,
                 "jobs did not finish: {jobs:?}"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(250), changed.changed())
+                .await;
         }
     }
 
@@ -348,11 +362,58 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the server, and fails the test if a job failed (unless the test said it expects that): a job
+    /// that failed is an effect the test did not see go wrong.
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if std::thread::panicking() || self.expect_failed.load(Ordering::Relaxed) {
+            return;
+        }
+        let failed = failed_jobs(&self.app.data.join(smartcourse::app::DB_FILE));
+        assert!(
+            failed.is_empty(),
+            "jobs failed during the test (call expect_failed_jobs() if that is its point): {failed:?}"
+        );
     }
+}
+
+/// `kind: last error` of every failed job, read through a connection of its own (a `Drop` cannot await the
+/// application's pool).
+fn failed_jobs(db: &Path) -> Vec<String> {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
+    conn.prepare("SELECT kind || ': ' || coalesce(last_error, '') FROM jobs WHERE state = 'failed'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default()
+}
+
+/// The settings every test app starts from: a free port, no rate limits, fast job turnaround, stand-in models.
+pub fn test_config(data: &Path) -> Config {
+    let mut config = Config {
+        data: data.to_path_buf(),
+        ..Config::default()
+    };
+    // The server listens on a free port, and so does its package server (server.packages_port).
+    config.server.addr = "127.0.0.1:0".parse().unwrap();
+    // Every test talks from 127.0.0.1: limits are off unless a test turns them on.
+    config.rate_limit.login_per_client = 0;
+    config.rate_limit.login_per_account = 0;
+    config.rate_limit.register_per_client = 0;
+    config.rate_limit.api_per_client = 0;
+    // Fast job turnaround for tests.
+    config.jobs.poll_ms = 50;
+    config.jobs.retry_base_ms = 20;
+    config.jobs.retry_max_ms = 200;
+    config.jobs.lease_secs = 2;
+    // The stand-in models, unless a test asks for the real ones (tests/integration/models.rs).
+    config.models.fake = true;
+    config
 }
 
 /// Asserts that `response` is an API error with `status` and `code`, and returns its message.
@@ -372,6 +433,10 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     assert!(!message.is_empty());
     message
 }
+
+/// The kinds of the recurring jobs a server schedules when it starts (weekly digest, backups): queued for
+/// later from the first moment of every test app.
+pub const SCHEDULED: &[&str] = &["notify.weekly_digest", "backup.scheduled"];
 
 /// The password of users made by [`TestApp::user`].
 pub const PASSWORD: &str = "violet-tractor-51";

@@ -77,7 +77,13 @@ async fn two_hundred_students_racing_for_ten_seats_get_exactly_ten() {
         created_events, 10,
         "one event per enrollment, none for refusals"
     );
-    assert!(jobs.iter().all(|j| j.state == "done"), "{jobs:?}");
+    // Every job the enrolments caused ran; the recurring jobs the start-up schedules are for later.
+    assert!(
+        jobs.iter()
+            .filter(|j| !crate::common::SCHEDULED.contains(&j.kind.as_str()))
+            .all(|j| j.state == "done"),
+        "{jobs:?}"
+    );
 }
 
 #[tokio::test]

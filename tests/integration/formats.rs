@@ -1045,10 +1045,16 @@ async fn links_between_cartridge_pages_lead_to_their_lessons_and_a_second_import
 }
 
 async fn workflow_status(app: &TestApp, id: i64) -> smartcourse::jobs::workflow::WorkflowStatus {
+    let registry = app.app.jobs.clone();
     app.app
         .db
         .read(move |c| {
-            smartcourse::jobs::workflow::status(c, &smartcourse::accounts::Actor::System, id)
+            smartcourse::jobs::workflow::status(
+                c,
+                &registry,
+                smartcourse::jobs::workflow::Viewer::All,
+                id,
+            )
         })
         .await
         .unwrap()
@@ -1155,6 +1161,7 @@ async fn the_import_workflow_records_its_steps_and_a_repeated_step_makes_no_seco
 #[tokio::test]
 async fn a_failed_import_workflow_says_why_and_removes_the_upload_it_owned() {
     let app = TestApp::spawn().await;
+    app.expect_failed_jobs();
     let upload = app.app.data.join("imports").join("package-x.zip");
     std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
     std::fs::copy(

@@ -11,6 +11,7 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
 #[tokio::test]
 async fn the_api_survives_schemathesis_as_every_kind_of_user() {
     let app = TestApp::spawn().await;
+    app.expect_failed_jobs();
     // Something to find: the demo course, published, with a student enrolled.
     let report = smartcourse::packages::import(
         &app.app,

@@ -1,8 +1,9 @@
 //! Durable jobs, workflows, the publish workflow and event delivery, on the real runner.
 
 use reqwest::Method;
-use serde_json::{Value, json};
-use smartcourse::accounts::{Actor, Role};
+use serde_json::Value;
+use smartcourse::accounts::Role;
+use smartcourse::events::{self, Delivery, Event, Subscriber};
 use smartcourse::jobs::{self, EnqueueOptions, diag::Noop, workflow};
 
 use crate::common::{TestApp, assert_error};
@@ -46,6 +47,7 @@ async fn job(app: &TestApp, id: i64) -> jobs::JobView {
 #[tokio::test]
 async fn failures_are_retried_with_their_errors_kept_and_panics_count_as_failures() {
     let app = TestApp::spawn().await;
+    app.expect_failed_jobs();
     let flaky = enqueue(
         &app,
         Noop {
@@ -313,10 +315,11 @@ async fn a_cancelled_workflow_starts_no_further_step() {
         .unwrap();
     // Let it get into its first step.
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let app_jobs = app.app.jobs.clone();
     let s = app
         .app
         .db
-        .write(move |tx| workflow::cancel(tx, &Actor::System, id))
+        .write(move |tx| workflow::cancel(tx, &app_jobs, workflow::Viewer::All, id))
         .await
         .unwrap();
     assert_eq!(s.status, "CANCELLED");
@@ -340,6 +343,7 @@ async fn a_cancelled_workflow_starts_no_further_step() {
 #[tokio::test]
 async fn publishing_is_a_workflow_the_owner_can_follow() {
     let app = TestApp::spawn().await;
+    app.expect_failed_jobs();
     let owner = app.user(Role::Instructor).await;
     let other = app.user(Role::Instructor).await;
     let student = app.user(Role::Student).await;
@@ -462,71 +466,135 @@ async fn publishing_is_a_workflow_the_owner_can_follow() {
     assert_eq!(c["status"], "draft");
 }
 
+/// A subscriber of the test's own: fails the first two attempts of a delivery, then leaves a mark.
+struct Flaky;
+
+impl Subscriber for Flaky {
+    fn name(&self) -> &'static str {
+        "test.flaky"
+    }
+
+    fn hears(&self, event: &Event) -> bool {
+        matches!(event, Event::UserRegistered { .. })
+    }
+
+    fn handle(&self, tx: &rusqlite::Transaction, d: &Delivery) -> smartcourse::Result<()> {
+        if d.attempt <= 2 {
+            return Err(smartcourse::Error::Internal(anyhow::anyhow!(
+                "fails attempt {} on purpose",
+                d.attempt
+            )));
+        }
+        tx.execute(
+            "INSERT INTO diag_marks (kind, ref, at) VALUES ('event', ?1, ?2)",
+            rusqlite::params![d.event_id, d.created_at],
+        )?;
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn every_event_reaches_every_subscriber_once_even_when_one_fails_twice() {
-    let app = TestApp::spawn().await;
+    let mut wiring = smartcourse::server::wiring();
+    wiring.subscribers = wiring.subscribers.with(Flaky);
+    let app = TestApp::spawn_wired(wiring).await;
     let event = app
         .app
         .db
-        .write(|tx| smartcourse::events::emit(tx, "diag.ping", &json!({"fail_first": 2})))
+        .write(|tx| events::emit(tx, &Event::UserRegistered { user_id: 1 }))
         .await
         .unwrap();
     let jobs = app.drain_jobs().await;
     let deliveries: Vec<_> = jobs.iter().filter(|j| j.kind == "events.deliver").collect();
-    assert_eq!(deliveries.len(), 2);
-    assert!(deliveries.iter().all(|j| j.state == "done"));
-    assert!(
-        deliveries
-            .iter()
-            .any(|j| j.attempts == 3 && j.errors.len() == 2),
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0].state, "done");
+    assert_eq!(
+        (deliveries[0].attempts, deliveries[0].errors.len()),
+        (3, 2),
         "{deliveries:?}"
     );
     assert_eq!(marks(&app, "event", event).await, 1);
-    let (delivered, counted): (i64, i64) = app
-        .app
-        .db
-        .read(move |c| {
+    let counts = async |app: &TestApp| {
+        app.app.db.read(move |c| {
             Ok((
                 c.query_row(
                     "SELECT count(*) FROM event_deliveries WHERE event_id = ?1",
                     [event],
-                    |r| r.get(0),
+                    |r| r.get::<_, i64>(0),
                 )?,
                 c.query_row(
-                    "SELECT coalesce(sum(count), 0) FROM analytics_daily WHERE kind = 'diag.ping'",
+                    "SELECT coalesce(sum(count), 0) FROM analytics_daily WHERE kind = 'user.registered'",
                     [],
-                    |r| r.get(0),
+                    |r| r.get::<_, i64>(0),
                 )?,
             ))
-        })
-        .await
-        .unwrap();
-    assert_eq!((delivered, counted), (2, 1));
+        }).await
+    };
+    // Analytics heard it on the first attempt and was not given it again by the retries.
+    assert_eq!(counts(&app).await.unwrap(), (2, 1));
 
-    // Delivering the same event again (as after a crash between effect and job completion) changes nothing.
+    // Delivering the same event again (as after a crash between effect and job completion), to everyone or to
+    // one subscriber by name (jobs queued by earlier versions), changes nothing.
     app.app
         .db
         .write(move |tx| {
-            jobs::enqueue(
-                tx,
-                &smartcourse::events::Deliver {
-                    event_id: event,
-                    subscriber: "diag".into(),
-                },
-            )?;
-            jobs::enqueue(
-                tx,
-                &smartcourse::events::Deliver {
-                    event_id: event,
-                    subscriber: "analytics".into(),
-                },
-            )?;
+            for subscriber in [None, Some("test.flaky"), Some("analytics")] {
+                jobs::enqueue(
+                    tx,
+                    &events::Deliver {
+                        event_id: event,
+                        subscriber: subscriber.map(str::to_owned),
+                    },
+                )?;
+            }
             Ok(())
         })
         .await
         .unwrap();
     app.drain_jobs().await;
     assert_eq!(marks(&app, "event", event).await, 1);
+    assert_eq!(counts(&app).await.unwrap(), (2, 1));
+}
+
+/// A job of the test's own that fails with a permanent error wrapped in the crate's `Internal` error, the way
+/// domain code returns one.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct GivesUp;
+
+impl jobs::Job for GivesUp {
+    const KIND: &'static str = "test.gives_up";
+
+    async fn run(self, _: jobs::JobContext) -> anyhow::Result<()> {
+        Err(
+            smartcourse::Error::Internal(jobs::Permanent::new("the input cannot be read").into())
+                .into(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_not_retried_even_when_wrapped() {
+    let mut wiring = smartcourse::server::wiring();
+    wiring.jobs = wiring.jobs.job::<GivesUp>();
+    let app = TestApp::spawn_wired(wiring).await;
+    app.expect_failed_jobs();
+    let id = app
+        .app
+        .db
+        .write(|tx| jobs::enqueue(tx, &GivesUp))
+        .await
+        .unwrap();
+    let jobs = app.drain_jobs().await;
+    let job = jobs.iter().find(|j| j.id == id).unwrap();
+    assert_eq!(job.state, "failed");
+    assert_eq!(job.attempts, 1, "{job:?}");
+    assert!(job.max_attempts > 1);
+    assert!(
+        job.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("the input cannot be read")
+    );
 }
 
 #[tokio::test]

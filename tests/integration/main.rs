@@ -11,6 +11,7 @@ mod formats;
 mod fuzz;
 mod idor;
 mod jobs;
+mod layering;
 mod mail;
 mod models;
 mod packages;

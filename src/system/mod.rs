@@ -1,5 +1,7 @@
 //! System routes: health, metrics and the OpenAPI document.
 
+pub mod jobs;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -27,7 +29,7 @@ pub struct Health {
     get, path = "/healthz", tag = "system",
     responses(
         (status = 200, description = "Storage is usable", body = Health),
-        (status = 503, description = "Storage is not usable", body = super::error::ErrorBody),
+        (status = 503, description = "Storage is not usable", body = crate::http::ErrorBody),
     )
 )]
 pub async fn healthz(State(app): State<Arc<App>>) -> Result<Json<Health>> {
@@ -58,14 +60,14 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Result<Json<Health>> {
     get, path = "/metrics", tag = "system",
     responses(
         (status = 200, description = "Metrics in the OpenMetrics text format", body = String, content_type = "application/openmetrics-text"),
-        (status = 401, description = "Not a loopback client, and not signed in", body = super::error::ErrorBody),
-        (status = 403, description = "Not a loopback client, and not an admin", body = super::error::ErrorBody),
+        (status = 401, description = "Not a loopback client, and not signed in", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a loopback client, and not an admin", body = crate::http::ErrorBody),
     )
 )]
 pub async fn metrics(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    user: crate::http::auth::MaybeAuth,
+    user: crate::accounts::MaybeAuth,
 ) -> Result<impl IntoResponse> {
     let admin = user.actor().is_some_and(|a| a.is_admin());
     if !may_read_metrics(peer) && !admin {

@@ -4,8 +4,6 @@
 //! free, the enrollment row and its `enrollment.created` event are written, commit. All writes go through
 //! the single writer connection, so capacity holds however many requests arrive at once.
 
-pub mod routes;
-
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -13,6 +11,7 @@ use utoipa::ToSchema;
 use crate::accounts::{Actor, Role};
 use crate::courses::{self, Course, CourseStatus};
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::util::now_rfc3339;
 
 /// A new enrollment.
@@ -99,7 +98,7 @@ pub fn enroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<Enrollm
     )?;
     let id = tx.last_insert_rowid();
     // Lessons done before (re-enrolling resumes): they count again in the course's funnel.
-    let done = crate::analytics::completed_lessons(tx, course_id, user_id)?;
+    let done = super::progress::completed_lessons(tx, course_id, user_id)?;
     let last: Option<String> = tx.query_row(
         "SELECT max(completed_at) FROM lesson_progress WHERE course_id = ?1 AND user_id = ?2",
         [course_id, user_id],
@@ -107,9 +106,14 @@ pub fn enroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<Enrollm
     )?;
     crate::events::emit(
         tx,
-        "enrollment.created",
-        &serde_json::json!({"enrollment_id": id, "course_id": course_id, "user_id": user_id,
-            "day": now.get(..10).unwrap_or(&now), "completed_lessons": done, "last_completed_at": last}),
+        &Event::EnrollmentCreated {
+            enrollment_id: id,
+            course_id,
+            user_id,
+            day: now.get(..10).unwrap_or(&now).to_owned(),
+            completed_lessons: done,
+            last_completed_at: last,
+        },
     )?;
     Ok(Enrollment {
         enrollment_id: id,
@@ -140,7 +144,7 @@ pub fn unenroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<()> {
             |r| r.get(0),
         )
         .optional()?;
-    let done = crate::analytics::completed_lessons(tx, course_id, user_id)?;
+    let done = super::progress::completed_lessons(tx, course_id, user_id)?;
     let removed = tx.execute(
         "DELETE FROM enrollments WHERE course_id = ?1 AND user_id = ?2",
         [course_id, user_id],
@@ -150,9 +154,12 @@ pub fn unenroll(tx: &Transaction, actor: &Actor, course_id: i64) -> Result<()> {
     }
     crate::events::emit(
         tx,
-        "enrollment.cancelled",
-        &serde_json::json!({"course_id": course_id, "user_id": user_id, "completed_lessons": done,
-            "days_to_complete": days_to_complete}),
+        &Event::EnrollmentCancelled {
+            course_id,
+            user_id,
+            completed_lessons: done,
+            days_to_complete,
+        },
     )?;
     Ok(())
 }
@@ -179,7 +186,7 @@ pub fn mine(conn: &Connection, actor: &Actor) -> Result<Vec<MyCourse>> {
     rows.into_iter()
         .map(|(course_id, enrolled_at, completed_at, last_lesson_id)| {
             let course = courses::course_summary(conn, course_id)?;
-            let percent = crate::progress::percent(conn, course_id, user_id)?;
+            let percent = super::progress::percent(conn, course_id, user_id)?;
             Ok(MyCourse {
                 course,
                 enrolled_at,
@@ -189,4 +196,13 @@ pub fn mine(conn: &Connection, actor: &Actor) -> Result<Vec<MyCourse>> {
             })
         })
         .collect()
+}
+
+/// The users enrolled in a course, in id order.
+pub fn students(conn: &Connection, course_id: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT user_id FROM enrollments WHERE course_id = ?1 ORDER BY user_id")?;
+    Ok(stmt
+        .query_map([course_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }

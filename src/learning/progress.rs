@@ -1,7 +1,5 @@
 //! Progress: completed lessons, the percent of a course done, where to resume, and course completion.
 
-pub mod routes;
-
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,6 +7,7 @@ use utoipa::ToSchema;
 use crate::accounts::Actor;
 use crate::courses;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::util::now_rfc3339;
 
 /// The answer to completing a lesson.
@@ -90,7 +89,7 @@ pub fn percent(conn: &Connection, course_id: i64, user_id: i64) -> Result<i64> {
 pub fn complete(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<Completion> {
     let user_id = actor.user_id().ok_or(Error::NotFound)?;
     let course_id = courses::lesson_ref(tx, lesson_id)?.ok_or(Error::NotFound)?;
-    if !crate::enrollment::is_enrolled(tx, course_id, user_id)? {
+    if !super::enrollment::is_enrolled(tx, course_id, user_id)? {
         return Err(Error::NotFound);
     }
     let now = now_rfc3339();
@@ -108,9 +107,12 @@ pub fn complete(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<Compl
     if inserted == 1 {
         crate::events::emit(
             tx,
-            "lesson.completed",
-            &serde_json::json!({"lesson_id": lesson_id, "course_id": course_id, "user_id": user_id,
-                "completed_at": now}),
+            &Event::LessonCompleted {
+                lesson_id,
+                course_id,
+                user_id,
+                completed_at: now.clone(),
+            },
         )?;
         if course_progress == 100 {
             let first = tx.execute(
@@ -126,8 +128,11 @@ pub fn complete(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<Compl
                 )?;
                 crate::events::emit(
                     tx,
-                    "course.completed",
-                    &serde_json::json!({"course_id": course_id, "user_id": user_id, "days_to_complete": days}),
+                    &Event::CourseCompleted {
+                        course_id,
+                        user_id,
+                        days_to_complete: days,
+                    },
                 )?;
             }
         }
@@ -160,7 +165,7 @@ pub fn course_progress(conn: &Connection, actor: &Actor, course_id: i64) -> Resu
             .collect::<Result<_, _>>()?
     } else {
         let me = actor.user_id().ok_or(Error::NotFound)?;
-        if !crate::enrollment::is_enrolled(conn, course_id, me)? {
+        if !super::enrollment::is_enrolled(conn, course_id, me)? {
             return Err(Error::NotFound);
         }
         vec![me]
@@ -194,6 +199,16 @@ pub fn course_progress(conn: &Connection, actor: &Actor, course_id: i64) -> Resu
         lesson_count: lesson_count(conn, course_id)?,
         students,
     })
+}
+
+/// The lessons of a course a student has completed, in id order.
+pub fn completed_lessons(conn: &Connection, course_id: i64, user_id: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lesson_id FROM lesson_progress WHERE course_id = ?1 AND user_id = ?2 ORDER BY lesson_id",
+    )?;
+    Ok(stmt
+        .query_map([course_id, user_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// What the `progress` subscriber does when a student enrols: start them at the first lesson.

@@ -1,4 +1,4 @@
-//! HTTP routes of workflows and jobs.
+//! HTTP routes of workflows and jobs: a workflow's status for its owner, the job list and retries for admins.
 
 use std::sync::Arc;
 
@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::JobView;
-use super::workflow::{self, WorkflowStatus};
 use crate::App;
+use crate::accounts::Auth;
 use crate::error::Result;
 use crate::http::ErrorBody;
-use crate::http::auth::Auth;
 use crate::http::extract::{Path, Query};
+use crate::jobs::JobView;
+use crate::jobs::workflow::{self, WorkflowStatus};
 
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<Arc<App>> {
@@ -32,10 +32,10 @@ async fn workflow_status(
     user: Auth,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<WorkflowStatus>> {
-    let actor = user.actor();
+    let (jobs, viewer) = (app.jobs.clone(), user.actor().viewer());
     Ok(axum::Json(
         app.db
-            .read(move |c| workflow::status(c, &actor, id))
+            .read(move |c| workflow::status(c, &jobs, viewer, id))
             .await?,
     ))
 }
@@ -48,10 +48,10 @@ async fn cancel_workflow(
     user: Auth,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<WorkflowStatus>> {
-    let actor = user.actor();
+    let (jobs, viewer) = (app.jobs.clone(), user.actor().viewer());
     Ok(axum::Json(
         app.db
-            .write(move |tx| workflow::cancel(tx, &actor, id))
+            .write(move |tx| workflow::cancel(tx, &jobs, viewer, id))
             .await?,
     ))
 }
@@ -86,7 +86,7 @@ async fn list_jobs(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let items = app
         .db
-        .read(move |c| super::list(c, q.state.as_deref(), limit))
+        .read(move |c| crate::jobs::list(c, q.state.as_deref(), limit))
         .await?;
     Ok(axum::Json(JobList { items }))
 }
@@ -103,8 +103,8 @@ async fn retry_job(
     Ok(axum::Json(
         app.db
             .write(move |tx| {
-                super::retry(tx, id)?;
-                super::get(tx, id)
+                crate::jobs::retry(tx, id)?;
+                crate::jobs::get(tx, id)
             })
             .await?,
     ))

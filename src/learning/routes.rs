@@ -1,4 +1,4 @@
-//! HTTP routes of enrollment.
+//! HTTP routes of learning: joining and leaving courses, completing lessons, progress.
 
 use std::sync::Arc;
 
@@ -6,11 +6,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{Enrollment, MyCourse};
+use super::enrollment::{self, Enrollment, MyCourse};
+use super::progress::{self, Completion, CourseProgress};
 use crate::App;
+use crate::accounts::Auth;
 use crate::error::Result;
 use crate::http::ErrorBody;
-use crate::http::auth::Auth;
 use crate::http::extract::Path;
 
 /// The routes of this module.
@@ -18,6 +19,8 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(enroll, unenroll))
         .routes(routes!(my_enrollments))
+        .routes(routes!(complete))
+        .routes(routes!(course_progress))
 }
 
 /// Enrol in a published course (students). 409 `already_enrolled`, `course_full`, `course_archived`.
@@ -32,7 +35,7 @@ async fn enroll(
     let actor = user.actor();
     let e = app
         .db
-        .write(move |tx| super::enroll(tx, &actor, id))
+        .write(move |tx| enrollment::enroll(tx, &actor, id))
         .await?;
     tracing::info!(course.id = id, user.id = user.0.id, "enrolled");
     Ok((StatusCode::CREATED, axum::Json(e)))
@@ -48,7 +51,7 @@ async fn unenroll(
 ) -> Result<StatusCode> {
     let actor = user.actor();
     app.db
-        .write(move |tx| super::unenroll(tx, &actor, id))
+        .write(move |tx| enrollment::unenroll(tx, &actor, id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -62,6 +65,38 @@ async fn my_enrollments(
 ) -> Result<axum::Json<Vec<MyCourse>>> {
     let actor = user.actor();
     Ok(axum::Json(
-        app.db.read(move |c| super::mine(c, &actor)).await?,
+        app.db.read(move |c| enrollment::mine(c, &actor)).await?,
+    ))
+}
+
+/// Mark a lesson complete (enrolled students); doing it again changes nothing.
+#[utoipa::path(post, path = "/api/lessons/{id}/complete", tag = "progress", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = Completion), (status = 401, body = ErrorBody), (status = 404, description = "no such lesson, or not enrolled", body = ErrorBody)))]
+async fn complete(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Completion>> {
+    let actor = user.actor();
+    Ok(axum::Json(
+        app.db
+            .write(move |tx| progress::complete(tx, &actor, id))
+            .await?,
+    ))
+}
+
+/// Progress in a course: your own as a student; every student's as its owner or an admin.
+#[utoipa::path(get, path = "/api/courses/{id}/progress", tag = "progress", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = CourseProgress), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn course_progress(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CourseProgress>> {
+    let actor = user.actor();
+    Ok(axum::Json(
+        app.db
+            .read(move |c| progress::course_progress(c, &actor, id))
+            .await?,
     ))
 }
