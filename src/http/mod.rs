@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub(crate) mod middleware;
 pub mod system;
 
