@@ -1,5 +1,6 @@
 //! Attachments: a lesson's files, their bytes in the content store, within the course's size limit.
 
+use super::changed;
 use crate::App;
 use crate::accounts::Actor;
 use crate::courses::upload::Staged;
@@ -58,9 +59,8 @@ pub async fn add_attachment(
                 size,
                 &sum,
             )?;
-            store::touch_course(tx, course.id)?;
             // A PDF's pages and a subtitle file's words are searchable with the lesson.
-            crate::search::schedule_index(tx, course.id)?;
+            changed(tx, course.id)?;
             store::attachment_by_id(tx, id)?.ok_or(Error::NotFound)
         })
         .await;

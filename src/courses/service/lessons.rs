@@ -4,6 +4,7 @@ use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::changed;
 use crate::App;
 use crate::accounts::Actor;
 use crate::courses::{
@@ -85,8 +86,7 @@ pub async fn create_lesson(
                     &reorder(store::lesson_ids(tx, module_id)?, id, input.position),
                 )?;
             }
-            store::touch_course(tx, course_id)?;
-            crate::search::schedule_index(tx, course_id)?;
+            changed(tx, course_id)?;
             Ok(id)
         })
         .await?;
@@ -227,8 +227,7 @@ pub async fn update_lesson(
                     store::write_positions(tx, "lessons", &store::lesson_ids(tx, row.module_id)?)?;
                 }
             }
-            store::touch_course(tx, row.course_id)?;
-            crate::search::schedule_index(tx, row.course_id)?;
+            changed(tx, row.course_id)?;
             Ok(row.body_sha256)
         })
         .await?;
@@ -250,8 +249,7 @@ pub async fn delete_lesson(app: &App, actor: Actor, id: i64) -> Result<()> {
             let hashes = store::lesson_hashes(tx, id)?;
             store::delete_lesson(tx, id)?;
             store::write_positions(tx, "lessons", &store::lesson_ids(tx, row.module_id)?)?;
-            store::touch_course(tx, row.course_id)?;
-            crate::search::schedule_index(tx, row.course_id)?;
+            changed(tx, row.course_id)?;
             Ok(hashes)
         })
         .await?;

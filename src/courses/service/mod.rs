@@ -36,3 +36,10 @@ fn detail(conn: &rusqlite::Connection, id: i64) -> Result<CourseDetail> {
         modules: store::outline(conn, id)?,
     })
 }
+
+/// Records, in the transaction that makes it, that a course's lessons or files changed: the course's
+/// `updated_at` moves, and a rebuild of its search index is queued, committed or rolled back with the change.
+fn changed(tx: &rusqlite::Transaction, course_id: i64) -> Result<()> {
+    store::touch_course(tx, course_id)?;
+    crate::search::schedule_index(tx, course_id)
+}

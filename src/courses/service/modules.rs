@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::detail;
+use super::{changed, detail};
 use crate::App;
 use crate::accounts::Actor;
 use crate::courses::{CourseDetail, Module, check_title, content, reorder, require_edit, store};
@@ -76,8 +76,7 @@ pub async fn delete_module(app: &App, actor: Actor, id: i64) -> Result<()> {
             store::delete_module(tx, id)?;
             let rest = store::module_ids(tx, module.course_id)?;
             store::write_positions(tx, "modules", &rest)?;
-            store::touch_course(tx, module.course_id)?;
-            crate::search::schedule_index(tx, module.course_id)?;
+            changed(tx, module.course_id)?;
             Ok(hashes)
         })
         .await?;
