@@ -12,15 +12,15 @@ use std::time::Duration;
 
 use smartcourse::App;
 use smartcourse::accounts::{self, Actor, NewUser, Role};
-use smartcourse::config::Config;
+use smartcourse::config::{Config, Synchronous};
 
-async fn run(synchronous: &str, connections: u32, students: usize, seconds: u64) {
+async fn run(synchronous: Synchronous, connections: u32, students: usize, seconds: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data: dir.path().join("data"),
         ..Config::default()
     };
-    config.database.synchronous = synchronous.into();
+    config.database.synchronous = synchronous;
     config.rate_limit.api_per_client = 0;
     config.log.level = "warn".into();
     let app: Arc<App> = App::open(config).unwrap();
@@ -129,7 +129,8 @@ async fn run(synchronous: &str, connections: u32, students: usize, seconds: u64)
         .await
         .unwrap();
     println!(
-        "synchronous={synchronous:<6} connections={connections:<3} {:>6.0} requests/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  max {:>6.1} ms  non-2xx {}  enrolled {enrolled}",
+        "synchronous={:<6} connections={connections:<3} {:>6.0} requests/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  max {:>6.1} ms  non-2xx {}  enrolled {enrolled}",
+        synchronous.pragma(),
         field("requests") / (field("duration_us") / 1e6),
         field("p50_us") / 1000.0,
         field("p90_us") / 1000.0,
@@ -146,10 +147,15 @@ fn main() {
         .build()
         .unwrap();
     if full {
-        for (sync, connections) in [("full", 2), ("full", 16), ("normal", 2), ("normal", 16)] {
+        for (sync, connections) in [
+            (Synchronous::Full, 2),
+            (Synchronous::Full, 16),
+            (Synchronous::Normal, 2),
+            (Synchronous::Normal, 16),
+        ] {
             rt.block_on(run(sync, connections, 40_000, 10));
         }
     } else {
-        rt.block_on(run("normal", 2, 50, 1));
+        rt.block_on(run(Synchronous::Normal, 2, 50, 1));
     }
 }

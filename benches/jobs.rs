@@ -12,20 +12,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smartcourse::App;
-use smartcourse::config::Config;
+use smartcourse::config::{Config, Synchronous};
 use smartcourse::jobs::{self, diag::Noop};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn run(synchronous: &str, n: usize) {
+async fn run(synchronous: Synchronous, n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data: dir.path().join("data"),
         ..Config::default()
     };
-    config.database.synchronous = synchronous.into();
+    config.database.synchronous = synchronous;
     config.log.level = "warn".into();
     let app: Arc<App> = App::open(config).unwrap();
     let runner = jobs::runner::start(app.clone()).await.unwrap();
@@ -72,7 +72,8 @@ async fn run(synchronous: &str, n: usize) {
     runner.stop(Duration::from_secs(5)).await;
     latencies.sort();
     println!(
-        "synchronous={synchronous:<6} jobs={n:<6} end-to-end {:>7.0} jobs/s  enqueue p50 {:>6.3} ms  p99 {:>6.3} ms",
+        "synchronous={:<6} jobs={n:<6} end-to-end {:>7.0} jobs/s  enqueue p50 {:>6.3} ms  p99 {:>6.3} ms",
+        synchronous.pragma(),
         n as f64 / total.as_secs_f64(),
         percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
         percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
@@ -86,7 +87,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    for sync in ["normal", "full"] {
+    for sync in [Synchronous::Normal, Synchronous::Full] {
         rt.block_on(run(sync, n));
     }
 }

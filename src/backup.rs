@@ -14,8 +14,8 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::datadir::{CONTENT_FILE, DB_FILE};
 use crate::courses::content::{BODIES, CHUNKS};
+use crate::datadir::{CONTENT_FILE, DB_FILE};
 use crate::datadir::{LAYOUT_VERSION, write_atomically};
 use crate::error::{Error, Result};
 

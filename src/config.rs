@@ -61,8 +61,8 @@ pub struct ModelsConfig {
     pub embedding: PathBuf,
     /// The tutor's model: a GGUF file or a folder with one (`--llm`); empty = `qwen2.5-0.5b-instruct` under `dir`.
     pub llm: PathBuf,
-    /// `lazy` loads each model on first use; `eager` loads both at start-up (and refuses to start without them).
-    pub load: String,
+    /// When the models are loaded.
+    pub load: ModelLoad,
     /// Use built-in stand-ins instead of real models (a word-hashing embedder and a generator that quotes its
     /// first source): for trying SmartCourse without model files, and for tests.
     pub fake: bool,
@@ -74,10 +74,20 @@ impl Default for ModelsConfig {
             dir: PathBuf::from("models"),
             embedding: PathBuf::new(),
             llm: PathBuf::new(),
-            load: "lazy".into(),
+            load: ModelLoad::Lazy,
             fake: false,
         }
     }
+}
+
+/// When the real models are loaded (`models.load`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelLoad {
+    /// Each model on first use: the server starts at once, and the first search or question waits for it.
+    Lazy,
+    /// Both at start-up, which fails without them: a missing or broken model is found before anyone asks.
+    Eager,
 }
 
 /// Course search settings.
@@ -195,8 +205,8 @@ pub struct SmtpConfig {
     pub host: String,
     /// Its port.
     pub port: u16,
-    /// `none`, `starttls` or `tls`.
-    pub tls: String,
+    /// How the connection to `host` is encrypted.
+    pub tls: SmtpTls,
     /// The sender, e.g. `SmartCourse <smartcourse@school.example>`.
     pub from: String,
     /// Login, if the server wants one.
@@ -210,12 +220,24 @@ impl Default for SmtpConfig {
         SmtpConfig {
             host: String::new(),
             port: 25,
-            tls: "none".into(),
+            tls: SmtpTls::None,
             from: "SmartCourse <smartcourse@localhost>".into(),
             user: String::new(),
             password: String::new(),
         }
     }
+}
+
+/// Encryption of the connection to the SMTP server (`smtp.tls`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Unencrypted: a relay on the school's own network.
+    None,
+    /// Plain text upgraded with `STARTTLS` (usually port 587); refused if the server does not offer it.
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
 }
 
 /// Background job settings.
@@ -336,9 +358,28 @@ pub struct DatabaseConfig {
     pub readers: u32,
     /// How long a statement waits for a lock held by another connection before failing, in milliseconds.
     pub busy_timeout_ms: u64,
-    /// SQLite `synchronous`: `normal` (default; in WAL mode a commit survives a crash of the process, a
-    /// power cut may lose the last commits) or `full` (every commit is fsynced).
-    pub synchronous: String,
+    /// SQLite's `synchronous` setting for the writer.
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` pragma (`database.synchronous`): what a commit waits for.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// In WAL mode a commit survives a crash of the process; a power cut may lose the last commits.
+    Normal,
+    /// Every commit is fsynced: it survives a power cut too, at a disk flush per commit.
+    Full,
+}
+
+impl Synchronous {
+    /// The pragma's value, as `PRAGMA synchronous = ...` takes it.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "normal",
+            Synchronous::Full => "full",
+        }
+    }
 }
 
 /// Logging settings.
@@ -399,7 +440,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             readers: 4,
             busy_timeout_ms: 5_000,
-            synchronous: "normal".into(),
+            synchronous: Synchronous::Normal,
         }
     }
 }
@@ -467,9 +508,12 @@ impl Config {
                 continue;
             };
             let default = lookup(&defaults, key).expect("leaf exists in defaults");
-            let value = parse_like(default, &raw)
-                .with_context(|| format!("environment variable {name}={raw:?}"))?;
+            let context = || format!("environment variable {name}={raw:?}");
+            let value = parse_like(default, &raw).with_context(context)?;
             set(&mut tree, key, value);
+            // Check each variable as it is applied, so a value of the right TOML type that the setting still
+            // refuses (a word not among its choices) is reported against the variable.
+            tree.clone().try_into::<Config>().with_context(context)?;
         }
 
         let mut config: Config = tree.try_into().context("environment variables")?;
@@ -494,9 +538,6 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if !matches!(self.database.synchronous.as_str(), "normal" | "full") {
-            bail!("database.synchronous must be normal or full");
-        }
         if self.database.readers == 0 {
             bail!("database.readers must be at least 1");
         }
@@ -506,9 +547,6 @@ impl Config {
         if self.backup.keep == 0 {
             bail!("backup.keep must be at least 1");
         }
-        if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
-            bail!("smtp.tls must be none, starttls or tls");
-        }
         if self.jobs.lease_secs == 0 || self.jobs.poll_ms == 0 {
             bail!("jobs.lease_secs and jobs.poll_ms must be above 0");
         }
@@ -517,9 +555,6 @@ impl Config {
         }
         if self.admin.email.is_empty() != self.admin.password.is_empty() {
             bail!("admin.email and admin.password go together: set both or neither");
-        }
-        if !matches!(self.models.load.as_str(), "lazy" | "eager") {
-            bail!("models.load must be lazy or eager");
         }
         if self.search.chunk_words < 16 || self.search.chunk_overlap >= self.search.chunk_words / 2
         {
@@ -722,6 +757,79 @@ mod tests {
         assert!(Config::load(None, e, &Overrides::default()).is_err());
         let e = env(&[("SMARTCOURSE_LOG_FORMAT", "xml")]);
         assert!(Config::load(None, e, &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn fixed_choice_settings_parse_each_of_their_words() {
+        let from_file = |text: &str| {
+            let f = file(text);
+            Config::load(Some(f.path()), vec![], &Overrides::default()).map(|(c, _)| c)
+        };
+        let from_env = |name: &str, value: &str| {
+            Config::load(None, env(&[(name, value)]), &Overrides::default()).map(|(c, _)| c)
+        };
+        for (word, want) in [("normal", Synchronous::Normal), ("full", Synchronous::Full)] {
+            let c = from_file(&format!("[database]\nsynchronous = \"{word}\"\n")).unwrap();
+            assert_eq!(c.database.synchronous, want);
+            let c = from_env("SMARTCOURSE_DATABASE_SYNCHRONOUS", word).unwrap();
+            assert_eq!(c.database.synchronous, want);
+        }
+        for (word, want) in [
+            ("none", SmtpTls::None),
+            ("starttls", SmtpTls::StartTls),
+            ("tls", SmtpTls::Tls),
+        ] {
+            let c = from_file(&format!("[smtp]\ntls = \"{word}\"\n")).unwrap();
+            assert_eq!(c.smtp.tls, want);
+            let c = from_env("SMARTCOURSE_SMTP_TLS", word).unwrap();
+            assert_eq!(c.smtp.tls, want);
+        }
+        for (word, want) in [("lazy", ModelLoad::Lazy), ("eager", ModelLoad::Eager)] {
+            let c = from_file(&format!("[models]\nload = \"{word}\"\n")).unwrap();
+            assert_eq!(c.models.load, want);
+            let c = from_env("SMARTCOURSE_MODELS_LOAD", word).unwrap();
+            assert_eq!(c.models.load, want);
+        }
+        // `smartcourse config` prints them as they are written.
+        let shown = toml::to_string(&Config::default()).unwrap();
+        for line in [
+            "synchronous = \"normal\"",
+            "tls = \"none\"",
+            "load = \"lazy\"",
+        ] {
+            assert!(shown.contains(line), "{shown}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_choice_is_refused_naming_the_setting_and_the_choices() {
+        let cases = [
+            ("database.synchronous", "fsync", &["normal", "full"][..]),
+            ("database.synchronous", "FULL", &["normal", "full"]),
+            ("smtp.tls", "ssl", &["none", "starttls", "tls"]),
+            ("models.load", "later", &["lazy", "eager"]),
+        ];
+        for (key, value, words) in cases {
+            let (section, leaf) = key.split_once('.').unwrap();
+            let name = format!("{ENV_PREFIX}{}_{}", section, leaf).to_uppercase();
+            let from_env = Config::load(None, env(&[(&name, value)]), &Overrides::default());
+            let f = file(&format!("[{section}]\n{leaf} = \"{value}\"\n"));
+            let from_file = Config::load(Some(f.path()), vec![], &Overrides::default());
+            for (err, source) in [
+                (from_env.unwrap_err(), name.as_str()),
+                (from_file.unwrap_err(), "config file"),
+            ] {
+                let message = format!("{err:#}");
+                assert!(message.contains(source), "{message}");
+                assert!(
+                    message.contains(key) && message.contains(value),
+                    "{message}"
+                );
+                for word in words {
+                    assert!(message.contains(&format!("`{word}`")), "{message}");
+                }
+            }
+        }
     }
 
     #[test]

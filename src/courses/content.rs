@@ -135,6 +135,25 @@ pub async fn get_chunk(store: &ContentStore, sum: String, index: u32) -> Result<
         .await
 }
 
+/// A stored blob's chunks, for [`crate::http::files`] to stream.
+#[derive(Clone)]
+pub struct BlobChunks {
+    /// The store holding the blob.
+    pub store: ContentStore,
+    /// The blob's SHA-256.
+    pub sha256: String,
+}
+
+impl crate::http::files::ChunkSource for BlobChunks {
+    fn chunk_size(&self) -> u64 {
+        CHUNK_SIZE as u64
+    }
+
+    async fn chunk(&self, index: u32) -> Result<Option<Vec<u8>>> {
+        get_chunk(&self.store, self.sha256.clone(), index).await
+    }
+}
+
 /// Reads a whole blob of `size` bytes (for small files: subtitles, package pages).
 pub async fn get_bytes(store: &ContentStore, sum: String, size: u64) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(size as usize);

@@ -28,6 +28,7 @@ use super::content;
 use crate::App;
 use crate::error::{Error, Result};
 use crate::http::extract::Path;
+use crate::http::files;
 use smartcourse_formats::Source;
 
 /// How long a capability opens a course's package files: a school day, so a page left open keeps loading.
@@ -309,24 +310,24 @@ pub async fn serve(
         static API_TAG: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| content::sha256(SCORM_API.as_bytes())[..12].to_owned());
         let etag = format!("\"{sum}-{}\"", *API_TAG);
-        let headers_out = super::routes::file_headers(extra, &etag, "text/html");
-        if super::routes::not_modified(&headers, &etag) {
+        let headers_out = files::file_headers(extra, &etag, "text/html");
+        if files::not_modified(&headers, &etag) {
             return Ok((StatusCode::NOT_MODIFIED, headers_out).into_response());
         }
         let bytes = content::get_bytes(&app.content, sum.clone(), size as u64).await?;
         return Ok((headers_out, with_scorm_api(&bytes)).into_response());
     }
-    super::routes::blob_response(
-        &app,
-        super::routes::Blob {
-            sha256: sum,
-            size: size as u64,
-            content_type: kind,
-            disposition: None,
+    let file = files::StoredFile {
+        bytes: content::BlobChunks {
+            store: app.content.clone(),
+            sha256: sum.clone(),
         },
-        extra,
-        &headers,
-    )
+        sha256: sum,
+        size: size as u64,
+        content_type: kind,
+        disposition: None,
+    };
+    Ok(file.response(extra, &headers))
 }
 
 /// The page with [`SCORM_API`] before the page's own scripts: after a `<meta charset>` in its first 1024 bytes

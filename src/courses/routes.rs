@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +17,7 @@ use crate::accounts::{Auth, MaybeAuth};
 use crate::error::{Error, Result};
 use crate::http::ErrorBody;
 use crate::http::extract::{Json, Path, Query};
+use crate::http::files::{StoredFile, content_disposition};
 
 /// The routes of this module.
 pub fn router(app: &App) -> OpenApiRouter<Arc<App>> {
@@ -437,116 +437,20 @@ async fn download_attachment(
             ),
         );
     }
-    blob_response(
-        &app,
-        Blob {
-            sha256: a.sha256,
-            size: a.size as u64,
-            content_type: a.content_type,
-            disposition: Some(upload::content_disposition(
-                if inline { "inline" } else { "attachment" },
-                &a.filename,
-            )),
+    let file = StoredFile {
+        bytes: content::BlobChunks {
+            store: app.content.clone(),
+            sha256: a.sha256.clone(),
         },
-        extra,
-        &headers,
-    )
-}
-
-/// Stored bytes to send: an attachment, a package file.
-pub(super) struct Blob {
-    /// SHA-256, which is also the ETag.
-    pub sha256: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Content type.
-    pub content_type: String,
-    /// `Content-Disposition`, if any.
-    pub disposition: Option<String>,
-}
-
-/// `extra` with the headers every stored file is sent with: its ETag and type, `nosniff`, and an hour in the
-/// browser's private cache.
-pub(super) fn file_headers(mut extra: HeaderMap, etag: &str, content_type: &str) -> HeaderMap {
-    for (name, value) in [
-        (header::ETAG, etag),
-        (header::CONTENT_TYPE, content_type),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::CACHE_CONTROL, "private, max-age=3600"),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            extra.insert(name, v);
-        }
-    }
-    extra
-}
-
-/// Whether the request's `If-None-Match` names `etag`.
-pub(super) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-}
-
-/// The response sending `blob` (with `extra` headers): whole, or the one range asked for, or 304 when the
-/// client has it.
-pub(super) fn blob_response(
-    app: &Arc<App>,
-    blob: Blob,
-    extra: HeaderMap,
-    headers: &HeaderMap,
-) -> Result<Response> {
-    let size = blob.size;
-    let etag = format!("\"{}\"", blob.sha256);
-    let mut response_headers = file_headers(extra, &etag, &blob.content_type);
-    let set = |h: &mut HeaderMap, k, v: String| {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(k, v);
-        }
+        sha256: a.sha256,
+        size: a.size as u64,
+        content_type: a.content_type,
+        disposition: Some(content_disposition(
+            if inline { "inline" } else { "attachment" },
+            &a.filename,
+        )),
     };
-    set(&mut response_headers, header::ACCEPT_RANGES, "bytes".into());
-    if let Some(d) = blob.disposition {
-        set(&mut response_headers, header::CONTENT_DISPOSITION, d);
-    }
-    if not_modified(headers, &etag) {
-        return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
-    }
-    if size == 0 {
-        set(&mut response_headers, header::CONTENT_LENGTH, "0".into());
-        return Ok((StatusCode::OK, response_headers, Body::empty()).into_response());
-    }
-    let (status, start, end) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(range) => match parse_range(range, size) {
-            Some(RangeSpec::Satisfiable(s, e)) => {
-                set(
-                    &mut response_headers,
-                    header::CONTENT_RANGE,
-                    format!("bytes {s}-{e}/{size}"),
-                );
-                (StatusCode::PARTIAL_CONTENT, s, e)
-            }
-            Some(RangeSpec::Unsatisfiable) => {
-                set(
-                    &mut response_headers,
-                    header::CONTENT_RANGE,
-                    format!("bytes */{size}"),
-                );
-                let mut r = Error::RangeNotSatisfiable.into_response();
-                r.headers_mut().extend(response_headers);
-                return Ok(r);
-            }
-            None => (StatusCode::OK, 0, size - 1),
-        },
-        None => (StatusCode::OK, 0, size - 1),
-    };
-    set(
-        &mut response_headers,
-        header::CONTENT_LENGTH,
-        (end - start + 1).to_string(),
-    );
-    let body = Body::from_stream(chunk_stream(app.clone(), blob.sha256, start, end));
-    Ok((status, response_headers, body).into_response())
+    Ok(file.response(extra, &headers))
 }
 
 /// A subtitle attachment (SubRip or WebVTT) as WebVTT, the format a browser's `<track>` element plays.
@@ -571,74 +475,6 @@ async fn attachment_vtt(
         .into_response())
 }
 
-enum RangeSpec {
-    Satisfiable(u64, u64),
-    Unsatisfiable,
-}
-
-/// Parses a single `bytes=` range. Several ranges, or a syntax we do not know, are ignored (whole file), as
-/// RFC 9110 allows.
-fn parse_range(value: &str, size: u64) -> Option<RangeSpec> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (a, b) = (a.trim(), b.trim());
-    let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().ok()?;
-        if n == 0 {
-            return Some(RangeSpec::Unsatisfiable);
-        }
-        (size.saturating_sub(n), size - 1)
-    } else {
-        let start: u64 = a.parse().ok()?;
-        let end = if b.is_empty() {
-            size - 1
-        } else {
-            b.parse::<u64>().ok()?.min(size - 1)
-        };
-        (start, end)
-    };
-    if start >= size || start > end {
-        return Some(RangeSpec::Unsatisfiable);
-    }
-    Some(RangeSpec::Satisfiable(start, end))
-}
-
-/// The bytes `start..=end` of a blob, read chunk by chunk off the runtime.
-fn chunk_stream(
-    app: Arc<App>,
-    sum: String,
-    start: u64,
-    end: u64,
-) -> impl futures_util::Stream<Item = std::result::Result<axum::body::Bytes, std::io::Error>> {
-    let chunk = content::CHUNK_SIZE as u64;
-    futures_util::stream::try_unfold(start, move |pos| {
-        let app = app.clone();
-        let sum = sum.clone();
-        async move {
-            if pos > end {
-                return Ok(None);
-            }
-            let index = pos / chunk;
-            let data = content::get_chunk(&app.content, sum, index as u32)
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?
-                .ok_or_else(|| {
-                    std::io::Error::other("attachment bytes missing from the content store")
-                })?;
-            let from = (pos - index * chunk) as usize;
-            let to = ((end - index * chunk) as usize + 1).min(data.len());
-            if from >= to {
-                return Err(std::io::Error::other("attachment shorter than recorded"));
-            }
-            let piece = axum::body::Bytes::copy_from_slice(&data[from..to]);
-            Ok(Some((piece, index * chunk + to as u64)))
-        }
-    })
-}
-
 /// Delete an attachment (owner, admin).
 #[utoipa::path(delete, path = "/api/attachments/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -649,29 +485,4 @@ async fn delete_attachment(
 ) -> Result<StatusCode> {
     service::delete_attachment(&app, user.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(v: &str, size: u64) -> Option<(u64, u64)> {
-        match parse_range(v, size) {
-            Some(RangeSpec::Satisfiable(a, b)) => Some((a, b)),
-            Some(RangeSpec::Unsatisfiable) => Some((u64::MAX, u64::MAX)),
-            None => None,
-        }
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(r("bytes=0-9", 100), Some((0, 9)));
-        assert_eq!(r("bytes=90-", 100), Some((90, 99)));
-        assert_eq!(r("bytes=-10", 100), Some((90, 99)));
-        assert_eq!(r("bytes=50-500", 100), Some((50, 99)));
-        assert_eq!(r("bytes=100-", 100), Some((u64::MAX, u64::MAX)));
-        assert_eq!(r("bytes=5-2", 100), Some((u64::MAX, u64::MAX)));
-        assert_eq!(r("bytes=0-1,5-6", 100), None);
-        assert_eq!(r("items=0-1", 100), None);
-    }
 }

@@ -275,24 +275,6 @@ pub fn safe_filename(name: &str) -> String {
     }
 }
 
-/// A `Content-Disposition` value: an ASCII fallback name and the exact name per RFC 6266 / 5987.
-pub fn content_disposition(kind: &str, filename: &str) -> String {
-    let ascii: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .filter(|c| *c != '"' && *c != '\\')
-        .collect();
-    // RFC 5987: only the unreserved characters stay as they are.
-    let encoded = crate::util::percent_encode(filename, b"-._~");
-    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,14 +331,5 @@ mod tests {
         assert_eq!(safe_filename("a\"b<c>\n.pdf"), "abc.pdf");
         assert_eq!(safe_filename(".."), "attachment");
         assert_eq!(safe_filename(""), "attachment");
-        let d = content_disposition("attachment", "résumé \"final\".pdf");
-        assert!(
-            d.starts_with("attachment; filename=\"r_sum_ final.pdf\""),
-            "{d}"
-        );
-        assert!(
-            d.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"),
-            "{d}"
-        );
     }
 }

@@ -44,7 +44,7 @@ impl Db {
         let busy = Duration::from_millis(config.busy_timeout_ms);
         let mut writer = Connection::open(path)?;
         configure(&writer, busy)?;
-        writer.pragma_update(None, "synchronous", &config.synchronous)?;
+        writer.pragma_update(None, "synchronous", config.synchronous.pragma())?;
         // WAL is a property of the file: set once by the writer, seen by every later connection.
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         anyhow::ensure!(

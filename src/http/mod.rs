@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub(crate) mod middleware;
 pub mod openapi;
 

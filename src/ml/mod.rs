@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use candle_core::Device;
 
-use crate::config::ModelsConfig;
+use crate::config::{ModelLoad, ModelsConfig};
 
 pub use embed::Embedder;
 pub use generate::{ChatMessage, Finish, GenerateParams, GenerationStats, Generator};
@@ -48,7 +48,7 @@ impl Models {
             device.clone(),
         ));
         let generator = Arc::new(generate::GgufGenerator::new(llm_path(config)?, device));
-        if config.load == "eager" {
+        if config.load == ModelLoad::Eager {
             embedder.ensure_loaded()?;
             generator.ensure_loaded()?;
         }

@@ -14,7 +14,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
-use crate::config::SmtpConfig;
+use crate::config::{SmtpConfig, SmtpTls};
 use crate::error::Result;
 use crate::jobs::{self, EnqueueOptions, Job, JobContext, Permanent};
 use crate::util::now_rfc3339;
@@ -249,10 +249,10 @@ impl Job for SendMail {
 }
 
 fn transport(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let builder = match smtp.tls.as_str() {
-        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
-        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
-        _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+    let builder = match smtp.tls {
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
+        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
     };
     let mut builder = builder
         .port(smtp.port)

@@ -20,7 +20,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("learning", &["learning"]),
     (
         "services",
-        &["analytics", "notify", "search", "tutor", "packages", "backup"],
+        &[
+            "analytics",
+            "notify",
+            "search",
+            "tutor",
+            "packages",
+            "backup",
+        ],
     ),
     (
         "the application",
