@@ -1,28 +1,27 @@
 //! SmartCourse: an offline learning platform in one executable.
 //!
-//! A tour of the crate:
+//! A tour of the crate, from the bottom up (ARCHITECTURE.md draws the layers; a test keeps them):
 //!
-//! - [`cli`]: the `smartcourse` command line; `serve` starts the server, the rest manage the data directory.
-//! - [`config`]: one typed [`config::Config`], from defaults < TOML file < `SMARTCOURSE_*` env < flags.
-//! - [`app`]: [`App`], everything opened: the locked [`datadir`], the SQLite [`db`], the redb [`store`], and
-//!   the [`metrics`] registry. The server, the CLI and jobs all work through it.
-//! - [`http`]: the axum router, middleware (request ids, logs, metrics, timeout) and the server loop with
-//!   graceful shutdown. Routes are annotated with `utoipa`, so the OpenAPI document is generated.
-//! - [`accounts`]: users, roles, passwords, tokens and the access rules (domain code shared by HTTP and CLI).
-//! - [`courses`]: courses, modules, lessons and attachments; content-addressed bytes in redb.
-//! - [`enrollment`], [`progress`], [`notify`]: joining courses within capacity, completing lessons, the inbox.
-//! - [`events`]: the transactional outbox and its subscribers, delivered by jobs.
-//! - [`jobs`]: durable jobs and workflows in SQLite, run by [`jobs::runner`].
-//! - [`packages`]: course packages (the native format) in and out; [`control`]: the socket through which the
-//!   CLI asks a running server to import or export.
-//! - [`web`]: the server-rendered pages of the web UI, on the same domain functions.
-//! - [`ml`]: the local models behind the `Embedder` and `Generator` traits (candle); [`search`]: lesson chunks,
-//!   the BM25 and vector indexes and their fusion; [`tutor`]: retrieval, the prompt, streamed answers,
-//!   conversations.
-//! - [`error`]: the domain [`Error`] with stable codes; `http` renders it as JSON.
+//! - Foundations: [`error`] (the domain [`Error`] with stable codes), [`config`] (one typed
+//!   [`config::Config`], from defaults < TOML file < `SMARTCOURSE_*` env < flags), [`datadir`] (the locked
+//!   data directory), [`metrics`], [`ratelimit`], [`util`].
+//! - Infrastructure, which names no domain: [`db`] (SQLite: one writer, a pool of readers, migrations),
+//!   [`store`] (content-addressed bytes in redb), [`ml`] (the local models behind the `Embedder` and
+//!   `Generator` traits, on candle), [`jobs`] (durable jobs and workflows in SQLite), [`events`] (the
+//!   transactional outbox and the `Subscriber` trait), [`http`] (extractors, errors, middleware, Range/ETag
+//!   files, the server loop).
+//! - Domains, each depending only on those below it: [`accounts`] (users, roles, passwords, tokens, and the
+//!   access rule in `accounts::policy`) < [`courses`] (courses, modules, lessons, attachments, package pages)
+//!   < [`learning`] (enrolment and progress) < the services: [`analytics`], [`notify`] (the inbox and mail),
+//!   [`search`] (chunks, BM25 and vector indexes, fusion), [`tutor`] (retrieval, the prompt, streamed answers),
+//!   [`packages`] (course packages in and out), [`publishing`] (the publish workflow), [`backup`].
+//! - The application: [`server`] (the one place that wires every job, subscriber and route, and starts a
+//!   server), [`app`] ([`App`], everything opened, shared as `Arc<App>`), [`cli`] (the `smartcourse` command;
+//!   `serve` starts the server), [`web`] (the server-rendered pages), [`system`] (health, metrics, OpenAPI,
+//!   the jobs API) and [`control`] (the socket through which the CLI asks a running server to work).
 //!
 //! Storage calls never run on the async runtime: [`db::Db`] and [`store::ContentStore`] move them to
-//! blocking threads behind `read(|..| ..)` / `write(|..| ..)`.
+//! blocking threads behind `read(|..| ..)` / `write(|..| ..)`, whose closures run SQL only.
 
 pub mod accounts;
 pub mod analytics;
@@ -43,6 +42,7 @@ pub mod metrics;
 pub mod ml;
 pub mod notify;
 pub mod packages;
+pub mod publishing;
 pub mod ratelimit;
 pub mod search;
 pub mod server;

@@ -38,12 +38,13 @@ pub fn wiring() -> Wiring {
         .job::<crate::backup::ScheduledBackup>()
         .job::<crate::search::IndexCourse>()
         .workflow::<jobs::diag::SelfTest>()
-        .workflow::<crate::courses::publish::PublishCourse>()
+        .workflow::<crate::publishing::PublishCourse>()
         .workflow::<crate::packages::pipeline::ImportPackage>();
     let subscribers = Subscribers::default()
         .with(crate::analytics::Analytics)
         .with(crate::learning::Progress)
-        .with(crate::notify::Notifications);
+        .with(crate::notify::Notifications)
+        .with(crate::search::Reindex);
     Wiring { jobs, subscribers }
 }
 
@@ -56,6 +57,7 @@ fn api(app: &App) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(system::jobs::router())
         .merge(crate::accounts::routes::router())
         .merge(crate::courses::routes::router(app))
+        .merge(crate::publishing::routes::router())
         .merge(crate::learning::routes::router())
         .merge(crate::notify::routes::router())
         .merge(crate::analytics::routes::router())

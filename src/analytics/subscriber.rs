@@ -18,8 +18,9 @@ impl Subscriber for Analytics {
         "analytics"
     }
 
-    fn hears(&self, _: &Event) -> bool {
-        true
+    /// Everything a person did; not the bookkeeping of derived data.
+    fn hears(&self, event: &Event) -> bool {
+        !matches!(event, Event::CourseChanged { .. })
     }
 
     fn handle(&self, tx: &Transaction, d: &Delivery) -> Result<()> {
@@ -153,7 +154,9 @@ fn apply(tx: &Transaction, event_id: i64, event: &Event) -> Result<()> {
                 bump_lessons(&[*lesson], "tutor_first", 1)?;
             }
         }
-        Event::UserRegistered { .. } | Event::CoursePublished { .. } => {}
+        Event::UserRegistered { .. }
+        | Event::CoursePublished { .. }
+        | Event::CourseChanged { .. } => {}
     }
     Ok(())
 }

@@ -12,7 +12,6 @@
 
 pub mod content;
 pub mod launch;
-pub mod publish;
 pub mod render;
 pub mod routes;
 pub mod service;
@@ -269,6 +268,28 @@ pub fn may_read_lessons(conn: &Connection, actor: &Actor, course: &CourseRef) ->
         return Ok(true);
     }
     crate::accounts::policy::may_read_lessons(conn, actor, course.id)
+}
+
+/// Opens a course to students and tells the subscribers (`course.published`), in the caller's transaction: the
+/// last step of publishing and of an import with publish.
+pub fn open(tx: &rusqlite::Transaction, id: i64) -> Result<()> {
+    store::set_status(tx, id, CourseStatus::Published)?;
+    crate::events::emit(tx, &crate::events::Event::CoursePublished { course_id: id })?;
+    tracing::info!(course.id = id, "course published");
+    Ok(())
+}
+
+/// Marks a draft course as being published (the publish workflow sets it back to draft if it fails).
+pub fn mark_publishing(tx: &rusqlite::Transaction, id: i64) -> Result<()> {
+    store::set_status(tx, id, CourseStatus::Publishing)
+}
+
+/// How many lessons a course has, in all its modules.
+pub fn lesson_count(conn: &Connection, id: i64) -> Result<usize> {
+    Ok(store::outline(conn, id)?
+        .iter()
+        .map(|m| m.lessons.len())
+        .sum())
 }
 
 /// A course's title, or `None` when there is no such course.

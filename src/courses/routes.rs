@@ -31,13 +31,12 @@ pub fn router(app: &App) -> OpenApiRouter<Arc<App>> {
         .routes(routes!(list_courses, create_course))
         .routes(routes!(get_course, update_course, delete_course))
         .routes(routes!(archive_course))
-        .routes(routes!(publish_course))
         .routes(routes!(render_markdown))
         .routes(routes!(set_structure))
         .routes(routes!(create_module))
         .routes(routes!(update_module, delete_module))
         .routes(routes!(create_lesson))
-        .routes(routes!(get_lesson, update_lesson, delete_lesson))
+        .routes(routes!(update_lesson, delete_lesson))
         .routes(routes!(download_attachment, delete_attachment))
         .routes(routes!(attachment_vtt))
         .merge(uploads)
@@ -199,28 +198,6 @@ async fn render_markdown(
     Ok(axum::Json(RenderResponse { html }))
 }
 
-/// `{workflow_id}`
-#[derive(Serialize, ToSchema)]
-pub struct WorkflowStarted {
-    /// Follow it at `/api/workflows/{workflow_id}/status`.
-    pub workflow_id: i64,
-}
-
-/// Publish a course: starts the publish workflow (course `draft` → `publishing` → `published`).
-#[utoipa::path(post, path = "/api/courses/{id}/publish", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 202, body = WorkflowStarted), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "already_publishing", body = ErrorBody)))]
-async fn publish_course(
-    State(app): State<Arc<App>>,
-    user: Auth,
-    Path(id): Path<i64>,
-) -> Result<(StatusCode, axum::Json<WorkflowStarted>)> {
-    let workflow_id = super::publish::publish(&app, user.actor(), id).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(WorkflowStarted { workflow_id }),
-    ))
-}
-
 /// Reorder modules and lessons at once; the body lists every module with every lesson, in order.
 #[utoipa::path(put, path = "/api/courses/{id}/structure", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
     request_body = Structure,
@@ -303,19 +280,6 @@ async fn create_lesson(
 ) -> Result<(StatusCode, axum::Json<LessonEnvelope>)> {
     let lesson = service::create_lesson(&app, user.actor(), id, input).await?;
     Ok((StatusCode::CREATED, axum::Json(LessonEnvelope { lesson })))
-}
-
-/// A lesson with its body as sanitised HTML (enrolled students, owner, admin).
-#[utoipa::path(get, path = "/api/lessons/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = Lesson), (status = 401, body = ErrorBody), (status = 403, description = "not enrolled", body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn get_lesson(
-    State(app): State<Arc<App>>,
-    user: Auth,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
-) -> Result<axum::Json<Lesson>> {
-    let lesson = service::get_lesson(&app, user.actor(), id).await?;
-    Ok(axum::Json(with_launch_url(&app, &headers, lesson)))
 }
 
 /// Edit or move a lesson (owner, admin).

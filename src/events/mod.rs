@@ -33,6 +33,10 @@ pub enum Event {
     UserRegistered { user_id: i64 },
     #[serde(rename = "course.published")]
     CoursePublished { course_id: i64 },
+    /// A course's lessons, files or outline changed, or the course was deleted: what is derived from them (the
+    /// search indexes) is out of date.
+    #[serde(rename = "course.changed")]
+    CourseChanged { course_id: i64 },
     /// A student joined a course. Carries what the student had done before (re-enrolling resumes), so the
     /// figures can count it again.
     #[serde(rename = "enrollment.created")]
@@ -90,6 +94,7 @@ impl Event {
         match self {
             Event::UserRegistered { .. } => "user.registered",
             Event::CoursePublished { .. } => "course.published",
+            Event::CourseChanged { .. } => "course.changed",
             Event::EnrollmentCreated { .. } => "enrollment.created",
             Event::EnrollmentCancelled { .. } => "enrollment.cancelled",
             Event::LessonCompleted { .. } => "lesson.completed",
@@ -103,6 +108,7 @@ impl Event {
         match self {
             Event::UserRegistered { .. } => None,
             Event::CoursePublished { course_id }
+            | Event::CourseChanged { course_id }
             | Event::EnrollmentCreated { course_id, .. }
             | Event::EnrollmentCancelled { course_id, .. }
             | Event::LessonCompleted { course_id, .. }

@@ -155,6 +155,36 @@ pub fn opened(tx: &Transaction, user_id: i64, lesson_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// A lesson for its reader ([`courses::service::get_lesson`]). A student's resume point moves to it; the write
+/// is made only when it is elsewhere, and its failure does not cost the student their lesson.
+pub async fn read_lesson(app: &crate::App, actor: Actor, id: i64) -> Result<courses::Lesson> {
+    let reader = actor.user_id();
+    let lesson = courses::service::get_lesson(app, actor, id).await?;
+    // Editors get the Markdown source; their reading is not a student's progress.
+    let Some(user) = reader.filter(|_| lesson.body_markdown.is_none()) else {
+        return Ok(lesson);
+    };
+    let course = lesson.course_id;
+    let elsewhere = app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT last_lesson_id IS NOT ?3 FROM enrollments WHERE course_id = ?1 AND user_id = ?2",
+                params![course, user, id],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+        })
+        .await;
+    if matches!(elsewhere, Ok(true))
+        && let Err(e) = app.db.write(move |tx| opened(tx, user, id)).await
+    {
+        tracing::warn!(error = %e, "could not record the lesson opened");
+    }
+    Ok(lesson)
+}
+
 /// Progress in a course. Students see their own (404 unless enrolled); the owner and admins see every
 /// enrolled student's.
 pub fn course_progress(conn: &Connection, actor: &Actor, course_id: i64) -> Result<CourseProgress> {

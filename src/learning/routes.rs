@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -10,6 +11,7 @@ use super::enrollment::{self, Enrollment, MyCourse};
 use super::progress::{self, Completion, CourseProgress};
 use crate::App;
 use crate::accounts::Auth;
+use crate::courses::Lesson;
 use crate::error::Result;
 use crate::http::ErrorBody;
 use crate::http::extract::Path;
@@ -19,6 +21,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(enroll, unenroll))
         .routes(routes!(my_enrollments))
+        .routes(routes!(read_lesson))
         .routes(routes!(complete))
         .routes(routes!(course_progress))
 }
@@ -67,6 +70,21 @@ async fn my_enrollments(
     Ok(axum::Json(
         app.db.read(move |c| enrollment::mine(c, &actor)).await?,
     ))
+}
+
+/// A lesson with its body as sanitised HTML (enrolled students, owner, admin).
+#[utoipa::path(get, path = "/api/lessons/{id}", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = Lesson), (status = 401, body = ErrorBody), (status = 403, description = "not enrolled", body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn read_lesson(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Lesson>> {
+    let lesson = progress::read_lesson(&app, user.actor(), id).await?;
+    Ok(axum::Json(crate::courses::routes::with_launch_url(
+        &app, &headers, lesson,
+    )))
 }
 
 /// Mark a lesson complete (enrolled students); doing it again changes nothing.

@@ -388,7 +388,7 @@ pub(crate) async fn import_resuming(
     };
     let (modules, lessons, attachments, changes) = counts;
     let workflow_id = if publish {
-        Some(crate::courses::publish::publish(app, Actor::System, course_id).await?)
+        Some(crate::publishing::publish(app, Actor::System, course_id).await?)
     } else {
         None
     };

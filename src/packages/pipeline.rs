@@ -111,7 +111,7 @@ impl Workflow for ImportPackage {
                 let publish = self.publish;
                 ctx.finish(move |tx| {
                     if publish {
-                        crate::courses::publish::open(tx, course)?;
+                        crate::courses::open(tx, course)?;
                     }
                     Ok(())
                 })

@@ -7,6 +7,9 @@
 pub mod chunk;
 pub mod extract;
 pub mod routes;
+mod subscriber;
+
+pub use subscriber::Reindex;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

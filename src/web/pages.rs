@@ -293,7 +293,7 @@ async fn lesson(
     let lesson = crate::courses::routes::with_launch_url(
         &app,
         &headers,
-        service::get_lesson(&app, actor.clone(), id).await?,
+        crate::learning::progress::read_lesson(&app, actor.clone(), id).await?,
     );
     let course_id = lesson.course_id;
     let detail = service::course_detail(&app, Some(actor.clone()), course_id)

@@ -216,7 +216,7 @@ async fn publish(
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
-    let workflow = crate::courses::publish::publish(&app, actor, id).await?;
+    let workflow = crate::publishing::publish(&app, actor, id).await?;
     Ok(see_other(&format!("/teach/workflows/{workflow}")))
 }
 

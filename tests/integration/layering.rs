@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "search",
             "tutor",
             "packages",
+            "publishing",
             "backup",
         ],
     ),

@@ -123,7 +123,7 @@ pub async fn delete_attachment(app: &App, actor: Actor, id: i64) -> Result<()> {
                 return Err(Error::Forbidden);
             }
             store::delete_attachment(tx, id)?;
-            crate::search::schedule_index(tx, course.id)?;
+            super::content_changed(tx, course.id)?;
             Ok(a.sha256)
         })
         .await?;

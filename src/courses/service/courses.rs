@@ -151,7 +151,7 @@ pub async fn delete_course(app: &App, actor: Actor, id: i64) -> Result<()> {
             require_edit(tx, &actor, id)?;
             let hashes = store::course_hashes(tx, id)?;
             store::delete_course(tx, id)?;
-            crate::search::schedule_index(tx, id)?;
+            super::content_changed(tx, id)?;
             Ok(hashes)
         })
         .await?;

@@ -1,6 +1,5 @@
 //! Lessons: their bodies are Markdown in the content store, stored before the row that names them.
 
-use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -94,10 +93,10 @@ pub async fn create_lesson(
     get_lesson(app, actor, id).await
 }
 
-/// A lesson to read, with its body rendered; the Markdown source only for editors.
+/// A lesson to read, with its body rendered; the Markdown source only for editors. (A student reading it moves
+/// their resume point: `learning::progress::read_lesson`.)
 pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
-    let reader = actor.user_id();
-    let (row, attachments, editor, resume_here, course_created) = app
+    let (row, attachments, editor, course_created) = app
         .db
         .read(move |c| {
             let course = require_lesson_read(c, &actor, id)?;
@@ -112,37 +111,9 @@ pub async fn get_lesson(app: &App, actor: Actor, id: i64) -> Result<Lesson> {
                 None => None,
             };
             let editor = may_edit(&actor, &course);
-            // Only a student whose resume point is another lesson needs a write.
-            let resume_here = match reader.filter(|_| !editor) {
-                Some(user) => c
-                    .query_row(
-                        "SELECT last_lesson_id IS NOT ?3 FROM enrollments WHERE course_id = ?1 AND user_id = ?2",
-                        rusqlite::params![course.id, user, id],
-                        |r| r.get::<_, bool>(0),
-                    )
-                    .optional()?
-                    .unwrap_or(false),
-                None => false,
-            };
-            Ok((
-                row,
-                store::attachments_of(c, id)?,
-                editor,
-                resume_here,
-                course_created,
-            ))
+            Ok((row, store::attachments_of(c, id)?, editor, course_created))
         })
         .await?;
-    if let Some(user) = reader.filter(|_| resume_here) {
-        // Where to resume; a failure here must not cost the student their lesson.
-        if let Err(e) = app
-            .db
-            .write(move |tx| crate::learning::progress::opened(tx, user, id))
-            .await
-        {
-            tracing::warn!(error = %e, "could not record the lesson opened");
-        }
-    }
     let markdown = content::get_body(&app.content, row.body_sha256.clone()).await?;
     let (html, markdown) =
         crate::blocking(move || Ok((render::markdown_to_html(&markdown), markdown))).await?;

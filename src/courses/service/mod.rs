@@ -38,8 +38,16 @@ fn detail(conn: &rusqlite::Connection, id: i64) -> Result<CourseDetail> {
 }
 
 /// Records, in the transaction that makes it, that a course's lessons or files changed: the course's
-/// `updated_at` moves, and a rebuild of its search index is queued, committed or rolled back with the change.
+/// `updated_at` moves, and `course.changed` tells search to rebuild its index (committed or rolled back
+/// with the change).
 fn changed(tx: &rusqlite::Transaction, course_id: i64) -> Result<()> {
     store::touch_course(tx, course_id)?;
-    crate::search::schedule_index(tx, course_id)
+    content_changed(tx, course_id)
+}
+
+/// Tells what derives from a course's content (search) that it changed, without touching the course: a
+/// deleted course or attachment.
+fn content_changed(tx: &rusqlite::Transaction, course_id: i64) -> Result<()> {
+    crate::events::emit(tx, &crate::events::Event::CourseChanged { course_id })?;
+    Ok(())
 }

@@ -1,16 +1,19 @@
-//! Publishing a course: a durable workflow, so a crash mid-way resumes where it stopped.
+//! Publishing a course: a durable workflow that checks the course, indexes it for search and the tutor, and
+//! opens it to students, so a crash mid-way resumes where it stopped.
 //!
-//! Today's steps check the course and open it; text extraction, embeddings and search indexing join as
-//! steps between them when search lands.
+//! It sits above courses and search, whose work it orders; opening a course ([`crate::courses::open`]) is the
+//! courses domain's own change, which an import with `--publish` makes too.
+
+pub mod routes;
 
 use std::sync::Arc;
 
 use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
-use super::{CourseStatus, require_edit, store};
 use crate::App;
 use crate::accounts::Actor;
+use crate::courses::{CourseStatus, open, require_edit};
 use crate::error::{Error, Result};
 use crate::jobs::Permanent;
 use crate::jobs::workflow::{self, StepContext, Workflow};
@@ -37,11 +40,8 @@ impl Workflow for PublishCourse {
                 let lessons = app
                     .db
                     .read(move |c| {
-                        store::course_ref(c, id)?.ok_or(Error::NotFound)?;
-                        Ok(store::outline(c, id)?
-                            .iter()
-                            .map(|m| m.lessons.len())
-                            .sum::<usize>())
+                        crate::courses::course_ref(c, id)?.ok_or(Error::NotFound)?;
+                        crate::courses::lesson_count(c, id)
                     })
                     .await
                     .map_err(|e| Permanent::new(format!("course {id}: {e}")))?;
@@ -74,15 +74,6 @@ impl Workflow for PublishCourse {
     }
 }
 
-/// Opens a course to students and tells the subscribers (`course.published`), in the caller's transaction: the
-/// last step of publishing and of an import with publish.
-pub fn open(tx: &Transaction, id: i64) -> Result<()> {
-    store::set_status(tx, id, CourseStatus::Published)?;
-    crate::events::emit(tx, &crate::events::Event::CoursePublished { course_id: id })?;
-    tracing::info!(course.id = id, "course published");
-    Ok(())
-}
-
 /// Starts publishing a course (owner, admin); returns the workflow id.
 pub async fn publish(app: &App, actor: Actor, course_id: i64) -> Result<i64> {
     app.db
@@ -97,7 +88,7 @@ pub async fn publish(app: &App, actor: Actor, course_id: i64) -> Result<i64> {
                 return Err(Error::conflict("already_publishing", "this course is being published already"));
             }
             if course.status == CourseStatus::Draft {
-                store::set_status(tx, course_id, CourseStatus::Publishing)?;
+                crate::courses::mark_publishing(tx, course_id)?;
             }
             workflow::start(tx, &PublishCourse { course_id }, actor.user_id(), Some(course_id))
         })
