@@ -1,0 +1,253 @@
+//! From a question to hits: the scope a caller may read, the two rankings, their fusion, and the chunks read
+//! back. [`retrieve`] serves the tutor (chunks as they are); [`search`] serves `GET /api/search` and the search
+//! page (a lesson's best passage, highlighted).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::fusion::{self, Ranking};
+use crate::App;
+use crate::accounts::Actor;
+use crate::error::{Error, Result};
+
+/// Reciprocal rank fusion constant (Cormack et al. 2009 use 60).
+const RRF_K: f64 = 60.0;
+/// Candidates each ranking contributes before fusion.
+const CANDIDATES: usize = 50;
+
+/// Courses whose lessons `actor` may read: all for admins; their own and those they are enrolled in (when
+/// published or archived) for others.
+pub fn readable_courses(conn: &Connection, actor: &Actor) -> Result<Vec<i64>> {
+    if actor.is_admin() || matches!(actor, Actor::System) {
+        let mut s = conn.prepare_cached("SELECT id FROM courses")?;
+        return Ok(s
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?);
+    }
+    let Some(user) = actor.user_id() else {
+        return Ok(Vec::new());
+    };
+    let mut s = conn.prepare_cached(
+        "SELECT id FROM courses WHERE owner_id = ?1
+         UNION SELECT c.id FROM courses c JOIN enrollments e ON e.course_id = c.id
+         WHERE e.user_id = ?1 AND c.status IN ('published', 'archived')",
+    )?;
+    Ok(s.query_map([user], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// One retrieved chunk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// The chunk.
+    pub chunk_id: i64,
+    /// Its lesson.
+    pub lesson_id: i64,
+    /// Its course.
+    pub course_id: i64,
+    /// The lesson's title.
+    pub lesson_title: String,
+    /// Position of the chunk in its lesson, from 0.
+    pub ordinal: i64,
+    /// The chunk's text.
+    pub text: String,
+    /// Fused rank score (higher is better).
+    pub score: f64,
+    /// Cosine similarity to the query (0 when vectors were not used).
+    pub cosine: f32,
+}
+
+/// How to rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// BM25 and vectors, fused.
+    Hybrid,
+    /// BM25 only.
+    Text,
+    /// Vectors only.
+    Vector,
+}
+
+/// The best `limit` chunks for `query` within `courses`.
+pub async fn retrieve(
+    app: &Arc<App>,
+    courses: Vec<i64>,
+    query: String,
+    limit: usize,
+    mode: Mode,
+) -> Result<Vec<Hit>> {
+    if courses.is_empty() || query.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let a = app.clone();
+    app.db
+        .read(move |c| retrieve_blocking(&a, c, &courses, &query, limit, mode))
+        .await
+}
+
+fn retrieve_blocking(
+    app: &App,
+    conn: &Connection,
+    courses: &[i64],
+    query: &str,
+    limit: usize,
+    mode: Mode,
+) -> Result<Vec<Hit>> {
+    let text_ranked = if mode != Mode::Vector {
+        app.search
+            .text
+            .search(query, courses, CANDIDATES)
+            .map_err(Error::Internal)?
+    } else {
+        Vec::new()
+    };
+    let mut cosines: HashMap<i64, f32> = HashMap::new();
+    let vector_ranked = if mode != Mode::Text {
+        let q = app
+            .models
+            .embedder
+            .embed(&[query])
+            .map_err(|e| {
+                Error::Unavailable(format!("the embedding model is not available: {e:#}").into())
+            })?
+            .remove(0);
+        let exact_below = app.config.search.exact_below;
+        let floor = app.config.search.min_similarity;
+        let sets = app.search.vectors.sets(conn, courses)?;
+        let mut ranked =
+            app.search
+                .vectors
+                .search(conn, courses, &sets, &q, CANDIDATES, exact_below)?;
+        ranked.retain(|(_, cosine)| *cosine >= floor);
+        // Cosines of the BM25 candidates too, so every hit carries one.
+        for (id, _) in &text_ranked {
+            if let Some(v) = sets.iter().find_map(|s| s.get(*id, q.len())) {
+                cosines.insert(*id, crate::ml::embed::dot(v, &q));
+            }
+        }
+        for (id, c) in &ranked {
+            cosines.insert(*id, *c);
+        }
+        ranked
+    } else {
+        Vec::new()
+    };
+    let (text_ids, vector_ids): (Vec<i64>, Vec<i64>) = (
+        text_ranked.iter().map(|(id, _)| *id).collect(),
+        vector_ranked.iter().map(|(id, _)| *id).collect(),
+    );
+    let mut ranked = fusion::fuse(
+        &[
+            Ranking {
+                ids: &text_ids,
+                weight: app.config.search.text_weight,
+            },
+            Ranking {
+                ids: &vector_ids,
+                weight: app.config.search.vector_weight,
+            },
+        ],
+        RRF_K,
+    );
+    ranked.truncate(limit);
+    let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
+    let rows: HashMap<i64, (i64, i64, String, i64, String)> = {
+        let mut s = conn.prepare_cached(
+            "SELECT ch.lesson_id, ch.course_id, l.title, ch.ordinal, ch.text FROM chunks ch
+             JOIN lessons l ON l.id = ch.lesson_id WHERE ch.id = ?1",
+        )?;
+        let mut out = HashMap::new();
+        for id in &ids {
+            if let Some(row) = s
+                .query_row([id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()?
+            {
+                out.insert(*id, row);
+            }
+        }
+        out
+    };
+    Ok(ranked
+        .into_iter()
+        .filter_map(|(id, score)| {
+            let (lesson_id, course_id, lesson_title, ordinal, text) = rows.get(&id)?.clone();
+            Some(Hit {
+                chunk_id: id,
+                lesson_id,
+                course_id,
+                lesson_title,
+                ordinal,
+                text,
+                score,
+                cosine: cosines.get(&id).copied().unwrap_or(0.0),
+            })
+        })
+        .collect())
+}
+
+/// One search result: a lesson and its best passage.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SearchResult {
+    /// The lesson.
+    pub lesson_id: i64,
+    /// Its course.
+    pub course_id: i64,
+    /// The lesson's title.
+    pub title: String,
+    /// The best passage, HTML-escaped, with the query's terms in `<b>`.
+    pub snippet: String,
+    /// Relevance (fused rank score; higher is better).
+    pub score: f64,
+}
+
+/// Hybrid search over the lessons `actor` may read, optionally in one course.
+pub async fn search(
+    app: &Arc<App>,
+    actor: &Actor,
+    q: &str,
+    course_id: Option<i64>,
+    limit: usize,
+) -> Result<Vec<SearchResult>> {
+    let q = q.trim().to_owned();
+    if q.is_empty() || q.chars().count() > 500 {
+        return Err(Error::invalid("q", "a search needs 1 to 500 characters"));
+    }
+    let actor2 = actor.clone();
+    let courses = app
+        .db
+        .read(move |c| {
+            if let Some(id) = course_id {
+                crate::courses::require_lessons_read(c, &actor2, id)?;
+                Ok(vec![id])
+            } else {
+                readable_courses(c, &actor2)
+            }
+        })
+        .await?;
+    let hits = retrieve(app, courses, q.clone(), limit * 3, Mode::Hybrid).await?;
+    let mut seen = HashSet::new();
+    let best: Vec<Hit> = hits
+        .into_iter()
+        .filter(|h| seen.insert(h.lesson_id))
+        .take(limit)
+        .collect();
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || {
+        best.into_iter()
+            .map(|h| SearchResult {
+                snippet: a.search.text.snippet(&q, &h.text),
+                lesson_id: h.lesson_id,
+                course_id: h.course_id,
+                title: h.lesson_title,
+                score: h.score,
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| Error::Internal(anyhow::anyhow!(e)))
+}
