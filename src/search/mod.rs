@@ -25,6 +25,10 @@
 //!    `search.vector_weight`.
 //! 4. The best chunks are read back with their lesson's title as [`Hit`]s ([`retrieve()`], for the tutor);
 //!    [`search()`] keeps each lesson's best hit and highlights the question's words in it.
+//!
+//! Ranking, embedding, hashing and text extraction are CPU work and run on blocking threads with no database
+//! connection held: every `db.read` / `db.write` closure in this module runs SQL only, so slow searches or
+//! indexing never keep the reader connections from the requests waiting on them.
 
 pub mod chunk;
 pub mod extract;

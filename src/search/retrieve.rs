@@ -82,58 +82,56 @@ pub async fn retrieve(
     if courses.is_empty() || query.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let a = app.clone();
-    app.db
-        .read(move |c| retrieve_blocking(&a, c, &courses, &query, limit, mode))
-        .await
-}
-
-fn retrieve_blocking(
-    app: &App,
-    conn: &Connection,
-    courses: &[i64],
-    query: &str,
-    limit: usize,
-    mode: Mode,
-) -> Result<Vec<Hit>> {
-    let text_ranked = if mode != Mode::Vector {
-        app.search
-            .text
-            .search(query, courses, CANDIDATES)
-            .map_err(Error::Internal)?
-    } else {
-        Vec::new()
+    let courses: Arc<[i64]> = courses.into();
+    // The word ranking and the question's embedding are CPU work: done before any connection is taken.
+    let (text_ranked, embedded) = {
+        let (a, courses) = (app.clone(), courses.clone());
+        crate::blocking(move || {
+            let text_ranked = if mode != Mode::Vector {
+                a.search
+                    .text
+                    .search(&query, &courses, CANDIDATES)
+                    .map_err(Error::Internal)?
+            } else {
+                Vec::new()
+            };
+            let embedded = if mode != Mode::Text {
+                Some(embed_query(&a, &query)?)
+            } else {
+                None
+            };
+            Ok((text_ranked, embedded))
+        })
+        .await?
     };
     let mut cosines: HashMap<i64, f32> = HashMap::new();
-    let vector_ranked = if mode != Mode::Text {
-        let q = app
-            .models
-            .embedder
-            .embed(&[query])
-            .map_err(|e| {
-                Error::Unavailable(format!("the embedding model is not available: {e:#}").into())
-            })?
-            .remove(0);
-        let exact_below = app.config.search.exact_below;
-        let floor = app.config.search.min_similarity;
-        let sets = app.search.vectors.sets(conn, courses)?;
-        let mut ranked =
-            app.search
-                .vectors
-                .search(conn, courses, &sets, &q, CANDIDATES, exact_below)?;
-        ranked.retain(|(_, cosine)| *cosine >= floor);
-        // Cosines of the BM25 candidates too, so every hit carries one.
-        for (id, _) in &text_ranked {
-            if let Some(v) = sets.iter().find_map(|s| s.get(*id, q.len())) {
-                cosines.insert(*id, crate::ml::embed::dot(v, &q));
+    let vector_ranked = match embedded {
+        None => Vec::new(),
+        Some(q) => {
+            let (vectors, config) = (&app.search.vectors, &app.config.search);
+            let sets = vectors.sets(&app.db, &courses).await?;
+            let mut ranked = vectors
+                .search(
+                    &app.db,
+                    &courses,
+                    &sets,
+                    q.clone(),
+                    CANDIDATES,
+                    config.exact_below,
+                )
+                .await?;
+            ranked.retain(|(_, cosine)| *cosine >= config.min_similarity);
+            // Cosines of the BM25 candidates too, so every hit carries one.
+            for (id, _) in &text_ranked {
+                if let Some(v) = sets.iter().find_map(|s| s.get(*id, q.len())) {
+                    cosines.insert(*id, crate::ml::embed::dot(v, &q));
+                }
             }
+            for (id, c) in &ranked {
+                cosines.insert(*id, *c);
+            }
+            ranked
         }
-        for (id, c) in &ranked {
-            cosines.insert(*id, *c);
-        }
-        ranked
-    } else {
-        Vec::new()
     };
     let (text_ids, vector_ids): (Vec<i64>, Vec<i64>) = (
         text_ranked.iter().map(|(id, _)| *id).collect(),
@@ -154,40 +152,65 @@ fn retrieve_blocking(
     );
     ranked.truncate(limit);
     let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
-    let rows: HashMap<i64, (i64, i64, String, i64, String)> = {
-        let mut s = conn.prepare_cached(
-            "SELECT ch.lesson_id, ch.course_id, l.title, ch.ordinal, ch.text FROM chunks ch
-             JOIN lessons l ON l.id = ch.lesson_id WHERE ch.id = ?1",
-        )?;
-        let mut out = HashMap::new();
-        for id in &ids {
-            if let Some(row) = s
-                .query_row([id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
-                .optional()?
-            {
-                out.insert(*id, row);
-            }
-        }
-        out
-    };
+    let mut rows = app.db.read(move |c| chunk_rows(c, &ids)).await?;
     Ok(ranked
         .into_iter()
         .filter_map(|(id, score)| {
-            let (lesson_id, course_id, lesson_title, ordinal, text) = rows.get(&id)?.clone();
+            let row = rows.remove(&id)?;
             Some(Hit {
                 chunk_id: id,
-                lesson_id,
-                course_id,
-                lesson_title,
-                ordinal,
-                text,
+                lesson_id: row.lesson_id,
+                course_id: row.course_id,
+                lesson_title: row.lesson_title,
+                ordinal: row.ordinal,
+                text: row.text,
                 score,
                 cosine: cosines.get(&id).copied().unwrap_or(0.0),
             })
         })
         .collect())
+}
+
+/// The question as a vector; a model that cannot run makes vector search unavailable, not failed.
+fn embed_query(app: &App, query: &str) -> Result<Arc<[f32]>> {
+    let mut vectors = app.models.embedder.embed(&[query]).map_err(|e| {
+        Error::Unavailable(format!("the embedding model is not available: {e:#}").into())
+    })?;
+    Ok(vectors.remove(0).into())
+}
+
+struct ChunkRow {
+    lesson_id: i64,
+    course_id: i64,
+    lesson_title: String,
+    ordinal: i64,
+    text: String,
+}
+
+/// The chunks `ids` with their lesson's title; a chunk deleted since it was ranked is left out.
+fn chunk_rows(conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, ChunkRow>> {
+    let mut s = conn.prepare_cached(
+        "SELECT ch.lesson_id, ch.course_id, l.title, ch.ordinal, ch.text FROM chunks ch
+         JOIN lessons l ON l.id = ch.lesson_id WHERE ch.id = ?1",
+    )?;
+    let mut out = HashMap::new();
+    for id in ids {
+        let row = s
+            .query_row([id], |r| {
+                Ok(ChunkRow {
+                    lesson_id: r.get(0)?,
+                    course_id: r.get(1)?,
+                    lesson_title: r.get(2)?,
+                    ordinal: r.get(3)?,
+                    text: r.get(4)?,
+                })
+            })
+            .optional()?;
+        if let Some(row) = row {
+            out.insert(*id, row);
+        }
+    }
+    Ok(out)
 }
 
 /// One search result: a lesson and its best passage.
