@@ -70,13 +70,10 @@ impl FromStr for Role {
 /// A user as shown to clients.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct User {
-    /// Id.
     pub id: i64,
     /// Email address, lower-cased; the login.
     pub email: String,
-    /// Full name.
     pub full_name: String,
-    /// Role.
     pub role: Role,
     /// Whether the account is disabled (cannot log in, tokens refused).
     pub disabled: bool,
@@ -155,7 +152,6 @@ pub struct NewUser {
     /// Password: 8 to 128 characters, not one of the most common.
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// Full name.
     #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub full_name: String,
 }

@@ -33,7 +33,6 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 /// `{user}`
 #[derive(Serialize, ToSchema)]
 pub struct UserEnvelope {
-    /// The user.
     pub user: User,
 }
 
@@ -42,7 +41,6 @@ pub struct UserEnvelope {
 pub struct LoginRequest {
     /// Email address.
     pub email: String,
-    /// Password.
     pub password: String,
 }
 

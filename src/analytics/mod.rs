@@ -22,9 +22,7 @@ use crate::error::{Error, Result};
 /// One course's enrollment report.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CourseReport {
-    /// Course.
     pub course_id: i64,
-    /// Title.
     pub title: String,
     /// Students enrolled now.
     pub enrolled: i64,
@@ -51,9 +49,7 @@ pub struct CourseReport {
 /// Completions of one lesson.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LessonCount {
-    /// Lesson.
     pub lesson_id: i64,
-    /// Its title.
     pub title: String,
     /// Enrolled students who completed it (in `funnel`); questions answered from it first (in
     /// `tutor_topics`).

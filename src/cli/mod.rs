@@ -179,7 +179,6 @@ struct AskArgs {
     /// Id of the course to ask about.
     #[arg(long)]
     course: i64,
-    /// The question.
     question: String,
 }
 

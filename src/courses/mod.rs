@@ -79,15 +79,12 @@ impl FromStr for CourseStatus {
 /// A course as listed in the catalog.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Course {
-    /// Id.
     pub id: i64,
-    /// Title.
     pub title: String,
     /// Description (plain text).
     pub description: String,
     /// Seats in all; `null` for no limit.
     pub capacity: Option<i64>,
-    /// Status.
     pub status: CourseStatus,
     /// The instructor who owns it.
     pub owner_id: i64,
@@ -110,7 +107,6 @@ pub struct Course {
 /// A course with its outline.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CourseDetail {
-    /// The course.
     #[serde(flatten)]
     pub course: Course,
     /// Its modules in order, each with its lessons in order.
@@ -120,9 +116,7 @@ pub struct CourseDetail {
 /// A module (section) and its lessons.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ModuleOutline {
-    /// Id.
     pub id: i64,
-    /// Title.
     pub title: String,
     /// Place among the course's modules, from 0.
     pub position: i64,
@@ -133,22 +127,16 @@ pub struct ModuleOutline {
 /// A lesson in an outline.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LessonOutline {
-    /// Id.
     pub id: i64,
-    /// Title.
     pub title: String,
     /// Place within its module, from 0.
     pub position: i64,
 }
 
-/// A module.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Module {
-    /// Id.
     pub id: i64,
-    /// Course.
     pub course_id: i64,
-    /// Title.
     pub title: String,
     /// Place among the course's modules, from 0.
     pub position: i64,
@@ -157,13 +145,9 @@ pub struct Module {
 /// A lesson to read.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Lesson {
-    /// Id.
     pub id: i64,
-    /// Course.
     pub course_id: i64,
-    /// Module.
     pub module_id: i64,
-    /// Title.
     pub title: String,
     /// Place within its module.
     pub position: i64,
@@ -179,7 +163,6 @@ pub struct Lesson {
     /// valid for some hours; ask for the lesson again for a fresh one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_url: Option<String>,
-    /// Created.
     pub created_at: String,
     /// Last changed.
     pub updated_at: String,
@@ -188,9 +171,7 @@ pub struct Lesson {
 /// A file attached to a lesson.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Attachment {
-    /// Id.
     pub id: i64,
-    /// Lesson.
     pub lesson_id: i64,
     /// File name as uploaded (made safe).
     pub filename: String,
@@ -222,11 +203,8 @@ impl Attachment {
 /// What the access rules need to know about a course.
 #[derive(Debug, Clone)]
 pub struct CourseRef {
-    /// Id.
     pub id: i64,
-    /// Owner.
     pub owner_id: i64,
-    /// Status.
     pub status: CourseStatus,
 }
 

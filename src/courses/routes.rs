@@ -45,18 +45,15 @@ pub fn router(app: &App) -> OpenApiRouter<Arc<App>> {
 /// `{course}`
 #[derive(Serialize, ToSchema)]
 pub struct CourseEnvelope {
-    /// The course.
     pub course: Course,
 }
 
 /// `{lesson}`
 #[derive(Serialize, ToSchema)]
 pub struct LessonEnvelope {
-    /// The lesson.
     pub lesson: Lesson,
 }
 
-/// Catalog query.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CatalogQuery {
@@ -82,7 +79,6 @@ pub struct CoursePage {
     pub total: i64,
     /// Page size.
     pub limit: i64,
-    /// Offset.
     pub offset: i64,
 }
 
@@ -213,7 +209,6 @@ async fn set_structure(
     ))
 }
 
-/// Module input.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleInput {

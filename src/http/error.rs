@@ -10,7 +10,6 @@ use crate::error::Error;
 /// The body of every error response: `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// The error.
     pub error: ErrorDetail,
 }
 

@@ -34,11 +34,9 @@ pub struct StoredFile<S> {
     pub sha256: String,
     /// Size in bytes, as recorded: the stream ends with an error if the store holds fewer.
     pub size: u64,
-    /// `Content-Type`.
     pub content_type: String,
     /// `Content-Disposition`, if any (see [`content_disposition`]).
     pub disposition: Option<String>,
-    /// The bytes.
     pub bytes: S,
 }
 

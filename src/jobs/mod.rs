@@ -96,11 +96,9 @@ pub const STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled"
 /// A job as shown by the CLI and the admin API.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobView {
-    /// Id.
     pub id: i64,
     /// Job kind.
     pub kind: String,
-    /// Queue.
     pub queue: String,
     /// queued, running, done, failed or cancelled.
     pub state: String,
@@ -114,7 +112,6 @@ pub struct JobView {
     pub errors: Vec<String>,
     /// Enqueued.
     pub created_at: String,
-    /// Finished.
     pub finished_at: Option<String>,
 }
 

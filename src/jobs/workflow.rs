@@ -46,7 +46,6 @@ pub trait Workflow: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// What a running step knows, and how it records its end together with its own SQLite changes.
 pub struct StepContext {
     app: Arc<App>,
-    /// The workflow.
     pub workflow_id: i64,
     /// The step, from 0.
     pub step: usize,
@@ -118,7 +117,6 @@ pub fn start<W: Workflow>(
 /// The job that drives one workflow through its steps.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RunWorkflow {
-    /// The workflow.
     pub workflow_id: i64,
 }
 
@@ -209,7 +207,6 @@ pub fn fail(tx: &Transaction, registry: &Registry, id: i64, error: &str) -> Resu
 /// A workflow's progress, as `GET /api/workflows/{id}/status` shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WorkflowStatus {
-    /// Id.
     pub id: i64,
     /// Workflow kind.
     pub kind: String,

@@ -17,9 +17,7 @@ use crate::util::now_rfc3339;
 /// A new enrollment.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Enrollment {
-    /// Id.
     pub enrollment_id: i64,
-    /// Course.
     pub course_id: i64,
     /// When (RFC 3339).
     pub enrolled_at: String,
@@ -28,7 +26,6 @@ pub struct Enrollment {
 /// One of my courses.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MyCourse {
-    /// The course.
     pub course: Course,
     /// When I enrolled.
     pub enrolled_at: String,

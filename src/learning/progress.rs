@@ -13,7 +13,6 @@ use crate::util::now_rfc3339;
 /// The answer to completing a lesson.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Completion {
-    /// The lesson.
     pub lesson_id: i64,
     /// When it was first completed (completing again changes nothing).
     pub completed_at: String,
@@ -26,7 +25,6 @@ pub struct Completion {
 pub struct StudentProgress {
     /// The student.
     pub user_id: i64,
-    /// Their name.
     pub full_name: String,
     /// Share of lessons completed, 0 to 100.
     pub percent: i64,
@@ -41,7 +39,6 @@ pub struct StudentProgress {
 /// A completed lesson.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LessonDone {
-    /// The lesson.
     pub lesson_id: i64,
     /// When.
     pub completed_at: String,
@@ -50,7 +47,6 @@ pub struct LessonDone {
 /// Progress in a course: the caller's own for a student, every student's for the owner and admins.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CourseProgress {
-    /// The course.
     pub course_id: i64,
     /// Lessons in the course.
     pub lesson_count: i64,

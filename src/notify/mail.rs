@@ -171,7 +171,6 @@ pub fn queue(
 /// Sends one stored message.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendMail {
-    /// The message.
     pub message_id: i64,
 }
 

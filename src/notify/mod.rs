@@ -17,17 +17,14 @@ use crate::util::now_rfc3339;
 /// A message in a user's inbox.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Notification {
-    /// Id.
     pub id: i64,
     /// What it is about: `welcome`, `course_completed`, ...
     pub kind: String,
-    /// Title.
     pub title: String,
     /// Text.
     pub body: String,
     /// Where to go, in the web UI.
     pub link: Option<String>,
-    /// Created.
     pub created_at: String,
     /// Read, if it has been.
     pub read_at: Option<String>,

@@ -22,7 +22,6 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(mark_read))
 }
 
-/// The inbox.
 #[derive(Serialize, ToSchema)]
 pub struct Inbox {
     /// Latest 100 notifications, newest first.

@@ -21,7 +21,6 @@ use crate::jobs::workflow::{self, StepContext, Workflow};
 /// The publish workflow of one course.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PublishCourse {
-    /// The course.
     pub course_id: i64,
 }
 

@@ -307,7 +307,6 @@ pub async fn reindex_all(app: &Arc<App>, fresh: bool) -> anyhow::Result<IndexRep
 /// Reindexes a course in the background (after a lesson changes).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IndexCourse {
-    /// The course.
     pub course_id: i64,
 }
 

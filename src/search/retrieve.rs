@@ -22,11 +22,8 @@ const CANDIDATES: usize = 50;
 /// One retrieved chunk.
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
-    /// The chunk.
     pub chunk_id: i64,
-    /// Its lesson.
     pub lesson_id: i64,
-    /// Its course.
     pub course_id: i64,
     /// The lesson's title.
     pub lesson_title: String,
@@ -196,9 +193,7 @@ fn chunk_rows(conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, ChunkRow>> 
 /// One search result: a lesson and its best passage.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchResult {
-    /// The lesson.
     pub lesson_id: i64,
-    /// Its course.
     pub course_id: i64,
     /// The lesson's title.
     pub title: String,

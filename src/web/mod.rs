@@ -138,7 +138,6 @@ pub fn router() -> Router<Arc<App>> {
 
 /// Who is looking at a page: the user from the cookie, if it is valid, and their unread count.
 pub struct Viewer {
-    /// The user.
     pub user: Option<User>,
     /// As a domain actor.
     pub actor: Option<Actor>,

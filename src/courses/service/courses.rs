@@ -19,7 +19,6 @@ pub struct NewCourse {
     /// Title, 1 to 200 characters.
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
-    /// Description.
     #[serde(default)]
     #[schema(max_length = 10000)]
     pub description: String,

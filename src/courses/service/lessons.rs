@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLesson {
-    /// Title.
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     /// Markdown body (at most 1 MiB).
