@@ -271,3 +271,12 @@ pub fn cancel(tx: &Transaction, id: i64) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// How many jobs are in `state` (one of [`super::STATES`]).
+pub fn count(conn: &Connection, state: &str) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT count(*) FROM jobs WHERE state = ?1", [state], |r| {
+            r.get(0)
+        })?,
+    )
+}

@@ -227,6 +227,18 @@ pub fn course_progress(conn: &Connection, actor: &Actor, course_id: i64) -> Resu
     })
 }
 
+/// Whether a student has completed a lesson.
+pub fn is_completed(conn: &Connection, user_id: i64, lesson_id: i64) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM lesson_progress WHERE user_id = ?1 AND lesson_id = ?2",
+            [user_id, lesson_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// The lessons of a course a student has completed, in id order.
 pub fn completed_lessons(conn: &Connection, course_id: i64, user_id: i64) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(

@@ -47,6 +47,11 @@ pub use indexer::{IndexCourse, IndexReport, index_course, reindex_all, schedule_
 pub use retrieve::{Hit, Mode, SearchResult, retrieve, search};
 pub use subscriber::Reindex;
 
+/// How many chunks (passages) of lesson text are stored for search, in all courses.
+pub fn chunk_count(conn: &rusqlite::Connection) -> crate::Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?)
+}
+
 /// The search indexes of a data directory, opened once at start-up and shared through [`crate::App`].
 pub struct SearchIndex {
     text: text::TextIndex,

@@ -96,6 +96,16 @@ fn may_read_metrics(peer: SocketAddr) -> bool {
     }
 }
 
+/// Users, courses, lessons, and bytes of attached files: the admin page's picture of the installation.
+pub fn totals(conn: &rusqlite::Connection) -> Result<(i64, i64, i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM courses), (SELECT count(*) FROM lessons),
+            (SELECT coalesce(sum(size), 0) FROM attachments)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?)
+}
+
 /// The OpenAPI 3 document of this API, generated from the code.
 #[utoipa::path(
     get, path = "/api/openapi.json", tag = "system",

@@ -318,20 +318,7 @@ async fn lesson(
                 return Ok((false, false));
             };
             let enrolled = crate::learning::enrollment::is_enrolled(c, course_id, uid)?;
-            let completed = c
-                .query_row(
-                    "SELECT 1 FROM lesson_progress WHERE user_id = ?1 AND lesson_id = ?2",
-                    [uid, id],
-                    |_| Ok(()),
-                )
-                .map(|()| true)
-                .or_else(|e| {
-                    if e == rusqlite::Error::QueryReturnedNoRows {
-                        Ok(false)
-                    } else {
-                        Err(e)
-                    }
-                })?;
+            let completed = crate::learning::progress::is_completed(c, uid, id)?;
             Ok((enrolled, completed))
         })
         .await?;

@@ -420,19 +420,15 @@ async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<Strin
         .read(move |c| {
             let (users, _) = accounts::list_users(c, &actor, None, 500, 0)?;
             let failed = crate::jobs::list(c, Some("failed"), 100)?;
-            let count = |s: &str| -> rusqlite::Result<i64> {
-                c.query_row("SELECT count(*) FROM jobs WHERE state = ?1", [s], |r| {
-                    r.get(0)
-                })
-            };
-            Ok((users, failed, count("queued")?, count("running")?))
+            let (queued, running) = (
+                crate::jobs::count(c, "queued")?,
+                crate::jobs::count(c, "running")?,
+            );
+            Ok((users, failed, queued, running))
         })
         .await?;
     let storage = storage(&app).await?;
-    let chunks: i64 = app
-        .db
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?))
-        .await?;
+    let chunks: i64 = app.db.read(crate::search::chunk_count).await?;
     let models = context! {
         fake => app.config.models.fake,
         embedding => app.models.embedder.model_id(),
@@ -485,17 +481,7 @@ async fn storage(app: &App) -> Result<minijinja::Value, Error> {
         size(crate::app::CONTENT_FILE),
     );
     let path = app.data.path().display().to_string();
-    let (users, courses, lessons, file_bytes): (i64, i64, i64, i64) = app
-        .db
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM courses), (SELECT count(*) FROM lessons),
-                    (SELECT coalesce(sum(size), 0) FROM attachments)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?)
-        })
-        .await?;
+    let (users, courses, lessons, file_bytes) = app.db.read(crate::system::totals).await?;
     Ok(context! { users, courses, lessons, file_bytes, db_bytes, content_bytes, path })
 }
 

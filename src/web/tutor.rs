@@ -55,9 +55,7 @@ async fn search(
         .read(move |c| {
             let mut out = std::collections::HashMap::new();
             for id in ids {
-                if let Ok(t) = c.query_row("SELECT title FROM courses WHERE id = ?1", [id], |r| {
-                    r.get::<_, String>(0)
-                }) {
+                if let Some(t) = crate::courses::title(c, id)? {
                     out.insert(id.to_string(), t);
                 }
             }

@@ -159,3 +159,30 @@ fn the_reader_sees_groups_and_skips_comments() {
     );
     assert!(crate_paths("/// see crate::web").is_empty());
 }
+
+#[test]
+fn web_pages_call_domain_functions_not_sql() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+    let mut files = Vec::new();
+    rust_files(&web, &mut files);
+    let mut sql = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if [
+                "\"SELECT ",
+                "\"INSERT ",
+                "\"UPDATE ",
+                "\"DELETE ",
+                ".query_row(",
+                ".execute(",
+            ]
+            .iter()
+            .any(|s| line.contains(s))
+            {
+                sql.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(sql.is_empty(), "SQL in web pages:\n{}", sql.join("\n"));
+}
