@@ -1,0 +1,217 @@
+//! Answering a prepared question: retrieve the course's passages, decide whether the course covers the
+//! question at all (the refusal), wait for the model's turn, stream its answer, then send the citations and
+//! store the turn. Every step reports to the asker through [`TutorEvent`]s.
+
+use std::sync::Arc;
+
+use rusqlite::params;
+use tokio::sync::mpsc;
+
+use super::prompt::{self, Prompt, excerpt};
+use super::{Citation, NOT_COVERED, Prepared, Question, TutorEvent};
+use crate::App;
+use crate::error::{Error, Result};
+use crate::ml::{Finish, GenerateParams};
+use crate::search::{self, Hit, Mode};
+
+/// Answers a prepared question, sending events to `tx`. Stops generating when `tx` is closed.
+pub async fn run(app: Arc<App>, p: Prepared, tx: mpsc::Sender<TutorEvent>) {
+    if let Err(e) = answer(&app, &p.q, &tx).await {
+        let (code, message) = match &e {
+            Error::Internal(inner) => {
+                tracing::error!(error = ?inner, "the tutor failed");
+                (
+                    "internal",
+                    "the tutor failed; the error is in the server log".to_owned(),
+                )
+            }
+            other => (other.code(), other.to_string()),
+        };
+        let _ = tx.send(TutorEvent::Error { code, message }).await;
+    }
+}
+
+/// What the model wrote for a question.
+struct Generated {
+    text: String,
+    finish: Finish,
+    /// How many of the passages the prompt held (the citations are those).
+    sources: usize,
+}
+
+async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> Result<()> {
+    let _ = tx.send(TutorEvent::Status("retrieving")).await;
+    let cfg = &app.config.tutor;
+    let hits = search::retrieve(
+        app,
+        vec![p.course_id],
+        p.question.clone(),
+        cfg.sources,
+        Mode::Hybrid,
+    )
+    .await?;
+    let best = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
+    let abstain = hits.is_empty() || best < cfg.min_relevance;
+    // Weak passages only distract a small model.
+    let hits: Vec<Hit> = hits
+        .into_iter()
+        .filter(|h| h.cosine >= 0.75 * cfg.min_relevance)
+        .collect();
+    let (answer, finish, citations) = if abstain {
+        let answer = NOT_COVERED.to_owned();
+        let _ = tx.send(TutorEvent::Token(answer.clone())).await;
+        (answer, Finish::Stop, Vec::new())
+    } else {
+        let Some(g) = generate(app, p, &hits, tx).await? else {
+            // The asker went away while waiting for the model.
+            return Ok(());
+        };
+        (g.text, g.finish, prompt::citations(&hits, g.sources))
+    };
+    let _ = tx.send(TutorEvent::Citations(citations.clone())).await;
+    let (conversation_id, message_id) = match p.actor.user_id() {
+        Some(user) => {
+            let (c, m) = store_turn(app, user, p, answer, &citations, abstain, finish).await?;
+            (Some(c), Some(m))
+        }
+        None => (None, None),
+    };
+    let _ = tx
+        .send(TutorEvent::Done {
+            conversation_id,
+            message_id,
+            abstained: abstain,
+        })
+        .await;
+    Ok(())
+}
+
+/// Waits for the model's turn and streams its answer from `hits` to `tx`; `None` when the asker went away
+/// before the turn came.
+async fn generate(
+    app: &Arc<App>,
+    p: &Question,
+    hits: &[Hit],
+    tx: &mpsc::Sender<TutorEvent>,
+) -> Result<Option<Generated>> {
+    let cfg = &app.config.tutor;
+    let _ = tx.send(TutorEvent::Status("waiting")).await;
+    let _turn = app
+        .tutor
+        .turn
+        .acquire()
+        .await
+        .map_err(|_| Error::Unavailable("the tutor is shutting down".into()))?;
+    if tx.is_closed() {
+        return Ok(None);
+    }
+    let _ = tx.send(TutorEvent::Status("generating")).await;
+    let params = GenerateParams {
+        max_new_tokens: cfg.max_answer_tokens,
+        temperature: cfg.temperature,
+        top_p: cfg.top_p,
+        repeat_penalty: cfg.repeat_penalty,
+        repeat_last_n: 64,
+        seed: 299_792_458,
+    };
+    let a = app.clone();
+    let sink = tx.clone();
+    let (messages_hits, prepared_budget) = (hits.to_vec(), cfg.context_tokens);
+    let prepared = p.clone();
+    let (text, stats, used) = tokio::task::spawn_blocking(move || {
+        let generator = a.models.generator.clone();
+        let context = generator.context_tokens()?.min(prepared_budget);
+        let budget = context.saturating_sub(params.max_new_tokens).max(64);
+        let prompt = Prompt {
+            mode: prepared.mode,
+            course_title: &prepared.course_title,
+            passages: &messages_hits,
+            history: &prepared.history,
+            question: &prepared.question,
+        };
+        let (messages, used) = prompt::fit(&prompt, budget, |m| generator.prompt_tokens(m))?;
+        let mut text = String::new();
+        let stats = generator.generate(&messages, &params, &mut |piece| {
+            text.push_str(piece);
+            sink.blocking_send(TutorEvent::Token(piece.to_owned()))
+                .is_ok()
+        })?;
+        anyhow::Ok((text, stats, used))
+    })
+    .await
+    .map_err(|e| Error::Internal(anyhow::anyhow!(e)))?
+    .map_err(|e| {
+        Error::Unavailable(format!("the language model is not available: {e:#}").into())
+    })?;
+    tracing::info!(
+        course.id = p.course_id,
+        prompt_tokens = stats.prompt_tokens,
+        tokens = stats.generated_tokens,
+        first_token_ms = stats.first_token_ms as u64,
+        tps = format!("{:.1}", stats.generate_tps()),
+        finish = ?stats.finish,
+        "tutor answered"
+    );
+    Ok(Some(Generated {
+        text,
+        finish: stats.finish,
+        sources: used,
+    }))
+}
+
+/// Stores the question and its answer in the asker's conversation (a new one, titled by the question, unless
+/// it continues one), and records the `tutor.answered` event in the same transaction. Returns the
+/// conversation's and the answer's ids.
+async fn store_turn(
+    app: &Arc<App>,
+    user: i64,
+    p: &Question,
+    answer: String,
+    citations: &[Citation],
+    abstain: bool,
+    finish: Finish,
+) -> Result<(i64, i64)> {
+    let (course_id, question, existing) = (p.course_id, p.question.clone(), p.conversation_id);
+    let cites = serde_json::to_string(&citations).map_err(anyhow::Error::from)?;
+    let first_lesson = citations.first().map(|c| c.lesson_id);
+    let finish = serde_json::to_value(finish)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned));
+    app.db
+        .write(move |tx| {
+            let now = crate::util::now_rfc3339();
+            let conv = match existing {
+                Some(id) => {
+                    tx.execute("UPDATE conversations SET updated_at = ?1 WHERE id = ?2", params![now, id])?;
+                    id
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO conversations (user_id, course_id, title, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                        params![user, course_id, excerpt(&question, 80), now],
+                    )?;
+                    tx.last_insert_rowid()
+                }
+            };
+            tx.execute(
+                "INSERT INTO conversation_messages (conversation_id, role, content, created_at) VALUES (?1, 'user', ?2, ?3)",
+                params![conv, question, now],
+            )?;
+            tx.execute(
+                "INSERT INTO conversation_messages (conversation_id, role, content, citations, abstained, finish, created_at)
+                 VALUES (?1, 'assistant', ?2, ?3, ?4, ?5, ?6)",
+                params![conv, answer, cites, abstain, finish, now],
+            )?;
+            let message = tx.last_insert_rowid();
+            crate::events::emit(
+                tx,
+                &crate::events::Event::TutorAnswered {
+                    course_id,
+                    abstained: abstain,
+                    lesson_id: first_lesson,
+                },
+            )?;
+            Ok((conv, message))
+        })
+        .await
+}
