@@ -5,6 +5,7 @@
 //! Templates (`assets/templates`) are embedded at build time and auto-escape everything not marked safe
 //! (only lesson HTML, which is sanitised when rendered).
 
+mod admin;
 mod pages;
 mod teach;
 mod tutor;
@@ -131,6 +132,7 @@ pub async fn not_found(
 pub fn router() -> Router<Arc<App>> {
     pages::routes()
         .merge(teach::routes())
+        .merge(admin::routes())
         .merge(tutor::routes())
         .route("/assets/{version}/{file}", axum::routing::get(asset))
         .layer(axum::middleware::from_fn(same_origin))

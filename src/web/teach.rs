@@ -1,4 +1,4 @@
-//! Pages for instructors (building and publishing courses) and admins (users and jobs).
+//! Pages for instructors: building, importing and publishing courses, and following their students.
 
 use std::sync::Arc;
 
@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 use super::{Viewer, WebError, render, see_other};
 use crate::App;
-use crate::accounts::{self, Role};
 use crate::courses::service::{self, CourseUpdate, LessonUpdate, NewCourse, NewLesson};
 use crate::courses::upload;
 use crate::error::Error;
@@ -39,10 +38,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/teach/lessons/{id}/delete", post(delete_lesson))
         .route("/teach/attachments/{id}/delete", post(delete_attachment))
         .route("/teach/workflows/{id}", get(workflow))
-        .route("/admin", get(admin))
-        .route("/admin/users/{id}", post(admin_user))
-        .route("/admin/jobs/{id}/retry", post(admin_retry))
-        .route("/admin/backup", post(admin_backup))
 }
 
 async fn teach(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
@@ -410,140 +405,4 @@ async fn workflow(
         title,
         context! { status, course_id, report },
     ))
-}
-
-async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
-    let actor = viewer.require()?;
-    actor.require_admin()?;
-    let (users, failed, queued, running) = app
-        .db
-        .read(move |c| {
-            let (users, _) = accounts::list_users(c, &actor, None, 500, 0)?;
-            let failed = crate::jobs::list(c, Some("failed"), 100)?;
-            let (queued, running) = (
-                crate::jobs::count(c, "queued")?,
-                crate::jobs::count(c, "running")?,
-            );
-            Ok((users, failed, queued, running))
-        })
-        .await?;
-    let storage = storage(&app).await?;
-    let chunks: i64 = app.db.read(crate::search::chunk_count).await?;
-    let models = context! {
-        fake => app.config.models.fake,
-        embedding => app.models.embedder.model_id(),
-        embedding_loaded => app.models.embedder.is_loaded(),
-        llm => app.models.generator.model_id(),
-        llm_loaded => app.models.generator.is_loaded(),
-        device => crate::ml::device_name(&crate::ml::device()),
-        chunks,
-        text_documents => app.search.text_documents(),
-        tutor_busy => crate::tutor::busy(&app),
-        problems => crate::ml::manifest::problems(&app.config, false),
-    };
-    Ok(render(
-        "admin.html",
-        &viewer,
-        "Admin",
-        context! { users, failed, queued, running, storage, models },
-    ))
-}
-
-#[derive(Deserialize)]
-struct UserForm {
-    role: Option<String>,
-    disabled: Option<String>,
-}
-
-async fn admin_user(
-    State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-    Form(f): Form<UserForm>,
-) -> Result<Response, WebError> {
-    let actor = viewer.require()?;
-    let role: Option<Role> = f.role.as_deref().map(str::parse).transpose()?;
-    let disabled = f.disabled.as_deref().map(|d| d == "true");
-    app.db
-        .write(move |tx| accounts::update_user(tx, &actor, id, role, disabled))
-        .await?;
-    Ok(see_other("/admin"))
-}
-
-async fn storage(app: &App) -> Result<minijinja::Value, Error> {
-    let size = |name: &str| {
-        std::fs::metadata(app.data.join(name))
-            .map(|m| m.len())
-            .unwrap_or(0)
-    };
-    let (db_bytes, content_bytes) = (
-        size(crate::app::DB_FILE) + size("smartcourse.db-wal"),
-        size(crate::app::CONTENT_FILE),
-    );
-    let path = app.data.path().display().to_string();
-    let (users, courses, lessons, file_bytes) = app.db.read(crate::system::totals).await?;
-    Ok(context! { users, courses, lessons, file_bytes, db_bytes, content_bytes, path })
-}
-
-/// Writes a backup and sends it to the admin's browser, then deletes the server's copy.
-async fn admin_backup(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    use axum::response::IntoResponse;
-    use tokio::io::AsyncReadExt;
-    let actor = viewer.require()?;
-    actor.require_admin()?;
-    let dir = app.data.join("tmp");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Internal(e.into()))?;
-    let stamp = crate::util::now_rfc3339().replace([':', '-'], "");
-    let name = format!("smartcourse-{stamp}.backup");
-    let path = dir.join(&name);
-    // In its own task, so a timed-out request cannot stop the backup half-way (it cleans up after itself).
-    let (task_app, task_path) = (app.clone(), path.clone());
-    tokio::spawn(async move { crate::backup::create(&task_app, &task_path).await })
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("backup task: {e}")))??;
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| Error::Internal(e.into()))?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| Error::Internal(e.into()))?
-        .len();
-    // Unlinked now, the open file streams on; nothing is left behind if the download is cut.
-    let _ = std::fs::remove_file(&path);
-    let stream = futures_util::stream::try_unfold(file, |mut f| async move {
-        let mut buf = vec![0u8; 256 * 1024];
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            return Ok::<_, std::io::Error>(None);
-        }
-        buf.truncate(n);
-        Ok(Some((axum::body::Bytes::from(buf), f)))
-    });
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "application/zip".to_owned(),
-            ),
-            (axum::http::header::CONTENT_LENGTH, len.to_string()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        axum::body::Body::from_stream(stream),
-    )
-        .into_response())
-}
-
-async fn admin_retry(
-    State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    let actor = viewer.require()?;
-    actor.require_admin()?;
-    app.db.write(move |tx| crate::jobs::retry(tx, id)).await?;
-    Ok(see_other("/admin"))
 }
