@@ -56,6 +56,8 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
     const box = form.querySelector("[data-answer]");
     const text = box.querySelector("[data-text]");
     const sources = box.querySelector("[data-sources]");
+    const evidence = box.querySelector("[data-evidence]");
+    const evidenceList = box.querySelector("[data-evidence-list]");
     const button = form.querySelector("button");
     const conv = form.elements.conversation_id.value;
     const body = { course_id: Number(form.dataset.tutor), question: form.elements.question.value };
@@ -64,11 +66,29 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
     box.querySelector("[data-question]").textContent = body.question;
     text.textContent = "…";
     sources.replaceChildren();
+    if (evidence) {
+      evidence.hidden = true;
+      evidenceList.replaceChildren();
+    }
     button.disabled = true;
     let started = false;
     const show = (name, data) => {
       if (name === "status" && !started) {
         text.textContent = { retrieving: "Looking in the course…", waiting: "Waiting for the tutor…", generating: "Writing…" }[data.state] || "…";
+      } else if (name === "evidence" && evidence) {
+        // The course's own sentences, at once, before the model's explanation.
+        for (const item of data) {
+          const li = document.createElement("li");
+          const a = document.createElement("a");
+          a.href = `/lessons/${item.lesson_id}`;
+          a.textContent = item.lesson_title;
+          li.append("In ", a, ": ", item.text);
+          evidenceList.append(li);
+        }
+        evidence.hidden = data.length === 0;
+      } else if (name === "replace") {
+        started = true;
+        text.textContent = data.text;
       } else if (name === "token") {
         if (!started) text.textContent = "";
         started = true;

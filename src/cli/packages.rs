@@ -244,6 +244,25 @@ pub fn ask(config: Config, course: i64, question: String) -> anyhow::Result<()> 
         config,
         Request::Ask { course, question },
         |name, data| match name {
+            "evidence" => {
+                let mut out = std::io::stdout().lock();
+                if let Some(items) = data.as_array().filter(|l| !l.is_empty()) {
+                    let _ = writeln!(out, "From the course:");
+                    for item in items {
+                        let _ = writeln!(
+                            out,
+                            "  In \"{}\": {}",
+                            item["lesson_title"].as_str().unwrap_or(""),
+                            item["text"].as_str().unwrap_or("")
+                        );
+                    }
+                    let _ = writeln!(out);
+                }
+            }
+            "replace" => {
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "\n\n{}", data["text"].as_str().unwrap_or(""));
+            }
             "token" => {
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(data["text"].as_str().unwrap_or("").as_bytes());

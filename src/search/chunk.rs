@@ -60,20 +60,22 @@ pub fn plain_text(markdown: &str) -> String {
 }
 
 /// Splits `text` into chunks of at most `size` words, neighbours sharing `overlap` words. A chunk ends at a
-/// paragraph or sentence end when one falls in its second half.
+/// paragraph or sentence end when one falls in its second half. Within a chunk, words are joined by spaces and
+/// paragraphs by a line break, so a table row or a list item stays a line of its own (the tutor's evidence
+/// reads sentences and rows from them); whitespace is all the same to the indexes.
 pub fn chunks(text: &str, size: usize, overlap: usize) -> Vec<String> {
-    // Words, each marked when a paragraph or sentence ends after it.
-    let mut words: Vec<(&str, bool)> = Vec::new();
+    // Words, each marked when a sentence ends after it, and when a paragraph does.
+    let mut words: Vec<(&str, bool, bool)> = Vec::new();
     for para in text.split("\n\n") {
         let start = words.len();
         for w in para.split_whitespace() {
             let ends_sentence = w.ends_with(['.', '?', '!', ':']);
-            words.push((w, ends_sentence));
+            words.push((w, ends_sentence, false));
         }
         if words.len() > start
             && let Some(last) = words.last_mut()
         {
-            last.1 = true;
+            (last.1, last.2) = (true, true);
         }
     }
     let mut out = Vec::new();
@@ -85,13 +87,14 @@ pub fn chunks(text: &str, size: usize, overlap: usize) -> Vec<String> {
         {
             end = cut;
         }
-        out.push(
-            words[start..end]
-                .iter()
-                .map(|(w, _)| *w)
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        let mut chunk = String::new();
+        for (i, (w, _, _)) in words[start..end].iter().enumerate() {
+            if i > 0 {
+                chunk.push(if words[start + i - 1].2 { '\n' } else { ' ' });
+            }
+            chunk.push_str(w);
+        }
+        out.push(chunk);
         if end == words.len() {
             break;
         }

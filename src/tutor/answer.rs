@@ -7,8 +7,9 @@ use std::sync::Arc;
 use rusqlite::params;
 use tokio::sync::mpsc;
 
+use super::evidence::{self, Evidence};
 use super::prompt::{self, Prompt, excerpt};
-use super::{Citation, NOT_COVERED, Prepared, Question, TutorEvent};
+use super::{Citation, EvidenceItem, NOT_COVERED, Prepared, Question, TutorEvent};
 use crate::App;
 use crate::error::{Error, Result};
 use crate::ml::{Finish, GenerateParams};
@@ -42,31 +43,39 @@ struct Generated {
 async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> Result<()> {
     let _ = tx.send(TutorEvent::Status("retrieving")).await;
     let cfg = &app.config.tutor;
+    // Twice the passages the model is given are searched for evidence: the sentence that answers a short
+    // question is often in a passage ranked just below those about its topic.
     let hits = search::retrieve(
         app,
         vec![p.course_id],
         p.question.clone(),
-        cfg.sources,
+        2 * cfg.sources,
         Mode::Hybrid,
     )
     .await?;
-    let best = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
-    let abstain = hits.is_empty() || best < cfg.min_relevance;
-    // Weak passages only distract a small model.
-    let hits: Vec<Hit> = hits
-        .into_iter()
-        .filter(|h| h.cosine >= 0.75 * cfg.min_relevance)
-        .collect();
+    let found = evidence::find(&p.question, &hits, EVIDENCE_SENTENCES);
+    let (hits, found, abstain) = judge(hits, found, &p.question, cfg.min_relevance, cfg.sources);
+    let _ = tx
+        .send(TutorEvent::Evidence(evidence_items(&hits, &found)))
+        .await;
     let (answer, finish, citations) = if abstain {
         let answer = NOT_COVERED.to_owned();
         let _ = tx.send(TutorEvent::Token(answer.clone())).await;
         (answer, Finish::Stop, Vec::new())
     } else {
-        let Some(g) = generate(app, p, &hits, tx).await? else {
+        let Some(g) = generate(app, p, &hits, &found, tx).await? else {
             // The asker went away while waiting for the model.
             return Ok(());
         };
-        (g.text, g.finish, prompt::citations(&hits, g.sources))
+        let text = if found.coverage >= evidence::LEXICAL_MIN && refuses(&g.text) {
+            // A small model copying "not covered" when the course plainly answers: show the course instead.
+            let text = from_evidence(&hits, &found);
+            let _ = tx.send(TutorEvent::Replace(text.clone())).await;
+            text
+        } else {
+            g.text
+        };
+        (text, g.finish, prompt::citations(&hits, g.sources))
     };
     let _ = tx.send(TutorEvent::Citations(citations.clone())).await;
     let (conversation_id, message_id) = match p.actor.user_id() {
@@ -86,12 +95,106 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
     Ok(())
 }
 
+/// Sentences of evidence shown and given to the model.
+const EVIDENCE_SENTENCES: usize = 3;
+/// Words of each source the model is given: its evidence sentences, or its opening.
+const SOURCE_WORDS: usize = 60;
+
+/// Decides whether the course covers the question, on both kinds of evidence: the passages' meaning (the best
+/// cosine against `min_relevance`) and their words (the best sentence's share of the question's content
+/// words against [`evidence::LEXICAL_MIN`]). A short question ("What is a third?") is far in meaning from the
+/// table that answers it, which its words find at once; a paraphrase shares no words with its answer, which
+/// its meaning finds. Refuses only when both are weak. Returns the passages worth giving the model (at most
+/// `sources`: those holding evidence first, then those close enough in meaning; the others only distract a
+/// small model), their evidence, and whether to refuse.
+fn judge(
+    hits: Vec<Hit>,
+    found: Evidence,
+    question: &str,
+    min_relevance: f32,
+    sources: usize,
+) -> (Vec<Hit>, Evidence, bool) {
+    let best = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
+    let covered =
+        !hits.is_empty() && (best >= min_relevance || found.coverage >= evidence::LEXICAL_MIN);
+    if !covered {
+        return (Vec::new(), Evidence::default(), true);
+    }
+    // The passages kept, those holding the best evidence first (the model reads source [1] first), then in
+    // retrieval's order.
+    let best_sentence = |i: usize| {
+        found
+            .sentences
+            .iter()
+            .position(|s| s.passage == i)
+            .unwrap_or(usize::MAX)
+    };
+    let mut kept: Vec<(usize, Hit)> = hits
+        .into_iter()
+        .enumerate()
+        .filter(|(i, h)| h.cosine >= 0.75 * min_relevance || best_sentence(*i) != usize::MAX)
+        .collect();
+    kept.sort_by_key(|(i, _)| (best_sentence(*i), *i));
+    let kept: Vec<Hit> = kept.into_iter().take(sources).map(|(_, h)| h).collect();
+    // Sentence positions refer to the passages kept.
+    let found = evidence::find(question, &kept, EVIDENCE_SENTENCES);
+    (kept, found, false)
+}
+
+fn evidence_items(hits: &[Hit], found: &Evidence) -> Vec<EvidenceItem> {
+    found
+        .sentences
+        .iter()
+        .map(|s| {
+            let h = &hits[s.passage];
+            EvidenceItem {
+                lesson_id: h.lesson_id,
+                lesson_title: h.lesson_title.clone(),
+                position: h.ordinal,
+                text: s.text.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Whether an answer says the course does not cover the question (the phrases small models copy).
+fn refuses(answer: &str) -> bool {
+    let a = answer.to_lowercase();
+    [
+        "does not cover",
+        "doesn't cover",
+        "not covered",
+        "could not find",
+        "couldn't find",
+        "cannot answer",
+        "can't answer",
+        "no information",
+    ]
+    .iter()
+    .any(|p| a.contains(p))
+}
+
+/// An answer made of the evidence: "In *lesson* [n]: sentence" for each sentence.
+fn from_evidence(hits: &[Hit], found: &Evidence) -> String {
+    let mut out = String::from("The course says:");
+    for s in &found.sentences {
+        out.push_str(&format!(
+            "\n- In \"{}\" [{}]: {}",
+            hits[s.passage].lesson_title,
+            s.passage + 1,
+            s.text
+        ));
+    }
+    out
+}
+
 /// Waits for the model's turn and streams its answer from `hits` to `tx`; `None` when the asker went away
-/// before the turn came.
+/// before the turn came. Each passage reaches the model as its evidence sentences only ([`evidence::compact`]).
 async fn generate(
     app: &Arc<App>,
     p: &Question,
     hits: &[Hit],
+    found: &Evidence,
     tx: &mpsc::Sender<TutorEvent>,
 ) -> Result<Option<Generated>> {
     let cfg = &app.config.tutor;
@@ -116,7 +219,15 @@ async fn generate(
     };
     let a = app.clone();
     let sink = tx.clone();
-    let (messages_hits, prepared_budget) = (hits.to_vec(), cfg.context_tokens);
+    let sources: Vec<Hit> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Hit {
+            text: evidence::compact(h, i, found, SOURCE_WORDS),
+            ..h.clone()
+        })
+        .collect();
+    let (messages_hits, prepared_budget) = (sources, cfg.context_tokens);
     let prepared = p.clone();
     let (text, stats, used) = tokio::task::spawn_blocking(move || {
         let generator = a.models.generator.clone();

@@ -14,6 +14,7 @@
 
 mod answer;
 mod conversations;
+mod evidence;
 mod prompt;
 pub mod routes;
 
@@ -122,13 +123,30 @@ pub struct Citation {
     pub score: f32,
 }
 
+/// A sentence of the course that answers the question, shown before the model's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceItem {
+    pub lesson_id: i64,
+    pub lesson_title: String,
+    /// Which passage of the lesson, from 0.
+    pub position: i64,
+    /// The sentence (a table row's cells joined by dashes).
+    pub text: String,
+}
+
 /// What the tutor sends while it answers.
 #[derive(Debug, Clone)]
 pub enum TutorEvent {
     /// Progress before the first token: `retrieving`, `waiting` (for the model), `generating`.
     Status(&'static str),
+    /// The sentences of the course that best answer the question, sent as soon as retrieval is done (before
+    /// the model starts); none when the course does not cover the question.
+    Evidence(Vec<EvidenceItem>),
     /// A piece of the answer.
     Token(String),
+    /// The whole answer, replacing what was streamed: the model wrote that the course does not cover a question
+    /// the evidence answers, so the answer is the evidence itself.
+    Replace(String),
     /// The sources.
     Citations(Vec<Citation>),
     /// The answer is complete and stored.
@@ -155,7 +173,9 @@ impl TutorEvent {
         use serde_json::json;
         match self {
             TutorEvent::Status(s) => ("status", json!({ "state": s })),
+            TutorEvent::Evidence(items) => ("evidence", json!(items)),
             TutorEvent::Token(text) => ("token", json!({ "text": text })),
+            TutorEvent::Replace(text) => ("replace", json!({ "text": text })),
             TutorEvent::Citations(c) => ("citations", json!(c)),
             TutorEvent::Done {
                 conversation_id,

@@ -23,18 +23,18 @@ pub(crate) struct Prompt<'a> {
     pub question: &'a str,
 }
 
-/// The tutor's instructions to the model, which differ by mode.
+/// The tutor's instructions to the model, which differ by mode. Short, because every word is prompt time on a
+/// laptop's CPU, and without a refusal phrase: small models copy it even when the sources answer (whether the
+/// course covers a question is decided before the model is asked, on the evidence).
 fn instructions(mode: TutorMode, course: &str) -> String {
     match mode {
         TutorMode::Explain => format!(
-            "You are a helpful tutor for the course \"{course}\". Answer the student's question using only the numbered sources. \
-             Cite the sources you use like [1]. If the sources do not answer the question, say that the course material does not cover it. \
-             Answer in a few clear sentences."
+            "You are a friendly tutor for the course \"{course}\". Answer the question from the numbered sources, \
+             in one to three short, simple sentences. Cite the source you use like [1]."
         ),
         TutorMode::Hint => format!(
-            "You are a patient tutor for the course \"{course}\". Do not give the answer or the solution. \
-             Help the student find it themselves: give one hint or ask one guiding question, and say which numbered source to read, like [1]. \
-             Use only the numbered sources."
+            "You are a patient tutor for the course \"{course}\". Do not give the answer. \
+             Give one hint or ask one guiding question, and say which numbered source to read, like [1]."
         ),
     }
 }
@@ -209,10 +209,16 @@ mod tests {
             ..prompt(&[], &[])
         });
         assert_ne!(explain[0].content, hint[0].content);
-        assert!(explain[0].content.contains("Answer the student's question"));
+        assert!(
+            explain[0]
+                .content
+                .contains("Answer the question from the numbered sources")
+        );
         assert!(hint[0].content.contains("Do not give the answer"));
         for m in [&explain[0], &hint[0]] {
             assert!(m.content.contains("\"Fractions\""));
+            // No refusal phrase for a small model to copy: refusing is decided on the evidence.
+            assert!(!m.content.contains("not cover"), "{}", m.content);
         }
     }
 

@@ -28,10 +28,11 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 /// One server-sent event of an answer: its name and its JSON data (as text).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SseEvent {
-    /// `status`, `token`, `citations`, `done` or `error`.
+    /// `status`, `evidence`, `token`, `replace`, `citations`, `done` or `error`.
     pub event: String,
-    /// The event's JSON: `{state}`, `{text}`, `[{n, lesson_id, lesson_title, position, excerpt, score}]`,
-    /// `{conversation_id, message_id, abstained}` or `{code, message}`.
+    /// The event's JSON: `{state}`, `[{lesson_id, lesson_title, position, text}]`, `{text}`, `{text}`,
+    /// `[{n, lesson_id, lesson_title, position, excerpt, score}]`, `{conversation_id, message_id, abstained}` or
+    /// `{code, message}`.
     pub data: String,
 }
 
@@ -41,8 +42,10 @@ fn sse_event(e: TutorEvent) -> Event {
 }
 
 /// Ask the tutor about a course (enrolled students, the course's owner, admins). The answer streams as
-/// server-sent events: `status` (`{state}`: retrieving, waiting, generating) first, then `token` (`{text}`)
-/// pieces, `citations` (`[{n, lesson_id, lesson_title, position, excerpt, score}]`), and `done`
+/// server-sent events: `status` (`{state}`: retrieving, waiting, generating) first, `evidence` (the course's
+/// sentences that best answer the question, `[{lesson_id, lesson_title, position, text}]`, empty when the course
+/// does not cover it) as soon as retrieval is done, then `token` (`{text}`) pieces, possibly `replace` (`{text}`:
+/// the whole answer, when the model wrote that the course does not cover what the evidence answers), `citations` (`[{n, lesson_id, lesson_title, position, excerpt, score}]`), and `done`
 /// (`{conversation_id, message_id, abstained}`), or `error` (`{code, message}`). Closing the connection stops
 /// the generation.
 #[utoipa::path(post, path = "/api/ai/ask", tag = "tutor", security(("bearer" = [])), request_body = AskRequest,

@@ -54,10 +54,27 @@ impl TestApp {
         app
     }
 
+    /// Starts a server with these models (say, the real embedder beside the stand-in generator).
+    pub async fn spawn_with_models(
+        tweak: impl FnOnce(&mut Config),
+        models: smartcourse::ml::Models,
+    ) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(&dir.path().join("data"));
+        tweak(&mut config);
+        let mut app = Self::open(config, models, smartcourse::server::wiring()).await;
+        app._dir = Some(dir);
+        app
+    }
+
     async fn start(data: &Path, tweak: impl FnOnce(&mut Config), wiring: Wiring) -> TestApp {
         let mut config = test_config(data);
         tweak(&mut config);
         let models = smartcourse::ml::Models::from_config(&config.models).expect("models");
+        Self::open(config, models, wiring).await
+    }
+
+    async fn open(config: Config, models: smartcourse::ml::Models, wiring: Wiring) -> TestApp {
         let app = App::open_wired(config, models, wiring).expect("open app");
         // The real start-up, as `smartcourse serve` does it: schedules, the job runner, the control socket.
         let background = smartcourse::server::Background::start(&app)

@@ -18,4 +18,5 @@ mod packages;
 mod scorm;
 mod search;
 mod system;
+mod tutor;
 mod web;

@@ -18,7 +18,7 @@ fn models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
 }
 
-fn minilm() -> PathBuf {
+pub fn minilm() -> PathBuf {
     let p = models().join("all-minilm-l6-v2");
     assert!(
         p.join("model.safetensors").is_file(),

@@ -1,0 +1,150 @@
+//! The tutor's evidence: the course's own sentences that answer a question, sent before the model starts, and
+//! the decision to answer or refuse made on them and on the passages' meaning.
+
+use serde_json::{Value, json};
+use smartcourse::accounts::Role;
+
+use crate::common::{TestApp, TestUser};
+use crate::search::sse_events;
+
+/// The demo course, imported and published, and a student enrolled in it.
+async fn demo(app: &TestApp) -> (i64, TestUser) {
+    let teacher = app.user(Role::Instructor).await;
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-course");
+    let report =
+        smartcourse::packages::import(&app.app, &package, Some(teacher.email.clone()), true)
+            .await
+            .unwrap();
+    app.drain_jobs().await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, report.course_id).await;
+    (report.course_id, student)
+}
+
+async fn ask(app: &TestApp, who: &TestUser, course: i64, question: &str) -> Vec<(String, Value)> {
+    let r = app
+        .post(
+            "/api/ai/ask",
+            Some(&who.token),
+            &json!({"course_id": course, "question": question}),
+        )
+        .await;
+    sse_events(r).await
+}
+
+fn evidence(events: &[(String, Value)]) -> Vec<Value> {
+    events
+        .iter()
+        .find(|(n, _)| n == "evidence")
+        .and_then(|(_, d)| d.as_array().cloned())
+        .expect("an evidence event")
+}
+
+#[tokio::test]
+async fn a_short_question_gets_the_table_row_that_answers_it_before_the_model_writes() {
+    let app = TestApp::spawn().await;
+    let (course, student) = demo(&app).await;
+    let events = ask(&app, &student, course, "What is a third?").await;
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let at = |name: &str| names.iter().position(|n| *n == name);
+    assert!(
+        at("evidence").unwrap() < at("token").unwrap(),
+        "evidence before the first token: {names:?}"
+    );
+    let items = evidence(&events);
+    assert_eq!(
+        items[0]["text"], "3 equal parts — a third — 1/3",
+        "{items:?}"
+    );
+    assert_eq!(items[0]["lesson_title"], "Halves, thirds and quarters");
+    assert_eq!(events.last().unwrap().1["abstained"], false, "{events:?}");
+    // The model was given the evidence, not whole passages: the stand-in model quotes its prompt.
+    let answer: String = events
+        .iter()
+        .filter(|(n, _)| n == "token")
+        .map(|(_, d)| d["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(answer.contains("1/3"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_question_the_course_does_not_cover_gets_no_evidence_and_a_refusal() {
+    let app = TestApp::spawn().await;
+    let (course, student) = demo(&app).await;
+    let events = ask(
+        &app,
+        &student,
+        course,
+        "Who won the 1966 football world cup?",
+    )
+    .await;
+    assert!(evidence(&events).is_empty(), "{events:?}");
+    assert_eq!(events.last().unwrap().1["abstained"], true, "{events:?}");
+}
+
+/// The evaluation of the evidence and of the answer-or-refuse decision, on the demo course with the real
+/// embedder (the answer's wording is the generator's, measured by `cargo bench --bench tutor`): every
+/// answerable question gets evidence that holds its answer, every off-topic question is refused.
+#[tokio::test]
+async fn the_demo_course_questions_get_their_evidence_and_off_topic_ones_are_refused() {
+    let models = smartcourse::ml::Models {
+        embedder: std::sync::Arc::new(smartcourse::ml::embed::BertEmbedder::new(
+            crate::models::minilm(),
+            candle_core::Device::Cpu,
+        )),
+        generator: smartcourse::ml::Models::fake().generator,
+    };
+    let app = TestApp::spawn_with_models(|_| {}, models).await;
+    let (course, student) = demo(&app).await;
+    let set: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/tutor-questions.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut misses = Vec::new();
+    let answerable = set["answerable"].as_array().unwrap();
+    for item in answerable {
+        let q = item["q"].as_str().unwrap();
+        let events = ask(&app, &student, course, q).await;
+        let shown: Vec<String> = evidence(&events)
+            .iter()
+            .map(|e| e["text"].as_str().unwrap().to_lowercase())
+            .collect();
+        let refused = events.last().unwrap().1["abstained"] == true;
+        let holds = item["expect"].as_array().unwrap().iter().any(|p| {
+            let p = p.as_str().unwrap().to_lowercase();
+            shown.iter().any(|s| s.contains(&p))
+        });
+        println!("{q:60} refused={refused:5} evidence={shown:?}");
+        if refused || !holds {
+            misses.push(q.to_owned());
+        }
+    }
+    let mut answered_off_topic = Vec::new();
+    for q in set["off_topic"].as_array().unwrap() {
+        let q = q.as_str().unwrap();
+        let events = ask(&app, &student, course, q).await;
+        if events.last().unwrap().1["abstained"] != true {
+            answered_off_topic.push(q.to_owned());
+        }
+    }
+    println!(
+        "evidence holds the answer for {}/{} questions; {} off-topic question(s) answered",
+        answerable.len() - misses.len(),
+        answerable.len(),
+        answered_off_topic.len()
+    );
+    // The goal the tutor is held to (issue #21): 85 % of the course's questions answered from the right
+    // evidence, and no off-topic question answered.
+    assert!(
+        (answerable.len() - misses.len()) * 100 >= 85 * answerable.len(),
+        "no or wrong evidence for {misses:?}"
+    );
+    assert!(
+        answered_off_topic.is_empty(),
+        "answered off-topic: {answered_off_topic:?}"
+    );
+}
