@@ -293,6 +293,17 @@ pub fn require_lesson_read(conn: &Connection, actor: &Actor, lesson_id: i64) -> 
     require_lessons_read(conn, actor, course_id)
 }
 
+/// The course of lesson `lesson_id` if `actor` may change the lesson (its files, its text): 404 when they may
+/// not see it, 403 when they may only read it. Checked before an upload reads a byte of its body.
+pub fn require_lesson_edit(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<CourseRef> {
+    let course = require_lesson_read(conn, actor, lesson_id)?;
+    if may_edit(actor, &course) {
+        Ok(course)
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
 /// The course if `actor` may read its lessons (search it, ask the tutor about it): 404 when they may not see
 /// the course, 403 when they see it but are not enrolled.
 pub fn require_lessons_read(conn: &Connection, actor: &Actor, course_id: i64) -> Result<CourseRef> {

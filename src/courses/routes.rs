@@ -333,14 +333,7 @@ async fn upload_attachment(
     let actor = user.actor();
     let check = actor.clone();
     app.db
-        .read(move |c| {
-            let course = super::require_lesson_read(c, &check, id)?;
-            if super::may_edit(&check, &course) {
-                Ok(())
-            } else {
-                Err(Error::Forbidden)
-            }
-        })
+        .read(move |c| super::require_lesson_edit(c, &check, id))
         .await?;
     let staging = app.data.join("tmp");
     let max = app.config.uploads.max_file_bytes;

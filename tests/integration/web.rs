@@ -392,3 +392,46 @@ async fn admins_see_storage_and_download_a_backup_that_restores() {
         "no copy left on the server"
     );
 }
+
+/// The Teach page's file form refuses someone who may not change the lesson before it reads the file: the
+/// answer comes while the upload is still being sent, and nothing is staged. (It used to stage the whole file,
+/// up to the upload limit, for any signed-in user before asking.)
+#[tokio::test]
+async fn a_student_posting_to_the_teach_upload_form_is_refused_before_a_byte_is_staged() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let teacher = app.user(smartcourse::accounts::Role::Instructor).await;
+    let student = app.user(smartcourse::accounts::Role::Student).await;
+    let course = app.course(&teacher, "Staging").await;
+    let lesson = app.lesson(&teacher, course, "One", "Text.").await;
+    app.publish_directly(course).await;
+    app.enroll(&student, course).await;
+
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let preamble = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\
+                    Content-Type: application/pdf\r\n\r\n";
+    // The request says 9 MiB are coming; only the first one is sent, then the client waits for an answer.
+    let declared = preamble.len() + 9 * 1024 * 1024 + "\r\n--XyZ--\r\n".len();
+    let head = format!(
+        "POST /teach/lessons/{lesson}/attachments HTTP/1.1\r\nHost: {}\r\nCookie: smartcourse_token={}\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {declared}\r\n\r\n",
+        app.base.trim_start_matches("http://"),
+        student.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(preamble.as_bytes()).await.unwrap();
+    stream.write_all(&vec![b'%'; 1024 * 1024]).await.unwrap();
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut answer))
+        .await
+        .expect("an answer before the rest of the upload")
+        .unwrap();
+    let status = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(status.starts_with("HTTP/1.1 403"), "{status}");
+    let staged: Vec<_> = std::fs::read_dir(app.app.data.join("tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(staged.is_empty(), "staged: {staged:?}");
+}

@@ -22,14 +22,7 @@ pub async fn add_attachment(
     // Check access before copying the bytes in, and again in the transaction that refers to them.
     let check_actor = actor.clone();
     app.db
-        .read(move |c| {
-            let course = require_lesson_read(c, &check_actor, lesson_id)?;
-            if may_edit(&check_actor, &course) {
-                Ok(())
-            } else {
-                Err(Error::Forbidden)
-            }
-        })
+        .read(move |c| crate::courses::require_lesson_edit(c, &check_actor, lesson_id))
         .await?;
     content::put_blob(&app.content, sum.clone(), path).await?;
     let (filename, content_type) = (staged.filename.clone(), staged.content_type);
