@@ -63,7 +63,16 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         let _ = tx.send(TutorEvent::Token(answer.clone())).await;
         (answer, Finish::Stop, Vec::new())
     } else {
-        let Some(g) = generate(app, p, &hits, &found, tx).await? else {
+        // Each passage as the model gets it and the asker sees it cited: its evidence sentences, or its opening.
+        let short: Vec<Hit> = hits
+            .iter()
+            .enumerate()
+            .map(|(i, h)| Hit {
+                text: evidence::compact(h, i, &found, SOURCE_WORDS),
+                ..h.clone()
+            })
+            .collect();
+        let Some(g) = generate(app, p, &short, tx).await? else {
             // The asker went away while waiting for the model.
             return Ok(());
         };
@@ -75,7 +84,7 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         } else {
             g.text
         };
-        (text, g.finish, prompt::citations(&hits, g.sources))
+        (text, g.finish, prompt::citations(&short, g.sources))
     };
     let _ = tx.send(TutorEvent::Citations(citations.clone())).await;
     let (conversation_id, message_id) = match p.actor.user_id() {
@@ -188,13 +197,12 @@ fn from_evidence(hits: &[Hit], found: &Evidence) -> String {
     out
 }
 
-/// Waits for the model's turn and streams its answer from `hits` to `tx`; `None` when the asker went away
-/// before the turn came. Each passage reaches the model as its evidence sentences only ([`evidence::compact`]).
+/// Waits for the model's turn and streams its answer from `sources` to `tx`; `None` when the asker went away
+/// before the turn came.
 async fn generate(
     app: &Arc<App>,
     p: &Question,
-    hits: &[Hit],
-    found: &Evidence,
+    sources: &[Hit],
     tx: &mpsc::Sender<TutorEvent>,
 ) -> Result<Option<Generated>> {
     let cfg = &app.config.tutor;
@@ -219,15 +227,7 @@ async fn generate(
     };
     let a = app.clone();
     let sink = tx.clone();
-    let sources: Vec<Hit> = hits
-        .iter()
-        .enumerate()
-        .map(|(i, h)| Hit {
-            text: evidence::compact(h, i, found, SOURCE_WORDS),
-            ..h.clone()
-        })
-        .collect();
-    let (messages_hits, prepared_budget) = (sources, cfg.context_tokens);
+    let (messages_hits, prepared_budget) = (sources.to_vec(), cfg.context_tokens);
     let prepared = p.clone();
     let (text, stats, used) = tokio::task::spawn_blocking(move || {
         let generator = a.models.generator.clone();

@@ -124,9 +124,14 @@ pub(crate) fn find(question: &str, hits: &[Hit], max: usize) -> Evidence {
         .flat_map(|(i, h)| {
             sentences(&h.text)
                 .into_iter()
-                // A lesson's heading repeats its title (shown with the evidence anyway), and a question (a
-                // worksheet's "How many quarters make a whole?") asks rather than answers.
-                .filter(|s| !s.eq_ignore_ascii_case(&h.lesson_title) && !s.ends_with('?'))
+                // A lesson's heading repeats its title (shown with the evidence anyway), an attached file's
+                // first line is its label ("[worksheet-1.txt] Worksheet 1: ..."), and a question (a worksheet's
+                // "How many quarters make a whole?") asks rather than answers.
+                .filter(|s| {
+                    !s.eq_ignore_ascii_case(&h.lesson_title)
+                        && !s.starts_with('[')
+                        && !s.ends_with('?')
+                })
                 .map(move |s| {
                     let words = content_words(&s).into_iter().collect();
                     (i, s, words)

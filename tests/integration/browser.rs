@@ -664,3 +664,70 @@ async fn a_student_plays_a_scorm_package_to_the_end_and_the_lesson_completes() {
     assert_eq!(done, 1, "the lesson is complete");
     assert_eq!(forged, 0, "the package's forged enrolment did not count");
 }
+
+/// "What is a third?" on the demo course: the course's own sentence (the table row with 1/3) is shown in the
+/// tutor panel as evidence, linked to its lesson, and the answer that follows is made from it.
+#[tokio::test]
+async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let student = app.user(Role::Student).await;
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-course");
+    let report =
+        smartcourse::packages::import(&app.app, &package, Some(teacher.email.clone()), true)
+            .await
+            .unwrap();
+    app.drain_jobs().await;
+    app.enroll(&student, report.course_id).await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let result = async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &student.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/courses/{}/tutor", report.course_id)))
+            .await
+            .unwrap();
+        fill(&c, "textarea[name=question]", "What is a third?").await;
+        click(&c, "form[data-tutor] button").await;
+        let started = Instant::now();
+        while c
+            .find(Locator::Css("[data-evidence-list] li"))
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no evidence: {}",
+                text(&c, "[data-answer]").await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let evidence = text(&c, "[data-evidence-list] li").await;
+        assert_eq!(
+            evidence,
+            "In Halves, thirds and quarters: 3 equal parts — a third — 1/3"
+        );
+        let link = c
+            .find(Locator::Css("[data-evidence-list] li a"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(link.starts_with("/lessons/"), "{link}");
+        while c.find(Locator::Css("[data-sources] li")).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "no answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let answer = text(&c, "[data-text]").await;
+        assert!(answer.contains("3 equal parts"), "{answer}");
+        shot(&c, "tutor-evidence").await;
+    }
+    .await;
+    c.close().await.unwrap();
+    result
+}
