@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use roxmltree::{Document, Node};
+use roxmltree::Node;
 
 use crate::{Error, Result};
 use crate::{Package, PackageLesson, PackageModule, Source};
@@ -49,8 +49,7 @@ struct Resource {
 
 /// Reads a cartridge into a package outline.
 pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
-    let doc = Document::parse(manifest_text)
-        .map_err(|e| bad(format!("imsmanifest.xml is not valid XML: {e}")))?;
+    let doc = source.parse_xml(manifest_text, "imsmanifest.xml")?;
     let root = doc.root_element();
     let title = root
         .descendants()
@@ -104,7 +103,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
         let mut loose = Vec::new();
         for item in top {
             if item.attribute("identifierref").is_some() {
-                loose.extend(lesson_from_item(source, item, &resources, &mut skipped));
+                loose.extend(lesson_from_item(source, item, &resources, &mut skipped)?);
                 continue;
             }
             let module_title = text_of(child(item, "title")).unwrap_or_else(|| "Module".to_owned());
@@ -113,7 +112,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
                 .descendants()
                 .filter(|d| d.tag_name().name() == "item" && d.attribute("identifierref").is_some())
             {
-                lessons.extend(lesson_from_item(source, leaf, &resources, &mut skipped));
+                lessons.extend(lesson_from_item(source, leaf, &resources, &mut skipped)?);
             }
             modules.push(PackageModule {
                 title: module_title,
@@ -135,7 +134,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
         for id in &order {
             let r = &resources[id];
             if is_page(r) || is_discussion(r) {
-                lessons.extend(lesson_from_resource(source, None, id, r, &mut skipped));
+                lessons.extend(lesson_from_resource(source, None, id, r, &mut skipped)?);
             } else if !is_settings(r) {
                 skipped.push(skip_reason(None, r));
             }
@@ -219,30 +218,51 @@ fn lesson_from_item(
     item: Node<'_, '_>,
     resources: &HashMap<String, Resource>,
     skipped: &mut Vec<String>,
-) -> Option<PackageLesson> {
+) -> Result<Option<PackageLesson>> {
     let title = text_of(child(item, "title"));
-    let id = item.attribute("identifierref")?;
+    let Some(id) = item.attribute("identifierref") else {
+        return Ok(None);
+    };
     let Some(r) = resources.get(id) else {
         skipped.push(format!(
             "“{}” skipped: its resource {id} is not in the manifest",
             title.as_deref().unwrap_or(id)
         ));
-        return None;
+        return Ok(None);
     };
     lesson_from_resource(source, title, id, r, skipped)
 }
 
+/// The lesson a resource is, charged to the package's budget (which may refuse it); `None` when it is not
+/// one (listed in `skipped`).
 fn lesson_from_resource(
     source: &Source,
     title: Option<String>,
     id: &str,
     r: &Resource,
     skipped: &mut Vec<String>,
-) -> Option<PackageLesson> {
+) -> Result<Option<PackageLesson>> {
+    let lesson = resource_lesson(source, title, id, r, skipped)?;
+    lesson.map(|l| source.budget().keep(l)).transpose()
+}
+
+fn resource_lesson(
+    source: &Source,
+    title: Option<String>,
+    id: &str,
+    r: &Resource,
+    skipped: &mut Vec<String>,
+) -> Result<Option<PackageLesson>> {
     if is_discussion(r) {
-        let path = r.href.clone().or_else(|| r.files.first().cloned())?;
-        let xml = read_text(source, &path, skipped)?;
-        let doc = Document::parse(&xml).ok()?;
+        let Some(path) = r.href.clone().or_else(|| r.files.first().cloned()) else {
+            return Ok(None);
+        };
+        let Some(xml) = read_text(source, &path, skipped)? else {
+            return Ok(None);
+        };
+        let Ok(doc) = source.budget().soft(source.parse_xml(&xml, &path))? else {
+            return Ok(None);
+        };
         let topic_title = text_of(
             doc.root_element()
                 .children()
@@ -257,18 +277,24 @@ fn lesson_from_resource(
         let title = title
             .or(topic_title)
             .unwrap_or_else(|| "Discussion".to_owned());
-        return Some(PackageLesson {
+        return Ok(Some(PackageLesson {
             launch: None,
             refs: Vec::new(),
             title,
             body: html_block(&body),
             attachments: Vec::new(),
-        });
+        }));
     }
     if r.kind.starts_with("imswl") {
-        let path = r.href.clone().or_else(|| r.files.first().cloned())?;
-        let xml = read_text(source, &path, skipped)?;
-        let doc = Document::parse(&xml).ok()?;
+        let Some(path) = r.href.clone().or_else(|| r.files.first().cloned()) else {
+            return Ok(None);
+        };
+        let Some(xml) = read_text(source, &path, skipped)? else {
+            return Ok(None);
+        };
+        let Ok(doc) = source.budget().soft(source.parse_xml(&xml, &path))? else {
+            return Ok(None);
+        };
         let url = doc
             .descendants()
             .find(|n| n.tag_name().name() == "url")
@@ -276,17 +302,21 @@ fn lesson_from_resource(
             .unwrap_or("");
         let link_title = text_of(doc.descendants().find(|n| n.tag_name().name() == "title"));
         let title = title.or(link_title).unwrap_or_else(|| url.to_owned());
-        return Some(PackageLesson {
+        return Ok(Some(PackageLesson {
             launch: None,
             refs: Vec::new(),
             title,
             body: format!("[{url}]({url})\n"),
             attachments: Vec::new(),
-        });
+        }));
     }
     if is_page(r) {
-        let href = r.href.clone()?;
-        let html = read_text(source, &href, skipped)?;
+        let Some(href) = r.href.clone() else {
+            return Ok(None);
+        };
+        let Some(html) = read_text(source, &href, skipped)? else {
+            return Ok(None);
+        };
         let (body, attachments) = rewrite_filebase(source, &extract_body(&html), skipped);
         // Links to other pages of the course (Canvas writes `$WIKI_REFERENCE$/pages/<id or file name>`) point
         // at their lessons once those exist.
@@ -298,13 +328,13 @@ fn lesson_from_resource(
         let title = title
             .or_else(|| html_title(&html))
             .unwrap_or_else(|| file.to_owned());
-        return Some(PackageLesson {
+        return Ok(Some(PackageLesson {
             launch: None,
             refs: vec![id.to_owned(), stem],
             title,
             body: html_block(&body),
             attachments,
-        });
+        }));
     }
     if r.kind.starts_with("webcontent")
         && let Some(href) = r.href.clone()
@@ -312,24 +342,26 @@ fn lesson_from_resource(
         // A file as a lesson of its own.
         if !source.contains(&href) {
             skipped.push(format!("{href} is missing from the package"));
-            return None;
+            return Ok(None);
         }
         let name = href.rsplit('/').next().unwrap_or(&href).to_owned();
         let title = title.unwrap_or_else(|| name.clone());
-        return Some(PackageLesson {
+        return Ok(Some(PackageLesson {
             launch: None,
             refs: Vec::new(),
             title,
             body: format!("See the attached file {name}.\n"),
             attachments: vec![href],
-        });
+        }));
     }
     skipped.push(skip_reason(title.as_deref(), r));
-    None
+    Ok(None)
 }
 
-fn read_text(source: &Source, path: &str, skipped: &mut Vec<String>) -> Option<String> {
-    match source.read(path) {
+/// A text file of the package; `None` when it is missing or unreadable (listed in `skipped`). The package's
+/// budget refusing the read is an error.
+fn read_text(source: &Source, path: &str, skipped: &mut Vec<String>) -> Result<Option<String>> {
+    Ok(match source.budget().soft(source.read(path))? {
         Ok(bytes) => match crate::source::decode(&bytes, path) {
             Ok(text) => Some(text),
             Err(e) => {
@@ -341,7 +373,7 @@ fn read_text(source: &Source, path: &str, skipped: &mut Vec<String>) -> Option<S
             skipped.push(format!("{path} is missing from the package"));
             None
         }
-    }
+    })
 }
 
 /// The inside of `<body>`, or the whole text when there is none.

@@ -5,6 +5,7 @@
 //! A crate of its own so the readers, which take files from anyone, can be fuzzed with `cargo fuzz` (see
 //! `fuzz/`) without building the whole application under the fuzzer's instrumentation.
 
+pub mod budget;
 pub mod cc;
 pub mod moodle;
 pub mod native;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use budget::Budget;
 pub use source::Source;
 
 /// `Result` with this crate's [`Error`].
@@ -65,6 +67,13 @@ impl Error {
 }
 
 /// Size limits on files and courses: `uploads.*` in SmartCourse's configuration, which packages obey too.
+///
+/// The `max_package_*` and `max_lesson_bytes` fields are one package's budget: what reading a package (its
+/// reader, then the import storing its files) may cost, whatever the package says about itself. They are
+/// counted by [`Budget`] as the work is done, never taken from an archive's headers or a manifest's claims, so
+/// a small crafted file cannot make the server run out of memory or time; going over one is an
+/// [`Error::TooLarge`] that names the limit in words. The defaults are far above any real course seen (the
+/// samples in `../shared/samples` use well under a tenth of each) and low enough for a 4 GB laptop.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -72,16 +81,51 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Largest total of a course's files, in bytes (default 1 GiB).
     pub max_course_bytes: u64,
+    /// Most bytes a package may unpack to: every byte that comes out of an archive entry (as it is inflated,
+    /// not as the archive declares) or out of a folder's file, a file read twice counting twice. Default 2 GiB:
+    /// twice the course limit, as packages hold files a course does not keep (a backup's quizzes), and what
+    /// streams through a laptop in well under a minute.
+    pub max_package_bytes: u64,
+    /// Most times a package's files may be read. Default 200,000: ten times the most entries an archive may
+    /// have, so each file read a few times (its manifest, the page, then its bytes stored) fits, and a
+    /// thousand lessons naming one file a thousand times does not.
+    pub max_package_reads: u64,
+    /// Most XML nodes (elements and their text) parsed from a package's manifests and pages, with each Open
+    /// edX block visited counting one more. Default 5,000,000: a parsed node takes about 64 bytes, so the
+    /// largest document fits in about 320 MiB; a large real Moodle backup has a few hundred thousand.
+    pub max_package_xml_nodes: u64,
+    /// Most lessons a package may make. Default 50,000: a large course has hundreds, and the largest Kolibri
+    /// channels tens of thousands.
+    pub max_package_lessons: u64,
+    /// Most attachments a package's lessons may list together (a file attached to two lessons counts twice).
+    /// Default 50,000, as lessons; each is read and stored by the import.
+    pub max_package_attachments: u64,
+    /// Most text a package's lessons may hold together, in bytes. Default 256 MiB: the outline is held in
+    /// memory until the import stores it, so this is what a package costs in memory at most; a very large real
+    /// course has tens of MiB.
+    pub max_package_text_bytes: u64,
+    /// Largest lesson body, in bytes. Default 1 MiB, the most a lesson written in SmartCourse may hold (a
+    /// bigger one is refused on import anyway); a Markdown lesson's file stops being read there.
+    pub max_lesson_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_file_bytes: 100 * 1024 * 1024,
-            max_course_bytes: 1024 * 1024 * 1024,
+            max_file_bytes: 100 * MIB,
+            max_course_bytes: 1024 * MIB,
+            max_package_bytes: 2048 * MIB,
+            max_package_reads: 200_000,
+            max_package_xml_nodes: 5_000_000,
+            max_package_lessons: 50_000,
+            max_package_attachments: 50_000,
+            max_package_text_bytes: 256 * MIB,
+            max_lesson_bytes: MIB,
         }
     }
 }
+
+const MIB: u64 = 1024 * 1024;
 
 /// A package read into memory-light form: the outline, with lesson bodies and file paths to read later.
 #[derive(Debug)]

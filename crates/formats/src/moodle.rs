@@ -6,7 +6,7 @@
 //! (`@@PLUGINFILE@@/name`) point at the stored attachments. Other activity types are reported as skipped. An
 //! activity or section backup (not a course) is refused.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use roxmltree::{Document, Node};
 
@@ -25,9 +25,10 @@ fn value(n: Node<'_, '_>, name: &str) -> Option<String> {
     (!v.is_empty() && v != "$@NULL@$").then_some(v)
 }
 
+/// Reads and parses one XML file of the backup, within the package's budget.
 fn parse<'i>(source: &Source, path: &str, text: &'i mut String) -> Result<Document<'i>> {
     *text = source.read_text(path)?;
-    Document::parse(text).map_err(|e| bad(format!("{path} is not valid XML: {e}")))
+    source.parse_xml(text, path)
 }
 
 /// A file of the backup, from `files.xml`.
@@ -95,7 +96,10 @@ pub fn read(source: &Source) -> Result<Package> {
     }
     let release = value(info, "backup_release").unwrap_or_default();
     let mut course_text = String::new();
-    let course_doc = parse(source, "course/course.xml", &mut course_text).ok();
+    let course_doc = source
+        .budget()
+        .soft(parse(source, "course/course.xml", &mut course_text))?
+        .ok();
     let course = course_doc.as_ref().map(|d| d.root_element());
     let title = course
         .and_then(|c| value(c, "fullname"))
@@ -123,7 +127,11 @@ pub fn read(source: &Source) -> Result<Package> {
         .collect();
     for (section_id, dir) in &sections {
         let mut text = String::new();
-        let Ok(doc) = parse(source, &format!("{dir}/section.xml"), &mut text) else {
+        let Ok(doc) =
+            source
+                .budget()
+                .soft(parse(source, &format!("{dir}/section.xml"), &mut text))?
+        else {
             reader
                 .skipped
                 .push(format!("{dir}/section.xml is missing from the backup"));
@@ -138,13 +146,13 @@ pub fn read(source: &Source) -> Result<Package> {
         });
         let mut lessons = Vec::new();
         if let Some(summary) = value(s, "summary").filter(|h| !plain_text(h).is_empty()) {
-            lessons.push(PackageLesson {
+            lessons.push(source.budget().keep(PackageLesson {
                 launch: None,
                 refs: Vec::new(),
                 title: section_title.clone(),
                 body: html_block(&summary),
                 attachments: Vec::new(),
-            });
+            })?);
         }
         // The section's order first; activities of this section its sequence forgot, after.
         let mut order: Vec<String> = value(s, "sequence")
@@ -153,15 +161,19 @@ pub fn read(source: &Source) -> Result<Package> {
             .map(|id| id.trim().to_owned())
             .filter(|id| !id.is_empty())
             .collect();
+        // A set beside the list: a backup of many activities must not cost their square.
+        let mut listed: HashSet<String> = order.iter().cloned().collect();
         for a in &activities {
-            if &a.1 == section_id && !order.contains(&a.0) {
+            if &a.1 == section_id && listed.insert(a.0.clone()) {
                 order.push(a.0.clone());
             }
         }
         for id in order {
             // Ids in a sequence without an activity in the backup were left out of it (or deleted).
             if let Some(a) = by_id.remove(id.as_str()) {
-                lessons.extend(reader.activity(&a.2, &a.3, &a.4));
+                for lesson in reader.activity(&a.2, &a.3, &a.4)? {
+                    lessons.push(source.budget().keep(lesson)?);
+                }
             }
         }
         modules.push(PackageModule {
@@ -190,7 +202,10 @@ pub fn read(source: &Source) -> Result<Package> {
 /// `files.xml`: id → file. Folder entries (name `.`) are left out.
 fn read_files(source: &Source) -> Result<HashMap<String, BackupFile>> {
     let mut text = String::new();
-    let Ok(doc) = parse(source, "files.xml", &mut text) else {
+    let Ok(doc) = source
+        .budget()
+        .soft(parse(source, "files.xml", &mut text))?
+    else {
         return Ok(HashMap::new());
     };
     Ok(children(doc.root_element(), "file")
@@ -210,18 +225,21 @@ fn read_files(source: &Source) -> Result<HashMap<String, BackupFile>> {
 }
 
 impl Reader<'_> {
-    /// The files an activity's `inforef.xml` refers to.
-    fn activity_files(&self, dir: &str) -> Vec<BackupFile> {
+    /// The files an activity's `inforef.xml` refers to, each once.
+    fn activity_files(&self, dir: &str) -> Result<Vec<BackupFile>> {
         let mut text = String::new();
-        let Ok(doc) = parse(self.source, &format!("{dir}/inforef.xml"), &mut text) else {
-            return Vec::new();
+        let parsed = parse(self.source, &format!("{dir}/inforef.xml"), &mut text);
+        let Ok(doc) = self.source.budget().soft(parsed)? else {
+            return Ok(Vec::new());
         };
-        child(doc.root_element(), "fileref")
+        let mut seen = HashSet::new();
+        Ok(child(doc.root_element(), "fileref")
             .into_iter()
             .flat_map(|r| children(r, "file"))
             .filter_map(|f| value(f, "id"))
+            .filter(|id| seen.insert(id.clone()))
             .filter_map(|id| self.files.get(&id).cloned())
-            .collect()
+            .collect())
     }
 
     /// Makes `file` an attachment of a lesson: its stored path, named as in Moodle. `None` when the bytes are
@@ -263,8 +281,9 @@ impl Reader<'_> {
         (html_block(&out), attached)
     }
 
-    /// The lessons an activity becomes.
-    fn activity(&mut self, module: &str, title: &str, dir: &str) -> Vec<PackageLesson> {
+    /// The lessons an activity becomes (charged to the budget by the caller); an activity that cannot be read
+    /// is listed as skipped, unless the package is over its budget.
+    fn activity(&mut self, module: &str, title: &str, dir: &str) -> Result<Vec<PackageLesson>> {
         let mut text = String::new();
         let path = format!("{dir}/{module}.xml");
         let supported = matches!(
@@ -275,21 +294,25 @@ impl Reader<'_> {
             self.skipped.push(format!(
                 "“{title}” ({module}): this Moodle activity type is not imported"
             ));
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let doc = match parse(self.source, &path, &mut text) {
+        let doc = match self
+            .source
+            .budget()
+            .soft(parse(self.source, &path, &mut text))?
+        {
             Ok(d) => d,
             Err(e) => {
                 self.skipped.push(format!("“{title}” ({module}): {e}"));
-                return Vec::new();
+                return Ok(Vec::new());
             }
         };
         let Some(node) = child(doc.root_element(), module) else {
             self.skipped
                 .push(format!("“{title}” ({module}): {path} has no <{module}>"));
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        let files = self.activity_files(dir);
+        let files = self.activity_files(dir)?;
         let name = value(node, "name").unwrap_or_else(|| title.to_owned());
         let intro = value(node, "intro").unwrap_or_default();
         let lesson = |title: String, body: String, attachments: Vec<String>| PackageLesson {
@@ -303,7 +326,7 @@ impl Reader<'_> {
             },
             attachments,
         };
-        match module {
+        Ok(match module {
             "page" => {
                 let content = value(node, "content").unwrap_or_default();
                 let (body, attached) = self.html(&content, &files);
@@ -385,7 +408,7 @@ impl Reader<'_> {
                 if attached.is_empty() && intro.trim().is_empty() {
                     self.skipped
                         .push(format!("“{name}” ({module}) has no files in the backup"));
-                    return Vec::new();
+                    return Ok(Vec::new());
                 }
                 let names: Vec<String> = attached
                     .iter()
@@ -394,7 +417,7 @@ impl Reader<'_> {
                 let body = format!("{intro}\nFiles: {}\n", names.join(", "));
                 vec![lesson(name, body, attached)]
             }
-        }
+        })
     }
 
     /// A Moodle lesson's content pages (qtype 20), in the order its pages link to each other; question pages
@@ -413,20 +436,23 @@ impl Reader<'_> {
             .iter()
             .filter_map(|p| Some((p.attribute("id")?, *p)))
             .collect();
+        // The chain of pages is a pointer graph from the backup: walked with a visited set, so a loop ends it
+        // and a long chain costs its length, not its square.
         let mut ordered = Vec::new();
+        let mut visited = HashSet::new();
         let mut next = pages
             .iter()
             .find(|p| value(**p, "prevpageid").as_deref().unwrap_or("0") == "0")
             .copied();
         while let Some(p) = next {
-            if ordered.iter().any(|o: &Node| o.id() == p.id()) || ordered.len() > pages.len() {
+            if !visited.insert(p.id()) {
                 break;
             }
             ordered.push(p);
             next = value(p, "nextpageid").and_then(|id| by_id.get(id.as_str()).copied());
         }
         for p in &pages {
-            if !ordered.iter().any(|o| o.id() == p.id()) {
+            if visited.insert(p.id()) {
                 ordered.push(*p);
             }
         }

@@ -85,11 +85,14 @@ pub fn read(source: &Source) -> Result<Package> {
     for m in manifest.modules {
         let mut lessons = Vec::new();
         for l in m.lessons {
-            let body = match source.read(&l.file) {
+            // The file is the body: reading stops at the lesson limit. A file over it, or a package over its
+            // budget, ends the reading; a missing file is one problem among those reported together.
+            let body = match source.read_lesson(&l.file) {
                 Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|_| {
                     problems.push(format!("{} is not UTF-8 text", l.file));
                     String::new()
                 }),
+                Err(e @ Error::TooLarge(_)) => return Err(e),
                 Err(e) => {
                     problems.push(e.to_string().trim_start_matches("package: ").to_owned());
                     String::new()
@@ -123,13 +126,13 @@ pub fn read(source: &Source) -> Result<Package> {
                     }
                 }
             };
-            lessons.push(PackageLesson {
+            lessons.push(source.budget().keep(PackageLesson {
                 launch,
                 refs: Vec::new(),
                 title: l.title,
                 body,
                 attachments: l.files,
-            });
+            })?);
         }
         modules.push(PackageModule {
             title: m.title,

@@ -8,10 +8,17 @@
 //! in the package, if any, is attached with its subtitles); containers (split tests, conditionals) are read
 //! through; problems and other XBlocks are listed as skipped. `drafts/` is never read: only published
 //! content is imported.
+//!
+//! Pointers make a graph, not a tree, and an export is not trusted to keep it a tree: the containers being
+//! expanded are kept on a stack, so a vertical that names itself (or an ancestor) is refused as a loop, naming
+//! it; a diamond (a vertical naming another many times, over several levels) is not a loop, but every block
+//! it visits is charged to the package's budget (one XML node, and a read of its file), and a lesson's text
+//! is checked against the lesson limit as each component adds to it, so breadth costs what the budget allows
+//! and no more.
 
 use std::collections::{BTreeMap, HashSet};
 
-use roxmltree::{Document, Node};
+use roxmltree::Node;
 
 use crate::cc::{html_block, rewrite_links};
 use crate::scorm::plain_text;
@@ -30,6 +37,8 @@ struct Reader<'s> {
     source: &'s Source,
     skipped: Vec<String>,
     file_names: BTreeMap<String, String>,
+    /// The pointers (`vertical x`) of the containers being expanded, outermost first: one met again is a loop.
+    expanding: Vec<String>,
 }
 
 /// An element with its definition loaded: its tag, attributes and the text of the document it lives in.
@@ -40,6 +49,8 @@ struct Block {
     xml: String,
     /// Where it came from, for messages.
     origin: String,
+    /// The pointer it was loaded through (`vertical x`), if it was.
+    pointer: Option<String>,
 }
 
 impl Block {
@@ -63,18 +74,17 @@ pub fn read(source: &Source) -> Result<Package> {
         source,
         skipped: Vec::new(),
         file_names: BTreeMap::new(),
+        expanding: Vec::new(),
     };
     let top = source.read_text("course.xml")?;
-    let doc =
-        Document::parse(&top).map_err(|e| bad(format!("course.xml is not valid XML: {e}")))?;
+    let doc = source.parse_xml(&top, "course.xml")?;
     if doc.root_element().tag_name().name() != "course" {
         return Err(bad(
             "course.xml does not describe a course (its root is not <course>)",
         ));
     }
     let course = reader.load(doc.root_element(), "course.xml", 0)?;
-    let course_doc =
-        Document::parse(&course.xml).map_err(|e| bad(format!("{}: {e}", course.origin)))?;
+    let course_doc = source.parse_xml(&course.xml, &course.origin)?;
     let title = course
         .name()
         .map(str::to_owned)
@@ -93,8 +103,7 @@ pub fn read(source: &Source) -> Result<Package> {
             continue; // wiki, and other course-level settings
         }
         let chapter = reader.load(chapter_ref, &course.origin, 1)?;
-        let chapter_doc =
-            Document::parse(&chapter.xml).map_err(|e| bad(format!("{}: {e}", chapter.origin)))?;
+        let chapter_doc = source.parse_xml(&chapter.xml, &chapter.origin)?;
         let chapter_name = chapter.name().unwrap_or("Section").to_owned();
         let sequentials: Vec<Node> = element_children(chapter_doc.root_element())
             .filter(|n| n.tag_name().name() == "sequential")
@@ -102,8 +111,7 @@ pub fn read(source: &Source) -> Result<Package> {
         let several = sequentials.len() > 1;
         for seq_ref in sequentials {
             let seq = reader.load(seq_ref, &chapter.origin, 2)?;
-            let seq_doc =
-                Document::parse(&seq.xml).map_err(|e| bad(format!("{}: {e}", seq.origin)))?;
+            let seq_doc = source.parse_xml(&seq.xml, &seq.origin)?;
             let seq_name = seq.name().unwrap_or("Subsection").to_owned();
             let mut lessons = Vec::new();
             for unit_ref in element_children(seq_doc.root_element()) {
@@ -112,7 +120,9 @@ pub fn read(source: &Source) -> Result<Package> {
                     reader.skip(&unit, &seq_name);
                     continue;
                 }
-                lessons.extend(reader.vertical(&unit, 3));
+                if let Some(lesson) = reader.vertical(&unit, 3)? {
+                    lessons.push(source.budget().keep(lesson)?);
+                }
             }
             modules.push(PackageModule {
                 title: if several {
@@ -163,7 +173,11 @@ fn element_children<'a, 'i>(n: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i
 impl Reader<'_> {
     /// The element's definition: inline when it has children or no `url_name`; else `<tag>/<url_name>.xml`,
     /// whose root's attributes are merged under the pointer's.
+    ///
+    /// Each load is charged to the budget as one node, inline or not, so a walk of many small blocks is
+    /// bounded even where no file is read.
     fn load(&mut self, n: Node<'_, '_>, within: &str, depth: usize) -> Result<Block> {
+        self.source.budget().xml_nodes(1, within)?;
         let tag = n.tag_name().name().to_owned();
         let mut a = attrs(n);
         let inline = n.has_children() && element_children(n).next().is_some();
@@ -175,10 +189,12 @@ impl Reader<'_> {
                 attrs: a,
                 xml,
                 origin: within.to_owned(),
+                pointer: None,
             });
         };
         let path = format!("{tag}/{}.xml", url_name.replace(':', "/"));
-        let text = match self.source.read(&path) {
+        let pointer = Some(format!("{tag} {url_name}"));
+        let text = match self.source.budget().soft(self.source.read(&path))? {
             Ok(bytes) => crate::source::decode(&bytes, &path)?,
             // A pointer to nothing: an empty element (an html with no file, say) is still a block.
             Err(_) if depth > MAX_DEPTH => {
@@ -190,11 +206,11 @@ impl Reader<'_> {
                     attrs: a,
                     xml: String::new(),
                     origin: path,
+                    pointer,
                 });
             }
         };
-        let doc =
-            Document::parse(&text).map_err(|e| bad(format!("{path} is not valid XML: {e}")))?;
+        let doc = self.source.parse_xml(&text, &path)?;
         for (k, v) in attrs(doc.root_element()) {
             a.entry(k).or_insert(v);
         }
@@ -203,6 +219,7 @@ impl Reader<'_> {
             attrs: a,
             xml: text,
             origin: path,
+            pointer,
         })
     }
 
@@ -223,82 +240,130 @@ impl Reader<'_> {
         });
     }
 
-    /// A vertical as one lesson (none if nothing in it is importable).
-    fn vertical(&mut self, unit: &Block, depth: usize) -> Option<PackageLesson> {
-        let Ok(doc) = Document::parse(&unit.xml) else {
+    /// A vertical as one lesson (none if nothing in it is importable). A loop or the package's budget refuses
+    /// the package.
+    fn vertical(&mut self, unit: &Block, depth: usize) -> Result<Option<PackageLesson>> {
+        let Ok(doc) = self
+            .source
+            .budget()
+            .soft(self.source.parse_xml(&unit.xml, &unit.origin))?
+        else {
             self.skipped
                 .push(format!("{} is not valid XML", unit.origin));
-            return None;
+            return Ok(None);
         };
         let mut parts = Vec::new();
         let mut attachments = Vec::new();
         let mut seen = HashSet::new();
         let name = unit.name().unwrap_or("Unit").to_owned();
+        let mut at = Place {
+            unit: &name,
+            parts: &mut parts,
+            bytes: 0,
+            max_bytes: self.source.budget().max_lesson_bytes(),
+            attachments: &mut attachments,
+            seen: &mut seen,
+        };
+        self.expanding.extend(unit.pointer.clone());
+        let mut walked = Ok(());
         for component in element_children(doc.root_element()) {
-            let mut at = Place {
-                unit: &name,
-                parts: &mut parts,
-                attachments: &mut attachments,
-                seen: &mut seen,
-            };
-            self.component(component, &unit.origin, depth + 1, &mut at);
+            walked = self.component(component, &unit.origin, depth + 1, &mut at);
+            if walked.is_err() {
+                break;
+            }
         }
+        if unit.pointer.is_some() {
+            self.expanding.pop();
+        }
+        walked?;
         if parts.is_empty() {
-            return None;
+            return Ok(None);
         }
-        Some(PackageLesson {
+        Ok(Some(PackageLesson {
             launch: None,
             refs: Vec::new(),
             title: unit.name().unwrap_or("Unit").to_owned(),
             body: parts.join("\n"),
             attachments,
-        })
+        }))
     }
 
-    fn component(&mut self, n: Node<'_, '_>, within: &str, depth: usize, at: &mut Place<'_>) {
+    /// Adds a component to the lesson `at`. Errors are a loop, the lesson growing past its limit, or the
+    /// package's budget: each refuses the package. A component that cannot be read is listed as skipped.
+    fn component(
+        &mut self,
+        n: Node<'_, '_>,
+        within: &str,
+        depth: usize,
+        at: &mut Place<'_>,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
             self.skipped
                 .push(format!("{within}: components nest too deep"));
-            return;
+            return Ok(());
         }
-        let block = match self.load(n, within, depth) {
+        let block = match self.source.budget().soft(self.load(n, within, depth))? {
             Ok(b) => b,
             Err(e) => {
                 self.skipped.push(e.to_string());
-                return;
+                return Ok(());
             }
         };
         match block.tag.as_str() {
             "html" => {
-                if let Some(html) = self.html_of(&block) {
+                if let Some(html) = self.html_of(&block)? {
                     let (body, files) = self.statics(&html);
                     if !plain_text(&body).trim().is_empty() || !files.is_empty() {
-                        at.add(body, files);
+                        at.add(body, files)?;
                     }
                 }
             }
             "video" => {
-                if let Some((text, files)) = self.video(&block, at.unit) {
-                    at.add(text, files);
+                if let Some((text, files)) = self.video(&block, at.unit)? {
+                    at.add(text, files)?;
                 }
             }
             // Containers: what each group or condition would see, in order.
             "split_test" | "conditional" | "vertical" => {
-                if let Ok(doc) = Document::parse(&block.xml) {
-                    for c in element_children(doc.root_element()) {
-                        self.component(c, &block.origin, depth + 1, at);
+                if let Some(pointer) = &block.pointer {
+                    if self.expanding.contains(pointer) {
+                        return Err(bad(format!(
+                            "this package refers to its own parts in a loop ({pointer}): {within} names it inside itself"
+                        )));
                     }
+                    self.expanding.push(pointer.clone());
                 }
+                let walked = self.container(&block, depth, at);
+                if block.pointer.is_some() {
+                    self.expanding.pop();
+                }
+                walked?;
             }
             _ => self.skip(&block, at.unit),
         }
+        Ok(())
+    }
+
+    /// A container's components, in order, into `at`.
+    fn container(&mut self, block: &Block, depth: usize, at: &mut Place<'_>) -> Result<()> {
+        let Ok(doc) = self
+            .source
+            .budget()
+            .soft(self.source.parse_xml(&block.xml, &block.origin))?
+        else {
+            return Ok(());
+        };
+        for c in element_children(doc.root_element()) {
+            self.component(c, &block.origin, depth + 1, at)?;
+        }
+        Ok(())
     }
 
     /// An html component's HTML: from `html/<filename>.html` when it names one, else its inline content.
-    fn html_of(&mut self, block: &Block) -> Option<String> {
+    fn html_of(&mut self, block: &Block) -> Result<Option<String>> {
         if let Some(file) = block.attrs.get("filename") {
             let path = format!("html/{}.html", file.trim_end_matches(".html"));
-            return match self.source.read(&path) {
+            return Ok(match self.source.budget().soft(self.source.read(&path))? {
                 Ok(bytes) => match crate::source::decode(&bytes, &path) {
                     Ok(text) => Some(text),
                     Err(e) => {
@@ -311,16 +376,22 @@ impl Reader<'_> {
                         .push(format!("{path} is missing from the export"));
                     None
                 }
-            };
+            });
         }
-        let doc = Document::parse(&block.xml).ok()?;
+        let Ok(doc) = self
+            .source
+            .budget()
+            .soft(self.source.parse_xml(&block.xml, &block.origin))?
+        else {
+            return Ok(None);
+        };
         let root = doc.root_element();
         let inner = root
             .first_child()
             .zip(root.last_child())
             .map(|(a, b)| &block.xml[a.range().start..b.range().end])
             .unwrap_or_default();
-        Some(inner.to_owned())
+        Ok(Some(inner.to_owned()))
     }
 
     /// Links to `/static/x` (and `/c4x/…/asset/x`) point at the attached file.
@@ -349,7 +420,7 @@ impl Reader<'_> {
     /// A video component: its name, and its transcript with times when the export has one. A video file in
     /// `static/` is attached with the transcript, so the lesson plays it with subtitles. An online video
     /// without a transcript gives nothing to read offline: skipped.
-    fn video(&mut self, block: &Block, unit: &str) -> Option<(String, Vec<String>)> {
+    fn video(&mut self, block: &Block, unit: &str) -> Result<Option<(String, Vec<String>)>> {
         let name = block.name().unwrap_or("Video").to_owned();
         let mut files = Vec::new();
         let mut text = format!("**Video: {}**\n\n", name.replace('*', ""));
@@ -369,7 +440,7 @@ impl Reader<'_> {
         if let Some(video) = &local {
             files.push(video.clone());
         }
-        let transcript = self.transcript(block).filter(|(_, cues)| !cues.is_empty());
+        let transcript = self.transcript(block)?.filter(|(_, cues)| !cues.is_empty());
         let where_ = if online {
             "online (YouTube)"
         } else {
@@ -392,17 +463,18 @@ impl Reader<'_> {
                 self.skipped.push(format!(
                     "“{name}” (video, in “{unit}”): the video is {where_} and has no transcript"
                 ));
-                return None;
+                return Ok(None);
             }
         }
-        Some((text, files))
+        Ok(Some((text, files)))
     }
 
     /// The transcript: `<transcript language src>` children, the `transcripts` JSON attribute (both naming
     /// files in `static/`), or the old `sub` attribute (`static/subs_<id>.srt.sjson`). English first.
-    fn transcript(&mut self, block: &Block) -> Option<(String, Vec<subtitles::Cue>)> {
+    fn transcript(&mut self, block: &Block) -> Result<Option<(String, Vec<subtitles::Cue>)>> {
         let mut candidates: Vec<(String, String)> = Vec::new();
-        if let Ok(doc) = Document::parse(&block.xml) {
+        let parsed = self.source.parse_xml(&block.xml, &block.origin);
+        if let Ok(doc) = self.source.budget().soft(parsed)? {
             for t in
                 element_children(doc.root_element()).filter(|t| t.tag_name().name() == "transcript")
             {
@@ -421,16 +493,21 @@ impl Reader<'_> {
         candidates.sort_by_key(|(lang, _)| lang != "en");
         for (_, src) in candidates {
             let path = format!("static/{src}");
-            if let Ok(bytes) = self.source.read(&path) {
-                return Some((path, subtitles::parse(&String::from_utf8_lossy(&bytes))));
+            if let Ok(bytes) = self.source.budget().soft(self.source.read(&path))? {
+                let cues = subtitles::parse(&String::from_utf8_lossy(&bytes));
+                return Ok(Some((path, cues)));
             }
             self.skipped
                 .push(format!("{path} (a transcript) is missing from the export"));
         }
-        let sub = block.attrs.get("sub").filter(|s| !s.is_empty())?;
+        let Some(sub) = block.attrs.get("sub").filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
         let path = format!("static/subs_{sub}.srt.sjson");
-        let bytes = self.source.read(&path).ok()?;
-        Some((path, sjson(&bytes)))
+        let Ok(bytes) = self.source.budget().soft(self.source.read(&path))? else {
+            return Ok(None);
+        };
+        Ok(Some((path, sjson(&bytes))))
     }
 }
 
@@ -438,18 +515,34 @@ impl Reader<'_> {
 struct Place<'a> {
     unit: &'a str,
     parts: &'a mut Vec<String>,
+    /// The lesson's text so far (parts and the line breaks joining them), against `max_bytes`.
+    bytes: u64,
+    max_bytes: u64,
     attachments: &'a mut Vec<String>,
     seen: &'a mut HashSet<String>,
 }
 
 impl Place<'_> {
-    fn add(&mut self, text: String, files: Vec<String>) {
+    /// Adds a component's text and files; a lesson growing past the lesson limit is refused as it grows.
+    fn add(&mut self, text: String, files: Vec<String>) -> Result<()> {
+        self.bytes += text.len() as u64 + 1;
+        if self.bytes > self.max_bytes + 1 {
+            return Err(Error::TooLarge(
+                format!(
+                    "the lesson “{}” has more than {} of text; split it into several lessons",
+                    self.unit,
+                    crate::budget::size(self.max_bytes)
+                )
+                .into(),
+            ));
+        }
         self.parts.push(text);
         for f in files {
             if self.seen.insert(f.clone()) {
                 self.attachments.push(f);
             }
         }
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use roxmltree::{Document, Node};
+use roxmltree::Node;
 
 use crate::cc::{child, children, extract_body, html_title, text_of};
 use crate::{Error, Result};
@@ -21,8 +21,7 @@ pub fn is_scorm(manifest: &str) -> bool {
 
 /// Reads a SCORM package into a package outline.
 pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
-    let doc = Document::parse(manifest_text)
-        .map_err(|e| bad(format!("imsmanifest.xml is not valid XML: {e}")))?;
+    let doc = source.parse_xml(manifest_text, "imsmanifest.xml")?;
     let root = doc.root_element();
     let mut launch: HashMap<String, String> = HashMap::new();
     if let Some(res) = child(root, "resources") {
@@ -45,7 +44,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
     let mut loose = Vec::new();
     for item in children(org, "item") {
         if item.attribute("identifierref").is_some() && !children(item, "item").any(|_| true) {
-            loose.extend(lesson(source, item, &launch, &mut skipped));
+            loose.extend(lesson(source, item, &launch, &mut skipped)?);
         } else {
             let mut lessons = Vec::new();
             for leaf in std::iter::once(item).chain(
@@ -53,7 +52,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
                     .filter(|d| d.tag_name().name() == "item" && *d != item),
             ) {
                 if leaf.attribute("identifierref").is_some() {
-                    lessons.extend(lesson(source, leaf, &launch, &mut skipped));
+                    lessons.extend(lesson(source, leaf, &launch, &mut skipped)?);
                 }
             }
             modules.push(PackageModule {
@@ -102,22 +101,28 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
     })
 }
 
+/// The lesson an item is, charged to the package's budget; `None` when it has no page to show (listed in
+/// `skipped`).
 fn lesson(
     source: &Source,
     item: Node<'_, '_>,
     launch: &HashMap<String, String>,
     skipped: &mut Vec<String>,
-) -> Option<PackageLesson> {
+) -> Result<Option<PackageLesson>> {
     let title = text_of(child(item, "title"));
-    let id = item.attribute("identifierref")?;
-    let href = launch.get(id)?;
+    let Some((id, href)) = item
+        .attribute("identifierref")
+        .and_then(|id| Some((id, launch.get(id)?)))
+    else {
+        return Ok(None);
+    };
     let (path, query) = crate::source::split_query(href);
-    let html = match source.read(path) {
+    let html = match source.budget().soft(source.read(path))? {
         Ok(b) => match crate::source::decode(&b, path) {
             Ok(text) => text,
             Err(e) => {
                 skipped.push(e.to_string());
-                return None;
+                return Ok(None);
             }
         },
         Err(_) => {
@@ -125,7 +130,7 @@ fn lesson(
                 "{path} (launch page of “{}”) is missing from the package",
                 title.as_deref().unwrap_or(id)
             ));
-            return None;
+            return Ok(None);
         }
     };
     let text = plain_text(&extract_body(&html));
@@ -137,13 +142,16 @@ fn lesson(
     } else {
         text
     };
-    Some(PackageLesson {
-        launch: crate::source::clean(path).map(|p| format!("{p}{query}")),
-        refs: Vec::new(),
-        title,
-        body,
-        attachments: Vec::new(),
-    })
+    source
+        .budget()
+        .keep(PackageLesson {
+            launch: crate::source::clean(path).map(|p| format!("{p}{query}")),
+            refs: Vec::new(),
+            title,
+            body,
+            attachments: Vec::new(),
+        })
+        .map(Some)
 }
 
 /// Visible text of an HTML fragment, as Markdown paragraphs: scripts and styles dropped, tags removed,
