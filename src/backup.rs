@@ -148,7 +148,13 @@ fn pack(files: &[(&str, PathBuf)], out: &Path) -> anyhow::Result<Manifest> {
         files: entries,
     };
     let partial = out.with_extension("partial");
-    let file = std::fs::File::create(&partial)
+    // A backup holds every password hash and the token signing key: its owner alone may read it.
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let file = open
+        .open(&partial)
         .with_context(|| format!("cannot write {}", partial.display()))?;
     let mut zip = zip::ZipWriter::new(file);
     // Stored, not compressed: the database pages and files compress poorly and the laptop is slow.

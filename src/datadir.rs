@@ -44,6 +44,7 @@ impl DataDir {
         let root = root
             .canonicalize()
             .with_context(|| format!("cannot resolve data directory {}", root.display()))?;
+        owner_only(&root);
         let lock = take_lock(&root)?;
         check_or_write_version(&root)?;
         Ok(DataDir {
@@ -167,6 +168,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Makes the data directory readable by its owner only (it holds the database, every upload and the signing
+/// key). A directory someone else owns is left as it is, with a warning.
+fn owner_only(root: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(dir = %root.display(), error = %e, "cannot make the data directory private");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = root;
 }
 
 #[cfg(test)]

@@ -258,7 +258,10 @@ pub fn see_other(to: &str) -> Response {
 
 /// Only follows local paths, so `?next=` cannot send a user to another site.
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+    // Browsers drop tabs and line breaks from URLs and read `\` as `/`, so `/\t/evil` or `/\\evil` would
+    // lead to another host: anything with a control character or a backslash goes home instead.
+    let odd = next.chars().any(|c| c.is_control() || c == '\\');
+    if next.starts_with('/') && !next.starts_with("//") && !odd {
         next
     } else {
         "/"
@@ -372,5 +375,9 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/");
         assert_eq!(safe_next("https://evil.example"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
+        assert_eq!(safe_next("/\t/evil.example"), "/");
+        assert_eq!(safe_next("/\n/evil.example"), "/");
+        assert_eq!(safe_next("/a\\b"), "/");
+        assert_eq!(safe_next("/courses/1?tab=2#top"), "/courses/1?tab=2#top");
     }
 }

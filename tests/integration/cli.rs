@@ -858,6 +858,11 @@ fn backup_while_serving_then_restore_elsewhere_and_refuse_damaged_archives() {
     let archive = tmp.path().join("school.backup");
     let o = run(&["backup", archive.to_str().unwrap()], &data);
     assert!(o.status.success(), "{}", stderr(&o));
+    // It holds every password hash and the signing key: its owner alone may read it, as the data directory.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&archive), 0o600);
+    assert_eq!(mode(&data), 0o700);
     server.signal("-TERM");
     server.wait(Duration::from_secs(30));
 
