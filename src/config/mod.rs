@@ -150,6 +150,9 @@ pub struct TutorConfig {
     pub max_question_chars: usize,
     /// Questions that may wait for the model while another is answered; more get 429.
     pub max_waiting: usize,
+    /// Questions one user may have waiting or being answered at once, so one pupil cannot take every place
+    /// in the queue; more get 429.
+    pub max_per_user: usize,
 }
 
 impl Default for TutorConfig {
@@ -165,6 +168,7 @@ impl Default for TutorConfig {
             min_relevance: 0.35,
             max_question_chars: 1000,
             max_waiting: 8,
+            max_per_user: 2,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! question instead of letting the model invent an answer.
 //!
 //! One model serves everyone: questions wait their turn at a fair (first come, first served) gate, a question
-//! whose asker goes away stops its generation, and more than `tutor.max_waiting` waiting questions get 429.
+//! whose asker goes away stops its generation, and more than `tutor.max_waiting` waiting questions, or more than
+//! `tutor.max_per_user` of one user's, get 429.
 //!
 //! Here: the types, [`prepare`] (checks and the queue) and the course's mode. [`run`] (in `answer`) answers;
 //! `prompt` builds what the model is given, as a pure function; `conversations` reads stored conversations.
@@ -69,6 +70,8 @@ pub const NOT_COVERED: &str = "I could not find this in the course material, so 
 pub struct Gate {
     turn: Semaphore,
     inside: AtomicUsize,
+    /// Each user's questions inside, for the fair share.
+    per_user: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
 }
 
 impl Default for Gate {
@@ -76,18 +79,34 @@ impl Default for Gate {
         Gate {
             turn: Semaphore::new(1),
             inside: AtomicUsize::new(0),
+            per_user: std::sync::Mutex::default(),
         }
     }
 }
 
-/// A place in the tutor's queue; leaving it (drop) frees the place.
+/// A place in the tutor's queue; leaving it (drop) frees the place, and the user's share of it.
 pub struct Ticket {
     app: Arc<App>,
+    user: Option<i64>,
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.app.tutor.inside.fetch_sub(1, Ordering::SeqCst);
+        if let Some(user) = self.user {
+            let mut shares = self
+                .app
+                .tutor
+                .per_user
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(n) = shares.get_mut(&user) {
+                *n -= 1;
+                if *n == 0 {
+                    shares.remove(&user);
+                }
+            }
+        }
     }
 }
 
@@ -260,11 +279,29 @@ pub async fn prepare(app: &Arc<App>, actor: &Actor, req: AskRequest) -> Result<P
         })
         .await?;
     let inside = app.tutor.inside.fetch_add(1, Ordering::SeqCst);
-    let ticket = Ticket { app: app.clone() };
+    let mut ticket = Ticket {
+        app: app.clone(),
+        user: None,
+    };
     if inside > app.config.tutor.max_waiting {
         return Err(Error::RateLimited {
             retry_after_secs: 10,
         });
+    }
+    if let Some(user) = actor.user_id() {
+        let mut shares = app
+            .tutor
+            .per_user
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mine = shares.entry(user).or_default();
+        if *mine >= app.config.tutor.max_per_user.max(1) {
+            return Err(Error::RateLimited {
+                retry_after_secs: 10,
+            });
+        }
+        *mine += 1;
+        ticket.user = Some(user);
     }
     Ok(Prepared {
         q: Question {

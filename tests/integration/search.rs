@@ -506,6 +506,40 @@ async fn a_full_queue_answers_429_and_frees_its_places() {
     assert_eq!(again.status(), 200);
 }
 
+/// One user's questions take at most `tutor.max_per_user` places in the queue: a second question from the
+/// same pupil while the first is still open gets 429, while another pupil is served.
+#[tokio::test]
+async fn one_user_cannot_take_every_place_in_the_queue() {
+    let w = TestApp::spawn_with(|c| {
+        c.tutor.max_waiting = 8;
+        c.tutor.max_per_user = 1;
+    })
+    .await;
+    let owner = w.user(Role::Instructor).await;
+    let course = w.course(&owner, "Queue").await;
+    w.lesson(
+        &owner,
+        course,
+        "Long",
+        &"Photosynthesis needs light. ".repeat(200),
+    )
+    .await;
+    w.publish(&owner, course).await;
+    let admin = w.user(Role::Admin).await;
+    let body = json!({"course_id": course, "question": "photosynthesis light"});
+    let first = w.post("/api/ai/ask", Some(&owner.token), &body).await;
+    assert_eq!(first.status(), 200);
+    let r = w.post("/api/ai/ask", Some(&owner.token), &body).await;
+    assert_error(r, 429, "rate_limited").await;
+    // Someone else still gets a place (an admin may ask about any course).
+    let theirs = w.post("/api/ai/ask", Some(&admin.token), &body).await;
+    assert_eq!(theirs.status(), 200);
+    let _ = (sse_events(first).await, sse_events(theirs).await);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let again = w.post("/api/ai/ask", Some(&owner.token), &body).await;
+    assert_eq!(again.status(), 200);
+}
+
 #[tokio::test]
 async fn the_reports_count_tutor_questions_and_the_most_asked_topics() {
     let w = world().await;
