@@ -48,8 +48,11 @@ pub struct App {
 pub struct Limits {
     /// Login attempts per client address.
     pub login_client: RateLimiter,
-    /// Login attempts per account.
+    /// Login attempts per account from one client address: refused beyond it.
     pub login_account: RateLimiter,
+    /// Login attempts per account from every address together: slowed beyond it, never refused, so someone
+    /// else's guessing cannot keep the account's owner out.
+    pub login_account_any: RateLimiter,
     /// Registrations per client address.
     pub register: RateLimiter,
     /// All API requests per client address.
@@ -61,6 +64,7 @@ impl Limits {
         Limits {
             login_client: RateLimiter::per_minute(c.login_per_client),
             login_account: RateLimiter::per_minute(c.login_per_account),
+            login_account_any: RateLimiter::per_minute(c.login_per_account.saturating_mul(4)),
             register: RateLimiter::per_minute(c.register_per_client),
             api: RateLimiter::per_minute(c.api_per_client),
         }

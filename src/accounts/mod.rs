@@ -252,6 +252,25 @@ pub fn check_password(credentials: Option<(User, String)>, password: &str) -> Re
     }
 }
 
+/// How long an attempt on an account that many addresses are trying waits before its password is checked.
+const LOGIN_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The limits on a login attempt for `email` from `client`: refused (429) past the per-address limits (all
+/// accounts from one address, one account from one address); slowed by [`LOGIN_BACKOFF`] when the account
+/// is tried from many addresses at once. The account is never locked for everyone: its owner, from their own
+/// machine, still gets in, a little later, while someone else guesses.
+pub async fn login_allowed(app: &crate::App, email: &str, client: std::net::IpAddr) -> Result<()> {
+    let email = email.trim().to_lowercase();
+    app.limits.login_client.check(&client.to_string())?;
+    app.limits
+        .login_account
+        .check(&format!("{email}|{client}"))?;
+    if app.limits.login_account_any.check(&email).is_err() {
+        tokio::time::sleep(LOGIN_BACKOFF).await;
+    }
+    Ok(())
+}
+
 /// Signs a user in: reads their credentials, verifies the password on a blocking thread with no database
 /// connection held (four logins at once must not take the four reader connections every request's
 /// authentication needs), then issues a token that lives `ttl_secs`.

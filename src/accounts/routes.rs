@@ -97,10 +97,7 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(input): Json<LoginRequest>,
 ) -> Result<Response> {
-    app.limits.login_client.check(&peer.ip().to_string())?;
-    app.limits
-        .login_account
-        .check(&input.email.trim().to_lowercase())?;
+    accounts::login_allowed(&app, &input.email, peer.ip()).await?;
     let ttl = app.config.auth.token_ttl_secs;
     let (user, issued) = accounts::login(&app, &input.email, input.password, ttl).await?;
     let cookie = auth::token_cookie(&issued.token, ttl, app.config.auth.cookie_secure);

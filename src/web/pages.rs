@@ -111,10 +111,7 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let attempt = async {
-        app.limits.login_client.check(&peer.ip().to_string())?;
-        app.limits
-            .login_account
-            .check(&f.email.trim().to_lowercase())?;
+        accounts::login_allowed(&app, &f.email, peer.ip()).await?;
         sign_in(&app, f.email.clone(), f.password, &f.next).await
     };
     match attempt.await {

@@ -649,6 +649,47 @@ async fn brute_forcing_a_login_is_stopped_with_429_and_retry_after() {
     );
 }
 
+/// Guessing a teacher's password from one machine gets that machine 429s, but cannot lock the teacher out:
+/// from their own machine (another address) they still sign in.
+#[tokio::test]
+async fn someone_elses_guessing_does_not_lock_the_owner_out() {
+    let app = TestApp::spawn_with(|c| {
+        let defaults = smartcourse::config::RateLimitConfig::default();
+        c.rate_limit.login_per_account = defaults.login_per_account;
+        c.rate_limit.login_per_client = defaults.login_per_client;
+    })
+    .await;
+    let teacher = app.user(Role::Instructor).await;
+    let mut limited = false;
+    for attempt in 1..=20 {
+        let r = app
+            .post(
+                "/api/auth/login",
+                None,
+                &json!({"email": teacher.email, "password": format!("guess-number-{attempt}")}),
+            )
+            .await;
+        if r.status() == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the guessing machine was never limited");
+    // The teacher's own machine: another loopback address.
+    let own = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = own
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": teacher.email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}
+
 #[tokio::test]
 async fn registration_and_the_whole_api_are_limited_per_client() {
     let app = TestApp::spawn_with(|c| {
