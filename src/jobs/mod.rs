@@ -32,7 +32,7 @@ use crate::App;
 use crate::error::{Error, Result};
 
 pub use registry::Registry;
-pub use store::{JobRow, cancel, count, get, list, retry};
+pub use store::{JobRow, STOPPED_WHILE_RUNNING, cancel, count, get, list, retry};
 
 /// A kind of background work.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {

@@ -17,6 +17,7 @@ pub const QUEUES: &[(&str, usize)] = &[("default", 2), ("content", 1), ("ml", 1)
 
 /// A running job runner; dropping the stop sender or calling [`RunnerHandle::stop`] ends it.
 pub struct RunnerHandle {
+    app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -32,17 +33,32 @@ impl RunnerHandle {
                 "jobs still running at shutdown; they will be retried at the next start"
             );
             self.tasks.abort_all();
+            // Back in the queue now: what is still `running` at the next start is what a dying process left.
+            if let Err(e) = self.app.db.write(store::requeue_all_running).await {
+                tracing::error!(error = %e, "could not put the interrupted jobs back in the queue");
+            }
         }
     }
 }
 
-/// Requeues what a previous run left `running`, then starts the workers and the upkeep task.
+/// Recovers what a previous process left `running` when it died (requeued, or failed after repeated deaths:
+/// [`store::recover_after_crash`]), then starts the workers and the upkeep task.
 pub async fn start(app: Arc<App>) -> crate::Result<RunnerHandle> {
-    let requeued = app.db.write(store::requeue_all_running).await?;
+    let registry = app.jobs.clone();
+    let (requeued, failed) = app
+        .db
+        .write(move |tx| store::recover_after_crash(tx, &registry))
+        .await?;
     if requeued > 0 {
-        tracing::info!(
+        tracing::warn!(
             jobs = requeued,
-            "requeued jobs left running by the previous run"
+            "requeued jobs the previous process was running when it stopped"
+        );
+    }
+    if failed > 0 {
+        tracing::error!(
+            jobs = failed,
+            "failed jobs that were running each time the server stopped: they are not run again"
         );
     }
     let (stop, stop_rx) = watch::channel(false);
@@ -58,8 +74,8 @@ pub async fn start(app: Arc<App>) -> crate::Result<RunnerHandle> {
             tasks.spawn(async move { worker(app, queue, n, stop_rx).await });
         }
     }
-    tasks.spawn(upkeep(app, stop_rx));
-    Ok(RunnerHandle { stop, tasks })
+    tasks.spawn(upkeep(app.clone(), stop_rx));
+    Ok(RunnerHandle { app, stop, tasks })
 }
 
 async fn worker(app: Arc<App>, queue: &'static str, n: usize, mut stop: watch::Receiver<bool>) {
@@ -144,14 +160,16 @@ async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) -
             true,
         )),
         Some(entry) => {
-            let mut handle = tokio::spawn((entry.run)(ctx, job.payload.clone()));
+            // The job runs in a task of its own (a panic is an error, not a dead worker), stopped with the worker:
+            // a runner stopped at shutdown leaves no job running behind it.
+            let mut handle = AbortOnDrop(tokio::spawn((entry.run)(ctx, job.payload.clone())));
             let lease_ms = app.config.jobs.lease_secs as i64 * 1000;
             let mut beat =
                 tokio::time::interval(Duration::from_millis((lease_ms / 3).max(50) as u64));
             beat.tick().await;
             let result = loop {
                 tokio::select! {
-                    r = &mut handle => break r,
+                    r = &mut handle.0 => break r,
                     _ = beat.tick() => {
                         let id = job.id;
                         match app.db.write(move |tx| store::heartbeat(tx, id, lease_ms)).await {
@@ -229,6 +247,15 @@ async fn run_claimed(app: &Arc<App>, queue: &'static str, job: store::Claimed) -
         tracing::error!(error = %e, "recording the job's outcome failed");
     }
     None
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Capped exponential backoff with ±25 % jitter, so failing jobs do not retry in lockstep.

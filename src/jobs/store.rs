@@ -139,12 +139,82 @@ pub fn mark_failed(
     }
 }
 
-/// Puts every `running` job back in the queue (at start-up: nothing is running yet). Returns how many.
+/// Puts every `running` job back in the queue, as a clean stop does with the jobs it had to interrupt.
+/// Returns how many.
 pub fn requeue_all_running(tx: &Transaction) -> Result<usize> {
     Ok(tx.execute(
         "UPDATE jobs SET state = 'queued', lease_until = NULL, run_at = ?1 WHERE state = 'running'",
         [now_ms()],
     )?)
+}
+
+/// What a job that was running when the process died is told, in its errors.
+pub const STOPPED_WHILE_RUNNING: &str = "the server stopped while this job was running";
+
+/// How many times a job may be running when the process dies before it is failed for good: a job that takes
+/// the server down (an import running it out of memory, say) must not do it again after every restart.
+pub const CRASHES_ALLOWED: i64 = 2;
+
+/// The same for one step of a workflow: one more, because a long workflow on a laptop that is switched off
+/// and on (or killed by someone impatient) can be caught in the same step twice without being the cause.
+pub const STEP_CRASHES_ALLOWED: i64 = 3;
+
+/// At start-up, the jobs still `running` are those the last process was running when it died (a clean stop
+/// puts its jobs back in the queue). Each gets an error saying so; one that has now been running at
+/// [`CRASHES_ALLOWED`] deaths is failed for good (with its workflow), the others go back to the queue. A
+/// workflow's job counts its deaths per step ([`STEP_CRASHES_ALLOWED`]): a workflow that moved on between two
+/// deaths (a server killed twice during a long import) is not what keeps killing the server. Returns
+/// (requeued, failed).
+pub fn recover_after_crash(tx: &Transaction, registry: &super::Registry) -> Result<(usize, usize)> {
+    let running: Vec<(i64, i64, Option<i64>, Option<i64>)> = tx
+        .prepare(
+            "SELECT j.id, j.attempts, j.workflow_id, w.next_step FROM jobs j
+             LEFT JOIN workflows w ON w.id = j.workflow_id WHERE j.state = 'running'",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let (mut requeued, mut failed) = (0, 0);
+    for (id, attempt, workflow, step) in running {
+        let death = match step {
+            Some(step) => format!("{STOPPED_WHILE_RUNNING} (step {})", step + 1),
+            None => STOPPED_WHILE_RUNNING.to_owned(),
+        };
+        tx.execute(
+            "INSERT OR REPLACE INTO job_errors (job_id, attempt, error, at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, attempt, death, now_rfc3339()],
+        )?;
+        let deaths: i64 = tx.query_row(
+            "SELECT count(*) FROM job_errors WHERE job_id = ?1 AND error = ?2",
+            params![id, death],
+            |r| r.get(0),
+        )?;
+        let allowed = if step.is_some() {
+            STEP_CRASHES_ALLOWED
+        } else {
+            CRASHES_ALLOWED
+        };
+        if deaths >= allowed {
+            let error = format!(
+                "{STOPPED_WHILE_RUNNING}, {deaths} times: it is not run again (it may be what stops the server)"
+            );
+            tx.execute(
+                "UPDATE jobs SET state = 'failed', lease_until = NULL, last_error = ?2, finished_at = ?3, finished_ms = ?4
+                 WHERE id = ?1",
+                params![id, error, now_rfc3339(), now_ms()],
+            )?;
+            if let Some(wf) = workflow {
+                super::workflow::fail(tx, registry, wf, &error)?;
+            }
+            failed += 1;
+        } else {
+            tx.execute(
+                "UPDATE jobs SET state = 'queued', lease_until = NULL, last_error = ?2, run_at = ?3 WHERE id = ?1",
+                params![id, death, now_ms()],
+            )?;
+            requeued += 1;
+        }
+    }
+    Ok((requeued, failed))
 }
 
 /// Takes back running jobs whose lease ran out (their worker stopped or hung).

@@ -54,6 +54,15 @@ impl TestApp {
         app
     }
 
+    /// Starts a server on `data` (which the caller owns) with these settings and jobs.
+    pub async fn spawn_custom(
+        data: &Path,
+        tweak: impl FnOnce(&mut Config),
+        wiring: Wiring,
+    ) -> TestApp {
+        Self::start(data, tweak, wiring).await
+    }
+
     /// Starts a server with these models (say, the real embedder beside the stand-in generator).
     pub async fn spawn_with_models(
         tweak: impl FnOnce(&mut Config),

@@ -755,3 +755,104 @@ async fn a_deduplicated_job_asked_for_while_it_runs_runs_once_more_after() {
     app.drain_jobs().await;
     assert_eq!(marks(&app, "job", 42).await, 1);
 }
+
+/// A job of the test's own that runs until it is stopped.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Hangs;
+
+impl jobs::Job for Hangs {
+    const KIND: &'static str = "test.hangs";
+
+    async fn run(self, _: jobs::JobContext) -> anyhow::Result<()> {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        Ok(())
+    }
+}
+
+async fn job_state(app: &TestApp, id: i64) -> (String, Vec<String>) {
+    let j = app.app.db.read(move |c| jobs::get(c, id)).await.unwrap();
+    (j.state, j.errors)
+}
+
+async fn wait_running(app: &TestApp, id: i64) {
+    let started = std::time::Instant::now();
+    while job_state(app, id).await.0 != "running" {
+        assert!(started.elapsed().as_secs() < 20, "job {id} never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Stops a test server and waits until its data directory is free to open again.
+async fn stop(app: TestApp, data: &std::path::Path) {
+    app.stop().await;
+    let started = std::time::Instant::now();
+    while smartcourse::datadir::DataDir::is_locked(data) {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the data directory stays locked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// What a process killed in the middle of a job leaves behind: the job's row still `running`, one attempt on.
+fn as_if_killed_while_running(data: &std::path::Path, id: i64) {
+    let c = rusqlite::Connection::open(data.join(smartcourse::app::DB_FILE)).unwrap();
+    c.execute(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
+}
+
+/// A job the server was running each time it died is failed after the second time instead of being run again
+/// at every start (an import that runs the laptop out of memory would otherwise do it after every restart);
+/// a clean stop is not a death.
+#[tokio::test]
+async fn a_job_running_each_time_the_server_dies_is_not_run_again_after_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let wiring = || {
+        let mut w = smartcourse::server::wiring();
+        w.jobs = w.jobs.job::<Hangs>();
+        w
+    };
+    let quick_stop = |c: &mut smartcourse::config::Config| c.server.shutdown_grace_secs = 1;
+
+    let app = TestApp::spawn_custom(&data, quick_stop, wiring()).await;
+    let id = app
+        .app
+        .db
+        .write(|tx| jobs::enqueue(tx, &Hangs))
+        .await
+        .unwrap();
+    wait_running(&app, id).await;
+    stop(app, &data).await;
+    let app = TestApp::spawn_custom(&data, quick_stop, wiring()).await;
+    // The clean stop put it back in the queue, with no error: it runs again.
+    wait_running(&app, id).await;
+    assert!(job_state(&app, id).await.1.is_empty());
+    stop(app, &data).await;
+
+    as_if_killed_while_running(&data, id);
+    let app = TestApp::spawn_custom(&data, quick_stop, wiring()).await;
+    wait_running(&app, id).await;
+    let (_, errors) = job_state(&app, id).await;
+    assert_eq!(
+        errors,
+        [jobs::STOPPED_WHILE_RUNNING],
+        "after one death it runs again"
+    );
+    stop(app, &data).await;
+
+    as_if_killed_while_running(&data, id);
+    let app = TestApp::spawn_custom(&data, quick_stop, wiring()).await;
+    app.expect_failed_jobs();
+    let j = app.app.db.read(move |c| jobs::get(c, id)).await.unwrap();
+    assert_eq!(j.state, "failed", "{j:?}");
+    assert!(
+        j.last_error.as_deref().unwrap_or("").contains("2 times"),
+        "{j:?}"
+    );
+    app.stop().await;
+}
