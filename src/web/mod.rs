@@ -370,6 +370,31 @@ mod tests {
     }
 
     #[test]
+    fn a_lesson_that_opens_with_its_own_title_shows_it_once() {
+        use super::pages::without_leading_title as strip;
+        assert_eq!(
+            strip(
+                "<h1>Halves, thirds and quarters</h1>\n<table></table>",
+                "Halves, thirds and quarters"
+            ),
+            "<table></table>"
+        );
+        assert_eq!(
+            strip("<h1>Loops &amp; lists</h1><p>x</p>", "loops & lists"),
+            "<p>x</p>"
+        );
+        // Another heading, or the title further down, stays.
+        assert_eq!(
+            strip("<h1>Intro</h1><p>x</p>", "Loops"),
+            "<h1>Intro</h1><p>x</p>"
+        );
+        assert_eq!(
+            strip("<p>Loops</p><h1>Loops</h1>", "Loops"),
+            "<p>Loops</p><h1>Loops</h1>"
+        );
+    }
+
+    #[test]
     fn next_only_goes_to_local_paths() {
         assert_eq!(safe_next("/courses/1"), "/courses/1");
         assert_eq!(safe_next("//evil.example"), "/");

@@ -287,11 +287,14 @@ async fn lesson(
     headers: axum::http::HeaderMap,
 ) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
-    let lesson = crate::courses::routes::with_launch_url(
+    let mut lesson = crate::courses::routes::with_launch_url(
         &app,
         &headers,
         crate::learning::progress::read_lesson(&app, actor.clone(), id).await?,
     );
+    // The page's heading is the lesson's title; a body that opens with the same heading would say it twice
+    // (on a phone, the two fill the first screen).
+    lesson.body_html = without_leading_title(&lesson.body_html, &lesson.title);
     let course_id = lesson.course_id;
     let detail = service::course_detail(&app, Some(actor.clone()), course_id)
         .await
@@ -331,6 +334,33 @@ async fn lesson(
         context! { lesson, course, prev, next, enrolled, completed, media, tracks, transcripts,
         max_chars => app.config.tutor.max_question_chars },
     ))
+}
+
+/// `html` without its first element when that is a heading whose text is `title` (case and spacing aside).
+pub(super) fn without_leading_title(html: &str, title: &str) -> String {
+    let body = html.trim_start();
+    let heading = ["<h1", "<h2"].iter().find(|h| body.starts_with(**h));
+    if let Some(open) = heading {
+        let close = format!("</{}>", &open[1..]);
+        if let (Some(start), Some(end)) = (body.find('>'), body.find(&close))
+            && start < end
+        {
+            let text: String = body[start + 1..end]
+                .replace("&amp;", "&")
+                .replace("&#39;", "'")
+                .replace("&quot;", "\"");
+            let same = |s: &str| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
+            if same(&text) == same(title) {
+                return body[end + close.len()..].trim_start().to_owned();
+            }
+        }
+    }
+    html.to_owned()
 }
 
 /// A lesson's videos and audio, the subtitle tracks to play with them (SubRip served as WebVTT), and each

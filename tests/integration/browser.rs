@@ -690,6 +690,12 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
         c.goto(&app.url(&format!("/courses/{}/tutor", report.course_id)))
             .await
             .unwrap();
+        // Before a question, the answer box is hidden: no empty bubbles under the form.
+        let answer_box = c.find(Locator::Css("[data-answer]")).await.unwrap();
+        assert!(
+            !answer_box.is_displayed().await.unwrap(),
+            "an empty answer box shows"
+        );
         fill(&c, "textarea[name=question]", "What is a third?").await;
         click(&c, "form[data-tutor] button").await;
         let started = Instant::now();
@@ -726,6 +732,15 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
         let answer = text(&c, "[data-text]").await;
         assert!(answer.contains("3 equal parts"), "{answer}");
         shot(&c, "tutor-evidence").await;
+
+        // The lesson opens with its own title as a heading: the page shows it once.
+        c.goto(&app.url(&link)).await.unwrap();
+        let headings = c.find_all(Locator::Css("main h1")).await.unwrap();
+        let mut titles = Vec::new();
+        for h in headings {
+            titles.push(h.text().await.unwrap());
+        }
+        assert_eq!(titles, ["Halves, thirds and quarters"]);
     }
     .await;
     c.close().await.unwrap();
