@@ -8,6 +8,7 @@ use rusqlite::params;
 use tokio::sync::mpsc;
 
 use super::evidence::{self, Evidence};
+use super::followup;
 use super::prompt::{self, Prompt, excerpt};
 use super::{Citation, EvidenceItem, NOT_COVERED, Prepared, Question, TutorEvent};
 use crate::App;
@@ -45,16 +46,18 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
     let cfg = &app.config.tutor;
     // Twice the passages the model is given are searched for evidence: the sentence that answers a short
     // question is often in a passage ranked just below those about its topic.
+    // A follow-up ("and a quarter?") is searched as the whole question it stands for.
+    let query = followup::standalone(&p.question, &p.history);
     let hits = search::retrieve(
         app,
         vec![p.course_id],
-        p.question.clone(),
+        query.clone(),
         2 * cfg.sources,
         Mode::Hybrid,
     )
     .await?;
-    let found = evidence::find(&p.question, &hits, EVIDENCE_SENTENCES);
-    let (hits, found, abstain) = judge(hits, found, &p.question, cfg.min_relevance, cfg.sources);
+    let found = evidence::find(&query, &hits, EVIDENCE_SENTENCES);
+    let (hits, found, abstain) = judge(hits, found, &query, cfg.min_relevance, cfg.sources);
     let _ = tx
         .send(TutorEvent::Evidence(evidence_items(&hits, &found)))
         .await;

@@ -16,6 +16,7 @@
 mod answer;
 mod conversations;
 mod evidence;
+mod followup;
 mod prompt;
 pub mod routes;
 
