@@ -71,10 +71,31 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
       evidenceList.replaceChildren();
     }
     button.disabled = true;
+    // Stop: ends the request, which stops the model; an unfinished answer is not kept.
+    const cancel = form.querySelector("[data-cancel]");
+    const controller = new AbortController();
+    let stopped = false;
+    if (cancel) {
+      cancel.hidden = false;
+      cancel.onclick = () => {
+        stopped = true;
+        controller.abort();
+      };
+    }
+    // While nothing is written yet, say what the tutor is doing and for how long.
     let started = false;
+    const asked = Date.now();
+    let state = "…";
+    const tick = () => {
+      if (started) return;
+      const secs = Math.round((Date.now() - asked) / 1000);
+      text.textContent = secs >= 2 ? `${state} ${secs} s` : state;
+    };
+    const clock = setInterval(tick, 1000);
     const show = (name, data) => {
       if (name === "status" && !started) {
-        text.textContent = { retrieving: "Looking in the course…", waiting: "Waiting for the tutor…", generating: "Writing…" }[data.state] || "…";
+        state = { retrieving: "Looking in the course…", waiting: "Waiting for the tutor…", generating: "Writing…" }[data.state] || "…";
+        tick();
       } else if (name === "evidence" && evidence) {
         // The course's own sentences, at once, before the model's explanation.
         for (const item of data) {
@@ -119,6 +140,7 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(body),
+        signal: controller.signal,
       });
       if (!r.ok) {
         const err = await r.json().catch(() => null);
@@ -146,8 +168,10 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
         }
       }
     } catch (err) {
-      text.textContent = "The connection to the tutor was lost.";
+      text.textContent = stopped ? "Stopped. Ask again when you are ready." : "The connection to the tutor was lost.";
     } finally {
+      clearInterval(clock);
+      if (cancel) cancel.hidden = true;
       button.disabled = false;
     }
   });

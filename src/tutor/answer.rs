@@ -79,6 +79,14 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
             // The asker went away while waiting for the model.
             return Ok(());
         };
+        if g.finish == Finish::Cancelled {
+            // The asker went away mid-answer: half an answer ("The") is not kept in their conversation.
+            tracing::info!(
+                course.id = p.course_id,
+                "the asker left before the answer was complete"
+            );
+            return Ok(());
+        }
         let text = if found.coverage >= evidence::LEXICAL_MIN && refuses(&g.text) {
             // A small model copying "not covered" when the course plainly answers: show the course instead.
             let text = from_evidence(&hits, &found);

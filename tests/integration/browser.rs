@@ -732,6 +732,16 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
         let answer = text(&c, "[data-text]").await;
         assert!(answer.contains("3 equal parts"), "{answer}");
         shot(&c, "tutor-evidence").await;
+        // The Stop button offered while the answer comes is gone once it is complete.
+        assert!(
+            !c.find(Locator::Css("[data-cancel]"))
+                .await
+                .unwrap()
+                .is_displayed()
+                .await
+                .unwrap(),
+            "the Stop button stays after the answer"
+        );
 
         // The lesson opens with its own title as a heading: the page shows it once.
         c.goto(&app.url(&link)).await.unwrap();

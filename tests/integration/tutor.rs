@@ -148,3 +148,44 @@ async fn the_demo_course_questions_get_their_evidence_and_off_topic_ones_are_ref
         "answered off-topic: {answered_off_topic:?}"
     );
 }
+
+/// An answer the asker leaves before it is complete is not kept in their conversation as a fragment.
+#[tokio::test]
+async fn an_answer_left_halfway_is_not_kept() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let course = app.course(&teacher, "Long answers").await;
+    // A long passage with the question's words in every sentence: the stand-in model quotes it word by word.
+    let body = "Photosynthesis uses light to make sugar in the leaf. ".repeat(30);
+    app.lesson(&teacher, course, "Light", &body).await;
+    app.publish(&teacher, course).await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, course).await;
+    let mut r = app
+        .post(
+            "/api/ai/ask",
+            Some(&student.token),
+            &json!({"course_id": course, "question": "How does photosynthesis use light in the leaf?"}),
+        )
+        .await;
+    let mut seen = String::new();
+    while !seen.contains("event: token") {
+        let chunk = r.chunk().await.unwrap().expect("a token");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(r); // The pupil leaves the page.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let kept: i64 = app
+        .app
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM conversation_messages WHERE role = 'assistant'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "a fragment of an answer was kept");
+}
