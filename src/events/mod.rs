@@ -157,6 +157,28 @@ pub fn emit(tx: &Transaction, event: &Event) -> Result<i64> {
     Ok(id)
 }
 
+/// Like [`emit`], unless the same event (same kind and fields) is already recorded and waiting for its delivery
+/// to start: then that one stands for both, and `None` is returned. For events that say "this changed, look
+/// again" (`course.changed`), where a burst of changes (an import's lessons) needs one look, not hundreds.
+pub fn emit_coalesced(tx: &Transaction, event: &Event) -> Result<Option<i64>> {
+    let (kind, payload) = event.to_stored()?;
+    let waiting = tx
+        .query_row(
+            // From the few queued deliveries (the jobs' dedup index) to their events by id, not a scan of
+            // every event ever recorded.
+            "SELECT e.id FROM jobs j JOIN events e ON e.id = CAST(j.dedup_key AS INTEGER)
+             WHERE j.kind = ?3 AND j.state = 'queued' AND j.dedup_key IS NOT NULL
+               AND e.kind = ?1 AND e.payload = ?2 LIMIT 1",
+            params![kind, payload, Deliver::KIND],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?;
+    match waiting {
+        Some(_) => Ok(None),
+        None => emit(tx, event).map(Some),
+    }
+}
+
 /// One event as a subscriber receives it.
 #[derive(Debug)]
 pub struct Delivery {

@@ -856,3 +856,39 @@ async fn a_job_running_each_time_the_server_dies_is_not_run_again_after_the_seco
     );
     app.stop().await;
 }
+
+/// A burst of changes to one course (an import's lessons) waits as one `course.changed`, not one per change;
+/// once it is delivered, the next change records a new one.
+#[tokio::test]
+async fn changes_to_a_course_wait_as_one_event() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let course = app.course(&teacher, "Burst").await;
+    app.drain_jobs().await;
+    let event = Event::CourseChanged { course_id: course };
+    let ids = app
+        .app
+        .db
+        .write(move |tx| {
+            let mut ids = Vec::new();
+            for _ in 0..5 {
+                ids.push(events::emit_coalesced(tx, &event)?);
+            }
+            Ok(ids)
+        })
+        .await
+        .unwrap();
+    assert!(
+        ids[0].is_some() && ids[1..].iter().all(Option::is_none),
+        "{ids:?}"
+    );
+    app.drain_jobs().await;
+    let again = app
+        .app
+        .db
+        .write(move |tx| events::emit_coalesced(tx, &Event::CourseChanged { course_id: course }))
+        .await
+        .unwrap();
+    assert!(again.is_some());
+    app.drain_jobs().await;
+}

@@ -48,6 +48,7 @@ fn changed(tx: &rusqlite::Transaction, course_id: i64) -> Result<()> {
 /// Tells what derives from a course's content (search) that it changed, without touching the course: a
 /// deleted course or attachment.
 fn content_changed(tx: &rusqlite::Transaction, course_id: i64) -> Result<()> {
-    crate::events::emit(tx, &crate::events::Event::CourseChanged { course_id })?;
+    // One waiting `course.changed` per course is enough: an import's hundreds of lessons need one reindex.
+    crate::events::emit_coalesced(tx, &crate::events::Event::CourseChanged { course_id })?;
     Ok(())
 }
