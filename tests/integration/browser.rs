@@ -670,15 +670,7 @@ async fn a_student_plays_a_scorm_package_to_the_end_and_the_lesson_completes() {
 #[tokio::test]
 async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
     let app = TestApp::spawn().await;
-    let teacher = app.user(Role::Instructor).await;
-    let student = app.user(Role::Student).await;
-    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-course");
-    let report =
-        smartcourse::packages::import(&app.app, &package, Some(teacher.email.clone()), true)
-            .await
-            .unwrap();
-    app.drain_jobs().await;
-    app.enroll(&student, report.course_id).await;
+    let (course, student) = app.demo_course().await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
     let c = browser(&driver, profile.path()).await;
@@ -687,7 +679,7 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
         fill(&c, "#email", &student.email).await;
         fill(&c, "#password", PASSWORD).await;
         go(&c, "form.stack button").await;
-        c.goto(&app.url(&format!("/courses/{}/tutor", report.course_id)))
+        c.goto(&app.url(&format!("/courses/{course}/tutor")))
             .await
             .unwrap();
         // Before a question, the answer box is hidden: no empty bubbles under the form.

@@ -324,6 +324,20 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Imports and publishes the demo course (`assets/demo-course`, as `just serve` does) for a new teacher, and
+    /// enrols a new student in it; returns the course and the student.
+    pub async fn demo_course(&self) -> (i64, TestUser) {
+        let teacher = self.user(Role::Instructor).await;
+        let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-course");
+        let report = smartcourse::packages::import(&self.app, &package, Some(teacher.email), true)
+            .await
+            .expect("the demo course imports");
+        self.drain_jobs().await;
+        let student = self.user(Role::Student).await;
+        self.enroll(&student, report.course_id).await;
+        (report.course_id, student)
+    }
+
     /// Enrols a student through the API.
     pub async fn enroll(&self, user: &TestUser, course: i64) {
         let r = self

@@ -7,20 +7,6 @@ use smartcourse::accounts::Role;
 use crate::common::{TestApp, TestUser};
 use crate::search::sse_events;
 
-/// The demo course, imported and published, and a student enrolled in it.
-async fn demo(app: &TestApp) -> (i64, TestUser) {
-    let teacher = app.user(Role::Instructor).await;
-    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-course");
-    let report =
-        smartcourse::packages::import(&app.app, &package, Some(teacher.email.clone()), true)
-            .await
-            .unwrap();
-    app.drain_jobs().await;
-    let student = app.user(Role::Student).await;
-    app.enroll(&student, report.course_id).await;
-    (report.course_id, student)
-}
-
 async fn ask(app: &TestApp, who: &TestUser, course: i64, question: &str) -> Vec<(String, Value)> {
     let r = app
         .post(
@@ -43,7 +29,7 @@ fn evidence(events: &[(String, Value)]) -> Vec<Value> {
 #[tokio::test]
 async fn a_short_question_gets_the_table_row_that_answers_it_before_the_model_writes() {
     let app = TestApp::spawn().await;
-    let (course, student) = demo(&app).await;
+    let (course, student) = app.demo_course().await;
     let events = ask(&app, &student, course, "What is a third?").await;
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     let at = |name: &str| names.iter().position(|n| *n == name);
@@ -70,7 +56,7 @@ async fn a_short_question_gets_the_table_row_that_answers_it_before_the_model_wr
 #[tokio::test]
 async fn a_question_the_course_does_not_cover_gets_no_evidence_and_a_refusal() {
     let app = TestApp::spawn().await;
-    let (course, student) = demo(&app).await;
+    let (course, student) = app.demo_course().await;
     let events = ask(
         &app,
         &student,
@@ -95,7 +81,7 @@ async fn the_demo_course_questions_get_their_evidence_and_off_topic_ones_are_ref
         generator: smartcourse::ml::Models::fake().generator,
     };
     let app = TestApp::spawn_with_models(|_| {}, models).await;
-    let (course, student) = demo(&app).await;
+    let (course, student) = app.demo_course().await;
     let set: Value = serde_json::from_str(
         &std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
