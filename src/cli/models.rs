@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use crate::config::Config;
-use crate::ml::manifest::{FileState, MANIFEST, Manifest, check_file};
+use crate::ml::manifest::{FileState, check_file};
 
 /// Prints the models: those of the manifest under `models.dir`, and the ones in use.
 pub fn list(config: &Config, verify: bool) -> anyhow::Result<bool> {
-    let manifest: Manifest = toml::from_str(MANIFEST)?;
+    let manifest = crate::ml::manifest::load();
     let embedding = crate::ml::embedding_dir(&config.models);
     let llm = crate::ml::llm_path(&config.models)?;
     let device = crate::ml::device();

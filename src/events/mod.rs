@@ -353,6 +353,52 @@ mod tests {
     }
 
     #[test]
+    fn every_event_is_stored_under_its_kind_and_reads_back() {
+        let all = [
+            Event::UserRegistered { user_id: 1 },
+            Event::CoursePublished { course_id: 1 },
+            Event::CourseChanged { course_id: 1 },
+            Event::EnrollmentCreated {
+                enrollment_id: 1,
+                course_id: 1,
+                user_id: 2,
+                day: "2026-11-30".into(),
+                completed_lessons: vec![3],
+                last_completed_at: None,
+            },
+            Event::EnrollmentCancelled {
+                course_id: 1,
+                user_id: 2,
+                completed_lessons: vec![],
+                days_to_complete: Some(1.5),
+            },
+            Event::LessonCompleted {
+                lesson_id: 3,
+                course_id: 1,
+                user_id: 2,
+                completed_at: "2026-11-30T10:00:00Z".into(),
+            },
+            Event::CourseCompleted {
+                course_id: 1,
+                user_id: 2,
+                days_to_complete: 2.0,
+            },
+            Event::TutorAnswered {
+                course_id: 1,
+                abstained: false,
+                lesson_id: Some(3),
+            },
+        ];
+        for e in all {
+            // `kind()` is written out by hand beside the serde names: they must agree.
+            let tagged = serde_json::to_value(&e).unwrap();
+            assert_eq!(tagged["kind"], e.kind());
+            let (kind, payload) = e.to_stored().unwrap();
+            assert_eq!(Event::from_stored(kind, &payload).unwrap(), e);
+        }
+    }
+
+    #[test]
     fn payloads_written_by_earlier_versions_still_read() {
         let e = Event::from_stored(
             "enrollment.created",

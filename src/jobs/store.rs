@@ -179,14 +179,11 @@ pub fn recover_after_crash(tx: &Transaction, registry: &super::Registry) -> Resu
             Some(step) => format!("{STOPPED_WHILE_RUNNING} (step {})", step + 1),
             None => STOPPED_WHILE_RUNNING.to_owned(),
         };
-        tx.execute(
-            "INSERT OR REPLACE INTO job_errors (job_id, attempt, error, at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, attempt, death, now_rfc3339()],
-        )?;
-        let deaths: i64 = tx.query_row(
-            "SELECT count(*) FROM job_errors WHERE job_id = ?1 AND error = ?2",
-            params![id, death],
-            |r| r.get(0),
+        // This death, and those recorded at earlier attempts.
+        let deaths: i64 = 1 + tx.query_row(
+            "SELECT count(*) FROM job_errors WHERE job_id = ?1 AND error = ?2 AND attempt != ?3",
+            params![id, death, attempt],
+            |r| r.get::<_, i64>(0),
         )?;
         let allowed = if step.is_some() {
             STEP_CRASHES_ALLOWED
@@ -197,20 +194,13 @@ pub fn recover_after_crash(tx: &Transaction, registry: &super::Registry) -> Resu
             let error = format!(
                 "{STOPPED_WHILE_RUNNING}, {deaths} times: it is not run again (it may be what stops the server)"
             );
-            tx.execute(
-                "UPDATE jobs SET state = 'failed', lease_until = NULL, last_error = ?2, finished_at = ?3, finished_ms = ?4
-                 WHERE id = ?1",
-                params![id, error, now_rfc3339(), now_ms()],
-            )?;
+            mark_failed(tx, id, attempt, &error, None)?;
             if let Some(wf) = workflow {
                 super::workflow::fail(tx, registry, wf, &error)?;
             }
             failed += 1;
         } else {
-            tx.execute(
-                "UPDATE jobs SET state = 'queued', lease_until = NULL, last_error = ?2, run_at = ?3 WHERE id = ?1",
-                params![id, death, now_ms()],
-            )?;
+            mark_failed(tx, id, attempt, &death, Some(0))?;
             requeued += 1;
         }
     }

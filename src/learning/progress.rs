@@ -54,14 +54,6 @@ pub struct CourseProgress {
     pub students: Vec<StudentProgress>,
 }
 
-fn lesson_count(conn: &Connection, course_id: i64) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM lessons WHERE course_id = ?1",
-        [course_id],
-        |r| r.get(0),
-    )?)
-}
-
 fn done_count(conn: &Connection, course_id: i64, user_id: i64) -> Result<i64> {
     // Only lessons that still exist count (deleted lessons cascade away).
     Ok(conn.query_row(
@@ -73,7 +65,7 @@ fn done_count(conn: &Connection, course_id: i64, user_id: i64) -> Result<i64> {
 
 /// A student's percent of a course done.
 pub fn percent(conn: &Connection, course_id: i64, user_id: i64) -> Result<i64> {
-    let total = lesson_count(conn, course_id)?;
+    let total = courses::lesson_count(conn, course_id)?;
     if total == 0 {
         return Ok(0);
     }
@@ -222,7 +214,7 @@ pub fn course_progress(conn: &Connection, actor: &Actor, course_id: i64) -> Resu
     }
     Ok(CourseProgress {
         course_id,
-        lesson_count: lesson_count(conn, course_id)?,
+        lesson_count: courses::lesson_count(conn, course_id)?,
         students,
     })
 }

@@ -66,7 +66,7 @@ pub fn problems(config: &Config, verify: bool) -> Vec<String> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    let manifest: Manifest = toml::from_str(MANIFEST).expect("the built-in manifest parses");
+    let manifest = load();
     let embedding = crate::ml::embedding_dir(&config.models);
     let llm = crate::ml::llm_path(&config.models).unwrap_or_default();
     for m in &manifest.model {
@@ -110,4 +110,9 @@ pub fn problems(config: &Config, verify: bool) -> Vec<String> {
     }
     out.dedup();
     out
+}
+
+/// The manifest built into the binary (`models/models.toml`).
+pub(crate) fn load() -> Manifest {
+    toml::from_str(MANIFEST).expect("the built-in manifest parses")
 }

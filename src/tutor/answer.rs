@@ -57,7 +57,7 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
     )
     .await?;
     let found = evidence::find(&query, &hits, EVIDENCE_SENTENCES);
-    let (hits, found, abstain) = judge(hits, found, &query, cfg.min_relevance, cfg.sources);
+    let (hits, found, abstain) = judge(hits, found, cfg.min_relevance, cfg.sources);
     let _ = tx
         .send(TutorEvent::Evidence(evidence_items(&hits, &found)))
         .await;
@@ -130,7 +130,6 @@ const SOURCE_WORDS: usize = 60;
 fn judge(
     hits: Vec<Hit>,
     found: Evidence,
-    question: &str,
     min_relevance: f32,
     sources: usize,
 ) -> (Vec<Hit>, Evidence, bool) {
@@ -155,10 +154,21 @@ fn judge(
         .filter(|(i, h)| h.cosine >= 0.75 * min_relevance || best_sentence(*i) != usize::MAX)
         .collect();
     kept.sort_by_key(|(i, _)| (best_sentence(*i), *i));
-    let kept: Vec<Hit> = kept.into_iter().take(sources).map(|(_, h)| h).collect();
-    // Sentence positions refer to the passages kept.
-    let found = evidence::find(question, &kept, EVIDENCE_SENTENCES);
-    (kept, found, false)
+    kept.truncate(sources);
+    // The evidence that was judged, renumbered to the passages kept (sentences of a passage not kept go).
+    let sentences = found
+        .sentences
+        .into_iter()
+        .filter_map(|mut s| {
+            s.passage = kept.iter().position(|(i, _)| *i == s.passage)?;
+            Some(s)
+        })
+        .collect();
+    let found = Evidence {
+        sentences,
+        coverage: found.coverage,
+    };
+    (kept.into_iter().map(|(_, h)| h).collect(), found, false)
 }
 
 fn evidence_items(hits: &[Hit], found: &Evidence) -> Vec<EvidenceItem> {
@@ -336,4 +346,43 @@ async fn store_turn(
             Ok((conv, message))
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tutor::evidence::Sentence;
+
+    #[test]
+    fn a_copied_refusal_is_recognised_and_a_real_answer_is_not() {
+        assert!(refuses("The course material does not cover it."));
+        assert!(refuses("I could not find this in the sources."));
+        assert!(!refuses("A third is one of 3 equal parts [1]."));
+    }
+
+    #[test]
+    fn an_answer_from_the_evidence_names_each_lesson_and_source() {
+        let hit = Hit {
+            chunk_id: 1,
+            lesson_id: 2,
+            course_id: 1,
+            lesson_title: "Halves, thirds and quarters".into(),
+            ordinal: 0,
+            text: String::new(),
+            score: 0.0,
+            cosine: 0.0,
+        };
+        let found = Evidence {
+            sentences: vec![Sentence {
+                passage: 0,
+                text: "3 equal parts — a third — 1/3".into(),
+                score: 1.0,
+            }],
+            coverage: 1.0,
+        };
+        assert_eq!(
+            from_evidence(&[hit], &found),
+            "The course says:\n- In \"Halves, thirds and quarters\" [1]: 3 equal parts — a third — 1/3"
+        );
+    }
 }

@@ -89,7 +89,7 @@ async fn storage(app: &App) -> Result<minijinja::Value, Error> {
             .unwrap_or(0)
     };
     let (db_bytes, content_bytes) = (
-        size(crate::app::DB_FILE) + size("smartcourse.db-wal"),
+        size(crate::app::DB_FILE) + size(&format!("{}-wal", crate::app::DB_FILE)),
         size(crate::app::CONTENT_FILE),
     );
     let path = app.data.path().display().to_string();

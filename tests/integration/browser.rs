@@ -105,6 +105,19 @@ async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }
 
+/// Waits until `css` matches an element, for at most `secs`; fails with `what` and the answer box's text.
+async fn wait_for(c: &Client, css: &str, secs: u64, what: &str) {
+    let started = Instant::now();
+    while c.find(Locator::Css(css)).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "{what}: {}",
+            text(c, "[data-answer]").await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Clicks something that loads a new page, and waits until the new page has loaded.
 async fn go(c: &Client, css: &str) {
     c.execute("window.__old_page = true;", vec![])
@@ -301,14 +314,7 @@ async fn a_student_searches_and_asks_the_tutor_in_the_browser() {
 
         // The search box in the header finds the lesson, with the word highlighted.
         fill(&c, ".nav-search input", "chlorophyll\n").await;
-        let started = Instant::now();
-        while c.find(Locator::Css(".results")).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "no search results page"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for(&c, ".results", 20, "no search results page").await;
         assert_eq!(text(&c, ".results li a").await, "Photosynthesis");
         assert_eq!(text(&c, ".results .snippet b").await, "chlorophyll");
         shot(&c, "student-search").await;
@@ -324,15 +330,7 @@ async fn a_student_searches_and_asks_the_tutor_in_the_browser() {
         )
         .await;
         click(&c, "form[data-tutor] button").await;
-        let started = Instant::now();
-        while c.find(Locator::Css("[data-sources] li")).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no sources: {}",
-                text(&c, "[data-answer]").await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for(&c, "[data-sources] li", 30, "no sources").await;
         let answer = text(&c, "[data-text]").await;
         assert!(answer.contains("chlorophyll"), "{answer}");
         let href = c
@@ -362,18 +360,13 @@ async fn a_student_searches_and_asks_the_tutor_in_the_browser() {
         )
         .await;
         click(&c, ".tutor-panel button").await;
-        let started = Instant::now();
-        while c
-            .find(Locator::Css(".tutor-panel [data-sources] li"))
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no answer beside the lesson"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for(
+            &c,
+            ".tutor-panel [data-sources] li",
+            30,
+            "no answer beside the lesson",
+        )
+        .await;
         shot(&c, "student-lesson-tutor").await;
         shot(&c, "student-tutor").await;
 
@@ -627,14 +620,7 @@ async fn a_student_plays_a_scorm_package_to_the_end_and_the_lesson_completes() {
         assert_eq!(wrote, "refused");
         c.enter_parent_frame().await.unwrap();
         // The lesson view heard the package complete, and marked the lesson complete for the student.
-        let started = Instant::now();
-        while c.find(Locator::Css(".pager .done")).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the lesson was not marked complete"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for(&c, ".pager .done", 10, "the lesson was not marked complete").await;
         shot(&c, "student-scorm-completed").await;
     }
     .await;
@@ -690,19 +676,7 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
         );
         fill(&c, "textarea[name=question]", "What is a third?").await;
         click(&c, "form[data-tutor] button").await;
-        let started = Instant::now();
-        while c
-            .find(Locator::Css("[data-evidence-list] li"))
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no evidence: {}",
-                text(&c, "[data-answer]").await
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for(&c, "[data-evidence-list] li", 30, "no evidence").await;
         let evidence = text(&c, "[data-evidence-list] li").await;
         assert_eq!(
             evidence,
@@ -717,10 +691,7 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
             .unwrap()
             .unwrap();
         assert!(link.starts_with("/lessons/"), "{link}");
-        while c.find(Locator::Css("[data-sources] li")).await.is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "no answer");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for(&c, "[data-sources] li", 30, "no answer").await;
         let answer = text(&c, "[data-text]").await;
         assert!(answer.contains("3 equal parts"), "{answer}");
         shot(&c, "tutor-evidence").await;

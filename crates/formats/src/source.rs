@@ -109,7 +109,7 @@ impl Source {
         let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
         drop(file);
         if gzip {
-            let files = unpack_tar_gz(path, &budget, scratch)?;
+            let files = unpack_tar_gz(path, budget.limits(), scratch)?;
             return Ok(Source { files, budget });
         }
         let file = std::fs::File::open(path)
@@ -337,7 +337,7 @@ impl Source {
 /// and the whole within [`Limits::max_package_bytes`], counted as it is written (a tar's headers are not
 /// trusted). That count is the unpacking's own: reading the unpacked files later is charged to the package's
 /// budget like reading a folder's, so a package unpacked once is not charged twice for it.
-fn unpack_tar_gz(path: &Path, budget: &Budget, scratch: &Path) -> Result<Files> {
+fn unpack_tar_gz(path: &Path, limits: &Limits, scratch: &Path) -> Result<Files> {
     std::fs::create_dir_all(scratch).map_err(anyhow::Error::from)?;
     let dir = tempfile::Builder::new()
         .prefix("package-")
@@ -348,8 +348,8 @@ fn unpack_tar_gz(path: &Path, budget: &Budget, scratch: &Path) -> Result<Files> 
     let mut archive =
         tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     let damaged = |e: std::io::Error| bad(format!("damaged tar.gz archive: {e}"));
-    let max_file = budget.limits().max_file_bytes;
-    let unpacking = Budget::new(budget.limits());
+    let max_file = limits.max_file_bytes;
+    let unpacking = Budget::new(limits);
     let mut count = 0usize;
     for entry in archive.entries().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;

@@ -4,7 +4,9 @@ use super::changed;
 use crate::App;
 use crate::accounts::Actor;
 use crate::courses::upload::Staged;
-use crate::courses::{Attachment, content, may_edit, require_lesson_read, store, subtitles};
+use crate::courses::{
+    Attachment, content, require_lesson_edit, require_lesson_read, store, subtitles,
+};
 use crate::error::{Error, Result};
 
 /// Stores a staged upload as an attachment of a lesson, within the per-course limit.
@@ -30,10 +32,7 @@ pub async fn add_attachment(
     let result = app
         .db
         .write(move |tx| {
-            let course = require_lesson_read(tx, &actor, lesson_id)?;
-            if !may_edit(&actor, &course) {
-                return Err(Error::Forbidden);
-            }
+            let course = require_lesson_edit(tx, &actor, lesson_id)?;
             if store::course_bytes(tx, course.id)? + size > max_course {
                 return Err(Error::TooLarge(
                     format!(
@@ -111,10 +110,7 @@ pub async fn delete_attachment(app: &App, actor: Actor, id: i64) -> Result<()> {
         .db
         .write(move |tx| {
             let a = store::attachment_by_id(tx, id)?.ok_or(Error::NotFound)?;
-            let course = require_lesson_read(tx, &actor, a.lesson_id)?;
-            if !may_edit(&actor, &course) {
-                return Err(Error::Forbidden);
-            }
+            let course = require_lesson_edit(tx, &actor, a.lesson_id)?;
             store::delete_attachment(tx, id)?;
             super::content_changed(tx, course.id)?;
             Ok(a.sha256)

@@ -162,10 +162,7 @@ pub async fn update_lesson(
         .db
         .write(move |tx| {
             let row = store::lesson(tx, id)?.ok_or(Error::NotFound)?;
-            let course = require_lesson_read(tx, &write_actor, id)?;
-            if !may_edit(&write_actor, &course) {
-                return Err(Error::Forbidden);
-            }
+            crate::courses::require_lesson_edit(tx, &write_actor, id)?;
             let target = match change.module {
                 Some(m) => {
                     let module = store::module(tx, m)?.filter(|m| m.course_id == row.course_id);
@@ -212,10 +209,7 @@ pub async fn delete_lesson(app: &App, actor: Actor, id: i64) -> Result<()> {
         .db
         .write(move |tx| {
             let row = store::lesson(tx, id)?.ok_or(Error::NotFound)?;
-            let course = require_lesson_read(tx, &actor, id)?;
-            if !may_edit(&actor, &course) {
-                return Err(Error::Forbidden);
-            }
+            crate::courses::require_lesson_edit(tx, &actor, id)?;
             let hashes = store::lesson_hashes(tx, id)?;
             store::delete_lesson(tx, id)?;
             store::write_positions(tx, "lessons", &store::lesson_ids(tx, row.module_id)?)?;
