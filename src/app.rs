@@ -98,6 +98,7 @@ impl App {
         let content = ContentStore::open(&data.join(CONTENT_FILE))?;
         let tokens = Arc::new(TokenKeys::load_or_create(data.path())?);
         let search = crate::search::SearchIndex::open(&data.join("index"))?;
+        let tutor = crate::tutor::Gate::new(models.generator.max_batch());
         Ok(Arc::new(App {
             limits: Limits::new(&config.rate_limit),
             config,
@@ -108,7 +109,7 @@ impl App {
             tokens,
             models,
             search,
-            tutor: crate::tutor::Gate::default(),
+            tutor,
             packages_port: std::sync::OnceLock::new(),
             jobs: Arc::new(wiring.jobs),
             subscribers: wiring.subscribers,

@@ -70,6 +70,11 @@ pub struct ModelsConfig {
     /// Use built-in stand-ins instead of real models (a word-hashing embedder and a generator that quotes its
     /// first source): for trying SmartCourse without model files, and for tests.
     pub fake: bool,
+    /// Most tutor answers the model writes at once (continuous batching: one step of the model advances all of
+    /// them); further questions wait in the tutor's queue. 1 writes answers one at a time.
+    pub llm_batch: usize,
+    /// How a prompt meets the model's weights (`transient`, `kept` or `quantized`): see [`PromptWeights`].
+    pub llm_prompt_weights: PromptWeights,
 }
 
 impl Default for ModelsConfig {
@@ -80,6 +85,8 @@ impl Default for ModelsConfig {
             llm: PathBuf::new(),
             load: ModelLoad::Lazy,
             fake: false,
+            llm_batch: 8,
+            llm_prompt_weights: PromptWeights::Transient,
         }
     }
 }
@@ -92,6 +99,24 @@ pub enum ModelLoad {
     Lazy,
     /// Both at start-up, which fails without them: a missing or broken model is found before anyone asks.
     Eager,
+}
+
+/// How the tutor's model multiplies a prompt by its weights (`models.llm_prompt_weights`).
+///
+/// Prompts are read in chunks of up to 256 tokens; a chunk of 16 tokens or more is multiplied by the weights
+/// converted to 32-bit floats, which the cores compute several times faster than the compressed (quantized)
+/// weights row by row. Writing the answer, one token at a time, always uses the quantized weights.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptWeights {
+    /// Convert each weight matrix when a chunk needs it and free it after: no extra memory, one pass over the
+    /// weights per chunk (the default).
+    Transient,
+    /// Keep the converted weights after the first prompt: the fastest prompts, at 4 bytes per weight (about
+    /// 1.5 GB more for the default 0.5B model).
+    Kept,
+    /// Never convert: the least memory and the slowest prompts.
+    Quantized,
 }
 
 /// Course search settings.

@@ -143,6 +143,7 @@ impl Generator for EchoGenerator {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(GenerationStats {
             prompt_tokens: self.prompt_tokens(messages)?,
+            cached_prompt_tokens: 0,
             generated_tokens: n,
             first_token_ms: 3.0,
             prompt_ms: 0.0,

@@ -1,7 +1,8 @@
 //! Text generation: a quantized GGUF model (Qwen2 or Llama architecture) on candle, streamed token by token.
 //!
-//! One model instance serves everyone: its weights and key/value cache sit behind a mutex, so generations run
-//! one at a time (the tutor queues requests fairly in front of it). The chat template comes from the GGUF
+//! One model instance serves everyone: [`transformer`](super::transformer) holds the read-only weights and
+//! [`engine`](super::engine) writes up to `max_batch` answers at once on one thread (continuous batching: a new
+//! question joins between two steps), each with its own key/value cache. The chat template comes from the GGUF
 //! metadata and is rendered with minijinja; the tokenizer is rebuilt from the GGUF vocabulary.
 
 use std::path::{Path, PathBuf};
@@ -9,13 +10,13 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
+use candle_core::Device;
 use candle_core::quantized::gguf_file;
-use candle_core::{DType, Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use serde::Serialize;
 
+use super::engine;
 use super::gguf_tokenizer::{self, GgufTokenizer};
+use super::transformer::{PromptWeights, Transformer};
 
 /// One turn of a conversation.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -83,11 +84,13 @@ pub enum Finish {
 pub struct GenerationStats {
     /// Tokens of the prompt.
     pub prompt_tokens: usize,
+    /// Of those, the first ones taken from an earlier prompt's cache (not read again).
+    pub cached_prompt_tokens: usize,
     /// Tokens written.
     pub generated_tokens: usize,
     /// Time from the call to the first written token, in milliseconds (prompt processing included).
     pub first_token_ms: f64,
-    /// Time spent on the prompt, in milliseconds.
+    /// Time spent reading the prompt, in milliseconds (not counting a wait for a place in the model's batch).
     pub prompt_ms: f64,
     /// Time spent writing tokens after the first, in milliseconds.
     pub generate_ms: f64,
@@ -96,9 +99,10 @@ pub struct GenerationStats {
 }
 
 impl GenerationStats {
-    /// Prompt tokens per second.
+    /// Prompt tokens read per second.
     pub fn prompt_tps(&self) -> f64 {
-        self.prompt_tokens as f64 / (self.prompt_ms / 1000.0).max(1e-9)
+        (self.prompt_tokens - self.cached_prompt_tokens) as f64
+            / (self.prompt_ms / 1000.0).max(1e-9)
     }
     /// Written tokens per second, after the first.
     pub fn generate_tps(&self) -> f64 {
@@ -122,46 +126,61 @@ pub trait Generator: Send + Sync {
         params: &GenerateParams,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> anyhow::Result<GenerationStats>;
+    /// How many answers it writes at once (more are queued); 1 for a model that writes one at a time.
+    fn max_batch(&self) -> usize {
+        1
+    }
     /// Whether the weights are in memory (a lazy model loads on first use).
     fn is_loaded(&self) -> bool {
         true
     }
 }
 
-enum Weights {
-    Llama(quantized_llama::ModelWeights),
-    Qwen2(quantized_qwen2::ModelWeights),
-}
-
-impl Weights {
-    fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
-        match self {
-            Weights::Llama(m) => m.forward(x, pos),
-            Weights::Qwen2(m) => m.forward(x, pos),
-        }
-    }
-}
-
 struct Loaded {
     tok: GgufTokenizer,
     context: usize,
-    weights: Mutex<Weights>,
+    engine: engine::Engine,
 }
 
 /// A GGUF chat model, loaded on first use.
 pub struct GgufGenerator {
     path: PathBuf,
     device: Device,
+    options: EngineOptions,
     loaded: OnceLock<Loaded>,
     loading: Mutex<()>,
+}
+
+/// How the model is run.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Most answers written at once (continuous batching); more wait their turn.
+    pub max_batch: usize,
+    /// How prompt chunks meet the weights.
+    pub prompt_weights: PromptWeights,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_batch: 8,
+            prompt_weights: PromptWeights::Transient,
+        }
+    }
 }
 
 impl GgufGenerator {
     /// A generator for the GGUF file at `path`; nothing is read until it is first used.
     pub fn new(path: PathBuf, device: Device) -> GgufGenerator {
+        GgufGenerator::with_options(path, device, EngineOptions::default())
+    }
+
+    /// A generator with these engine options.
+    pub fn with_options(path: PathBuf, device: Device, options: EngineOptions) -> GgufGenerator {
         GgufGenerator {
             path,
             device,
+            options,
             loaded: OnceLock::new(),
             loading: Mutex::new(()),
         }
@@ -177,6 +196,11 @@ impl GgufGenerator {
         self.get().map(|_| ())
     }
 
+    /// The token ids of `messages` put into the chat template (what the model reads).
+    pub fn encode(&self, messages: &[ChatMessage]) -> anyhow::Result<Vec<u32>> {
+        self.get()?.encode(messages)
+    }
+
     fn get(&self) -> anyhow::Result<&Loaded> {
         if let Some(l) = self.loaded.get() {
             return Ok(l);
@@ -187,7 +211,7 @@ impl GgufGenerator {
             return Ok(l);
         }
         let started = Instant::now();
-        let loaded = load(&self.path, &self.device).with_context(|| {
+        let loaded = load(&self.path, &self.device, self.options).with_context(|| {
             format!(
                 "cannot load the language model {}: {}",
                 self.path.display(),
@@ -204,42 +228,19 @@ impl GgufGenerator {
     }
 }
 
-fn load(path: &Path, device: &Device) -> anyhow::Result<Loaded> {
+fn load(path: &Path, device: &Device, options: EngineOptions) -> anyhow::Result<Loaded> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let content = gguf_file::Content::read(&mut file)
         .map_err(|e| anyhow!("{} is not a GGUF file: {e}", path.display()))?;
-    let arch = content
-        .metadata
-        .get("general.architecture")
-        .and_then(|v| v.to_string().ok())
-        .cloned()
-        .unwrap_or_default();
-    let context = content
-        .metadata
-        .get(&format!("{arch}.context_length"))
-        .and_then(|v| v.to_u32().ok())
-        .unwrap_or(2048) as usize;
     let tok = gguf_tokenizer::from_gguf(&content)?;
-    let weights = match arch.as_str() {
-        "qwen2" => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
-            content, &mut file, device,
-        )?),
-        "llama" => Weights::Llama(quantized_llama::ModelWeights::from_gguf(
-            content, &mut file, device,
-        )?),
-        other => bail!("the {other:?} architecture is not supported (qwen2 and llama are)"),
-    };
-    // quantized_llama's rotary tables stop at its MAX_SEQ_LEN.
-    let context = if arch == "llama" {
-        context.min(quantized_llama::MAX_SEQ_LEN)
-    } else {
-        context
-    };
+    let model = Transformer::from_gguf(&content, &mut file, device, options.prompt_weights)?;
+    let context = model.shape().context;
+    let engine = engine::Engine::start(model, tok.stop_ids.clone(), options.max_batch)?;
     Ok(Loaded {
         tok,
         context,
-        weights: Mutex::new(weights),
+        engine,
     })
 }
 
@@ -310,6 +311,10 @@ impl Generator for GgufGenerator {
         Ok(self.get()?.encode(messages)?.len())
     }
 
+    fn max_batch(&self) -> usize {
+        self.options.max_batch.max(1)
+    }
+
     fn generate(
         &self,
         messages: &[ChatMessage],
@@ -327,67 +332,54 @@ impl Generator for GgufGenerator {
             );
         }
         let max_new = params.max_new_tokens.min(loaded.context - prompt.len());
-        let sampling = if params.temperature <= 0.0 {
-            Sampling::ArgMax
-        } else if params.top_p < 1.0 {
-            Sampling::TopP {
-                p: params.top_p,
-                temperature: params.temperature,
-            }
-        } else {
-            Sampling::All {
-                temperature: params.temperature,
-            }
-        };
-        let mut sampler = LogitsProcessor::from_sampling(params.seed, sampling);
-        let mut weights = loaded.weights.lock().unwrap_or_else(|e| e.into_inner());
-
-        let input = Tensor::new(prompt.as_slice(), &self.device)?.unsqueeze(0)?;
-        let mut logits = weights.forward(&input, 0)?;
-        let prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let prompt_tokens = prompt.len();
+        let answer = loaded.engine.submit(prompt, max_new, params.clone())?;
         let mut generated: Vec<u32> = Vec::new();
         let mut shown = 0usize;
-        let mut first_token_ms = 0.0;
+        let (mut first_token_ms, mut prompt_ms, mut cached) = (0.0, 0.0, 0);
         let mut writing_started = Instant::now();
         let finish = loop {
-            let mut l = logits.squeeze(0)?.to_dtype(DType::F32)?;
-            if params.repeat_penalty != 1.0 && !generated.is_empty() {
-                let from = generated.len().saturating_sub(params.repeat_last_n);
-                l = candle_transformers::utils::apply_repeat_penalty(
-                    &l,
-                    params.repeat_penalty,
-                    &generated[from..],
-                )?;
-            }
-            let next = sampler.sample(&l)?;
-            if generated.is_empty() {
-                first_token_ms = started.elapsed().as_secs_f64() * 1000.0;
-                writing_started = Instant::now();
-            }
-            if loaded.tok.stop_ids.contains(&next) {
-                break Finish::Stop;
-            }
-            generated.push(next);
-            let text = loaded
-                .tok
-                .tokenizer
-                .decode(&generated, true)
-                .map_err(|e| anyhow!("decoding: {e}"))?;
-            // Hold back a piece that ends inside a multi-byte character until it is complete.
-            if text.len() > shown && !text.ends_with('\u{FFFD}') && text.is_char_boundary(shown) {
-                if !on_text(&text[shown..]) {
-                    break Finish::Cancelled;
+            match answer.next() {
+                Some(engine::Step::Read { ms, reused }) => {
+                    prompt_ms = ms;
+                    cached = reused;
                 }
-                shown = text.len();
+                Some(engine::Step::Token(id)) => {
+                    if generated.is_empty() {
+                        first_token_ms = started.elapsed().as_secs_f64() * 1000.0;
+                        writing_started = Instant::now();
+                    }
+                    generated.push(id);
+                    let text = loaded
+                        .tok
+                        .tokenizer
+                        .decode(&generated, true)
+                        .map_err(|e| anyhow!("decoding: {e}"))?;
+                    // Hold back a piece that ends inside a multi-byte character until it is complete.
+                    if text.len() > shown
+                        && !text.ends_with('\u{FFFD}')
+                        && text.is_char_boundary(shown)
+                    {
+                        if !on_text(&text[shown..]) {
+                            break Finish::Cancelled;
+                        }
+                        shown = text.len();
+                    }
+                }
+                Some(engine::Step::End(finish)) => {
+                    if generated.is_empty() {
+                        first_token_ms = started.elapsed().as_secs_f64() * 1000.0;
+                        writing_started = Instant::now();
+                    }
+                    break finish;
+                }
+                Some(engine::Step::Failed(e)) => bail!("the model failed: {e}"),
+                None => bail!("the model engine stopped"),
             }
-            if generated.len() >= max_new {
-                break Finish::Length;
-            }
-            let input = Tensor::new(&[next], &self.device)?.unsqueeze(0)?;
-            logits = weights.forward(&input, prompt.len() + generated.len() - 1)?;
         };
         Ok(GenerationStats {
-            prompt_tokens: prompt.len(),
+            prompt_tokens,
+            cached_prompt_tokens: cached,
             generated_tokens: generated.len(),
             first_token_ms,
             prompt_ms,

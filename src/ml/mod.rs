@@ -6,10 +6,12 @@
 //! Everything is read from local files; nothing here opens a network connection.
 
 pub mod embed;
+mod engine;
 pub mod fake;
 pub mod generate;
 mod gguf_tokenizer;
 pub mod manifest;
+pub mod transformer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,7 +49,14 @@ impl Models {
             embedding_dir(config),
             device.clone(),
         ));
-        let generator = Arc::new(generate::GgufGenerator::new(llm_path(config)?, device));
+        let generator = Arc::new(generate::GgufGenerator::with_options(
+            llm_path(config)?,
+            device,
+            generate::EngineOptions {
+                max_batch: config.llm_batch.max(1),
+                prompt_weights: config.llm_prompt_weights,
+            },
+        ));
         if config.load == ModelLoad::Eager {
             embedder.ensure_loaded()?;
             generator.ensure_loaded()?;

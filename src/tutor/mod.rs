@@ -6,7 +6,8 @@
 //! store the conversation. When nothing relevant is found, the tutor says the course does not cover the
 //! question instead of letting the model invent an answer.
 //!
-//! One model serves everyone: questions wait their turn at a fair (first come, first served) gate, a question
+//! One model serves everyone: it writes up to `models.llm_batch` answers at once (its batch; see
+//! `ml::engine`), further questions wait their turn at a fair (first come, first served) gate, a question
 //! whose asker goes away stops its generation, and more than `tutor.max_waiting` waiting questions, or more than
 //! `tutor.max_per_user` of one user's, get 429.
 //!
@@ -70,15 +71,21 @@ pub const NOT_COVERED: &str = "I could not find this in the course material, so 
 /// Questions waiting for, or using, the model.
 pub struct Gate {
     turn: Semaphore,
+    /// Questions the model answers at once (its batch).
+    seats: usize,
     inside: AtomicUsize,
     /// Each user's questions inside, for the fair share.
     per_user: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
 }
 
-impl Default for Gate {
-    fn default() -> Self {
+impl Gate {
+    /// A gate letting `seats` questions at a time through to the model (which writes that many answers at
+    /// once).
+    pub fn new(seats: usize) -> Gate {
+        let seats = seats.max(1);
         Gate {
-            turn: Semaphore::new(1),
+            turn: Semaphore::new(seats),
+            seats,
             inside: AtomicUsize::new(0),
             per_user: std::sync::Mutex::default(),
         }
@@ -284,7 +291,7 @@ pub async fn prepare(app: &Arc<App>, actor: &Actor, req: AskRequest) -> Result<P
         app: app.clone(),
         user: None,
     };
-    if inside > app.config.tutor.max_waiting {
+    if inside >= app.config.tutor.max_waiting + app.tutor.seats {
         return Err(Error::RateLimited {
             retry_after_secs: 10,
         });

@@ -139,6 +139,110 @@ fn the_small_llm_answers_on_topic_streams_and_stops_when_cancelled() {
     assert!(stats.generated_tokens <= 5, "{stats:?}");
 }
 
+/// Two questions asked together are written together (continuous batching): both stream before either
+/// ends, and each answer is the one it gets alone (greedy decoding, each answer its own cache).
+#[test]
+fn two_questions_at_once_stream_together_and_answer_as_they_would_alone() {
+    let g = std::sync::Arc::new(GgufGenerator::new(smollm(), candle_core::Device::Cpu));
+    let params = GenerateParams {
+        max_new_tokens: 48,
+        ..Default::default()
+    };
+    let questions = [
+        "Name three colours of the rainbow and describe each one.",
+        "Explain how plants make their food from sunlight.",
+    ];
+    let alone: Vec<String> = questions
+        .iter()
+        .map(|q| ask_llm(&g, q, &params).0)
+        .collect();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(usize, &str)>::new()));
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let together: Vec<String> = questions
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let (g, params, log, start) = (g.clone(), params.clone(), log.clone(), start.clone());
+            let q = q.to_string();
+            std::thread::spawn(move || {
+                let messages = [
+                    ChatMessage::new(
+                        "system",
+                        "You are a helpful assistant. Answer in one short sentence.",
+                    ),
+                    ChatMessage::new("user", q),
+                ];
+                start.wait();
+                let mut text = String::new();
+                g.generate(&messages, &params, &mut |t| {
+                    if text.is_empty() {
+                        log.lock().unwrap().push((i, "first"));
+                    }
+                    text.push_str(t);
+                    true
+                })
+                .unwrap();
+                log.lock().unwrap().push((i, "end"));
+                text
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        together, alone,
+        "answers written together differ from alone"
+    );
+    let log = log.lock().unwrap().clone();
+    let first_end = log.iter().position(|(_, k)| *k == "end").unwrap();
+    let firsts_before = log[..first_end]
+        .iter()
+        .filter(|(_, k)| *k == "first")
+        .count();
+    assert_eq!(
+        firsts_before, 2,
+        "both streamed before either ended: {log:?}"
+    );
+}
+
+/// A prompt starting with the same 256-token chunk as an earlier one starts from that prompt's cache; the
+/// answer is the one a fresh model writes.
+#[test]
+fn a_shared_prompt_start_is_reused_without_changing_the_answer() {
+    let long = "The water cycle moves water between the sea, the air and the land. ".repeat(30);
+    let params = GenerateParams {
+        max_new_tokens: 24,
+        ..Default::default()
+    };
+    let ask = |g: &GgufGenerator, q: &str| {
+        let messages = [
+            ChatMessage::new("system", format!("Use this text.\n{long}")),
+            ChatMessage::new("user", q),
+        ];
+        let mut text = String::new();
+        let stats = g
+            .generate(&messages, &params, &mut |t| {
+                text.push_str(t);
+                true
+            })
+            .unwrap();
+        (text, stats)
+    };
+    let warm = GgufGenerator::new(smollm(), candle_core::Device::Cpu);
+    let (_, first) = ask(&warm, "Where does rain come from?");
+    assert!(first.prompt_tokens > 300, "{first:?}");
+    let (reused, second) = ask(&warm, "What happens to water in the sea?");
+    let fresh = GgufGenerator::new(smollm(), candle_core::Device::Cpu);
+    let (alone, third) = ask(&fresh, "What happens to water in the sea?");
+    assert_eq!(reused, alone);
+    // The shared start is taken from the first prompt's cache, in whole chunks; a fresh model reads it all.
+    assert_eq!(first.cached_prompt_tokens, 0, "{first:?}");
+    assert!(second.cached_prompt_tokens >= 256, "{second:?}");
+    assert_eq!(second.cached_prompt_tokens % 256, 0, "{second:?}");
+    assert_eq!(third.cached_prompt_tokens, 0, "{third:?}");
+}
+
 #[tokio::test]
 async fn the_tutor_answers_from_the_course_with_the_real_models() {
     // The data directory outlives the server: the CLI asks again afterwards.

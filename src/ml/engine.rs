@@ -1,0 +1,356 @@
+//! The model's one thread: writes up to `max_batch` answers at once (continuous batching).
+//!
+//! Each loop turn reads one chunk of a waiting prompt (at most [`PREFILL_CHUNK`] tokens, so answers already
+//! being written pause for one chunk, not a whole prompt) and then advances every answer being written by one
+//! token in a single [`Transformer::decode`] step. A question that arrives while others are answered joins at
+//! the next turn; nobody waits for the whole queue. Prompts that begin alike (the tutor's instructions) share
+//! work: the cache of a read prompt is kept ([`PREFIX_SLOTS`] of them) and a later prompt starting with the
+//! same tokens starts from it, in whole chunks so that an answer does not depend on what was asked before it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::anyhow;
+use candle_core::{DType, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+
+use super::generate::{Finish, GenerateParams};
+use super::transformer::{Sequence, Snapshot, Transformer};
+
+/// Most prompt tokens read in one loop turn; prompts are read in chunks that start at multiples of it.
+pub const PREFILL_CHUNK: usize = 256;
+/// Prompt caches kept for reuse.
+pub const PREFIX_SLOTS: usize = 4;
+
+/// What the engine tells the asker.
+#[derive(Debug)]
+pub enum Step {
+    /// The prompt is read (sent once, before the first token).
+    Read {
+        /// Milliseconds spent reading it (not waiting).
+        ms: f64,
+        /// Its first tokens that were taken from an earlier prompt's cache instead of read.
+        reused: usize,
+    },
+    /// The next token.
+    Token(u32),
+    /// The answer ended (a stop token or the length limit).
+    End(Finish),
+    /// The model failed.
+    Failed(String),
+}
+
+struct Job {
+    prompt: Vec<u32>,
+    max_new: usize,
+    params: GenerateParams,
+    out: mpsc::Sender<Step>,
+    cancelled: Arc<AtomicBool>,
+}
+
+/// An answer being written, as its asker sees it: the steps, and leaving (drop) cancels it.
+pub struct Answer {
+    steps: mpsc::Receiver<Step>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Answer {
+    /// The next step; `None` when the engine is gone.
+    pub fn next(&self) -> Option<Step> {
+        self.steps.recv().ok()
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The handle on the engine's thread.
+pub struct Engine {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Engine {
+    /// Starts the thread for `model`.
+    pub fn start(
+        model: Transformer,
+        stop_ids: Vec<u32>,
+        max_batch: usize,
+    ) -> anyhow::Result<Engine> {
+        let (jobs, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("smartcourse-llm".into())
+            .spawn(move || run(model, stop_ids, max_batch.max(1), rx))?;
+        Ok(Engine { jobs })
+    }
+
+    /// Queues a prompt; the answer's steps come through the returned [`Answer`].
+    pub fn submit(
+        &self,
+        prompt: Vec<u32>,
+        max_new: usize,
+        params: GenerateParams,
+    ) -> anyhow::Result<Answer> {
+        let (out, steps) = mpsc::channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.jobs
+            .send(Job {
+                prompt,
+                max_new,
+                params,
+                out,
+                cancelled: cancelled.clone(),
+            })
+            .map_err(|_| anyhow!("the model engine stopped"))?;
+        Ok(Answer { steps, cancelled })
+    }
+}
+
+struct Active {
+    job: Job,
+    seq: Sequence,
+    read: usize,
+    reused: usize,
+    reading_ms: f64,
+    next: Option<u32>,
+    generated: Vec<u32>,
+    sampler: LogitsProcessor,
+    done: bool,
+}
+
+impl Active {
+    fn new(job: Job, model: &Transformer, prefixes: &mut Prefixes) -> anyhow::Result<Active> {
+        let capacity = job.prompt.len() + job.max_new;
+        let (seq, read) = match prefixes.best(&job.prompt) {
+            Some((snap, n)) => (model.sequence_from(&snap.truncated(n)?, capacity)?, n),
+            None => (model.sequence(capacity), 0),
+        };
+        let p = &job.params;
+        let sampling = if p.temperature <= 0.0 {
+            Sampling::ArgMax
+        } else if p.top_p < 1.0 {
+            Sampling::TopP {
+                p: p.top_p,
+                temperature: p.temperature,
+            }
+        } else {
+            Sampling::All {
+                temperature: p.temperature,
+            }
+        };
+        let sampler = LogitsProcessor::from_sampling(p.seed, sampling);
+        Ok(Active {
+            job,
+            seq,
+            read,
+            reused: read,
+            reading_ms: 0.0,
+            next: None,
+            generated: Vec::new(),
+            sampler,
+            done: false,
+        })
+    }
+
+    fn reading(&self) -> bool {
+        self.read < self.job.prompt.len()
+    }
+
+    /// Samples from `logits` and tells the asker.
+    fn take(&mut self, logits: &Tensor, stop_ids: &[u32]) -> anyhow::Result<()> {
+        let mut l = logits.to_dtype(DType::F32)?;
+        let p = &self.job.params;
+        if p.repeat_penalty != 1.0 && !self.generated.is_empty() {
+            let from = self.generated.len().saturating_sub(p.repeat_last_n);
+            l = candle_transformers::utils::apply_repeat_penalty(
+                &l,
+                p.repeat_penalty,
+                &self.generated[from..],
+            )?;
+        }
+        let id = self.sampler.sample(&l)?;
+        self.next = None;
+        if self.generated.is_empty() {
+            let read = Step::Read {
+                ms: self.reading_ms,
+                reused: self.reused,
+            };
+            if self.job.out.send(read).is_err() {
+                self.done = true;
+                return Ok(());
+            }
+        }
+        if stop_ids.contains(&id) {
+            self.finish(Finish::Stop);
+            return Ok(());
+        }
+        self.generated.push(id);
+        if self.job.out.send(Step::Token(id)).is_err() {
+            self.done = true;
+            return Ok(());
+        }
+        if self.generated.len() >= self.job.max_new {
+            self.finish(Finish::Length);
+        } else {
+            self.next = Some(id);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, how: Finish) {
+        let _ = self.job.out.send(Step::End(how));
+        self.done = true;
+    }
+
+    fn fail(&mut self, e: &anyhow::Error) {
+        let _ = self.job.out.send(Step::Failed(format!("{e:#}")));
+        self.done = true;
+    }
+}
+
+/// Caches of prompts read, most recent first.
+struct Prefixes {
+    slots: VecDeque<(Vec<u32>, Arc<Snapshot>)>,
+}
+
+impl Prefixes {
+    /// The longest reusable start of `prompt`: a cache and how many of its tokens to take (whole chunks,
+    /// leaving at least one token to read).
+    fn best(&mut self, prompt: &[u32]) -> Option<(Arc<Snapshot>, usize)> {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, (tokens, snap)) in self.slots.iter().enumerate() {
+            let common = tokens
+                .iter()
+                .zip(prompt)
+                .take_while(|(a, b)| a == b)
+                .count()
+                .min(snap.len())
+                .min(prompt.len().saturating_sub(1));
+            let usable = common / PREFILL_CHUNK * PREFILL_CHUNK;
+            if usable > 0 && best.is_none_or(|(_, n)| usable > n) {
+                best = Some((i, usable));
+            }
+        }
+        let (i, n) = best?;
+        let slot = self.slots.remove(i)?;
+        let snap = slot.1.clone();
+        self.slots.push_front(slot);
+        Some((snap, n))
+    }
+
+    fn keep(&mut self, prompt: &[u32], snap: Snapshot) {
+        let kept = &prompt[..snap.len()];
+        // A cache of a shorter start of the same prompt is no longer needed.
+        self.slots.retain(|(t, _)| !kept.starts_with(t));
+        self.slots.push_front((kept.to_vec(), Arc::new(snap)));
+        self.slots.truncate(PREFIX_SLOTS);
+    }
+}
+
+fn run(model: Transformer, stop_ids: Vec<u32>, max_batch: usize, jobs: mpsc::Receiver<Job>) {
+    let mut waiting: VecDeque<Job> = VecDeque::new();
+    let mut active: Vec<Active> = Vec::new();
+    let mut prefixes = Prefixes {
+        slots: VecDeque::new(),
+    };
+    loop {
+        if active.is_empty() && waiting.is_empty() {
+            match jobs.recv() {
+                Ok(j) => waiting.push_back(j),
+                Err(_) => return,
+            }
+        }
+        while let Ok(j) = jobs.try_recv() {
+            waiting.push_back(j);
+        }
+        waiting.retain(|j| !j.cancelled.load(Ordering::SeqCst));
+        while active.len() < max_batch {
+            let Some(job) = waiting.pop_front() else {
+                break;
+            };
+            match Active::new(job, &model, &mut prefixes) {
+                Ok(a) => active.push(a),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot start an answer"),
+            }
+        }
+        for a in &mut active {
+            if a.job.cancelled.load(Ordering::SeqCst) {
+                a.done = true;
+            }
+        }
+
+        // One chunk of the first prompt still being read.
+        if let Some(a) = active.iter_mut().find(|a| !a.done && a.reading()) {
+            let started = Instant::now();
+            let end = ((a.read / PREFILL_CHUNK + 1) * PREFILL_CHUNK).min(a.job.prompt.len());
+            let result = model.prefill(&mut a.seq, &a.job.prompt[a.read..end]);
+            a.reading_ms += started.elapsed().as_secs_f64() * 1000.0;
+            tracing::trace!(
+                from = a.read,
+                to = end,
+                ms = started.elapsed().as_millis() as u64,
+                "prompt chunk read"
+            );
+            a.read = end;
+            match result {
+                Ok(logits) if !a.reading() => {
+                    let whole = a.job.prompt.len() / PREFILL_CHUNK * PREFILL_CHUNK;
+                    if whole > 0 {
+                        match a.seq.snapshot(whole) {
+                            Ok(s) => prefixes.keep(&a.job.prompt, s),
+                            Err(e) => tracing::warn!(error = %e, "cannot keep a prompt cache"),
+                        }
+                    }
+                    if let Err(e) = a.take(&logits, &stop_ids) {
+                        a.fail(&e);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => a.fail(&e),
+            }
+        }
+
+        // One token for every answer being written.
+        let mut writing: Vec<&mut Active> = active
+            .iter_mut()
+            .filter(|a| !a.done && a.next.is_some())
+            .collect();
+        if !writing.is_empty() {
+            let tokens: Vec<u32> = writing.iter().filter_map(|a| a.next).collect();
+            let t0 = Instant::now();
+            let result = {
+                let mut seqs: Vec<&mut Sequence> = writing.iter_mut().map(|a| &mut a.seq).collect();
+                model.decode(&mut seqs, &tokens)
+            };
+            tracing::trace!(
+                answers = tokens.len(),
+                ms = t0.elapsed().as_millis() as u64,
+                "decoding step"
+            );
+            match result {
+                Ok(logits) => {
+                    for (i, a) in writing.iter_mut().enumerate() {
+                        let row = logits.get(i);
+                        if let Err(e) = row
+                            .map_err(anyhow::Error::from)
+                            .and_then(|r| a.take(&r, &stop_ids))
+                        {
+                            a.fail(&e);
+                        }
+                    }
+                }
+                Err(e) => {
+                    for a in writing.iter_mut() {
+                        a.fail(&e);
+                    }
+                }
+            }
+        }
+        active.retain(|a| !a.done);
+    }
+}
