@@ -10,6 +10,7 @@ pub mod cc;
 pub mod moodle;
 pub mod native;
 pub mod olx;
+pub mod quiz;
 pub mod scorm;
 pub mod source;
 pub mod subtitles;
