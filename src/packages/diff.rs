@@ -178,6 +178,7 @@ mod tests {
                     title: title.into(),
                     body: body.into(),
                     launch: None,
+                    quiz: None,
                     attachments: Vec::new(),
                 })
                 .collect(),
@@ -195,6 +196,7 @@ mod tests {
                     attachments: Vec::new(),
                     refs: Vec::new(),
                     launch: None,
+                    quiz: None,
                 })
                 .collect(),
         }

@@ -279,6 +279,7 @@ fn resource_lesson(
             .unwrap_or_else(|| "Discussion".to_owned());
         return Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title,
             body: html_block(&body),
@@ -304,6 +305,7 @@ fn resource_lesson(
         let title = title.or(link_title).unwrap_or_else(|| url.to_owned());
         return Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title,
             body: format!("[{url}]({url})\n"),
@@ -330,6 +332,7 @@ fn resource_lesson(
             .unwrap_or_else(|| file.to_owned());
         return Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: vec![id.to_owned(), stem],
             title,
             body: html_block(&body),
@@ -348,6 +351,7 @@ fn resource_lesson(
         let title = title.unwrap_or_else(|| name.clone());
         return Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title,
             body: format!("See the attached file {name}.\n"),

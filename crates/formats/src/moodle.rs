@@ -148,6 +148,7 @@ pub fn read(source: &Source) -> Result<Package> {
         if let Some(summary) = value(s, "summary").filter(|h| !plain_text(h).is_empty()) {
             lessons.push(source.budget().keep(PackageLesson {
                 launch: None,
+                quiz: None,
                 refs: Vec::new(),
                 title: section_title.clone(),
                 body: html_block(&summary),
@@ -317,6 +318,7 @@ impl Reader<'_> {
         let intro = value(node, "intro").unwrap_or_default();
         let lesson = |title: String, body: String, attachments: Vec<String>| PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title,
             body: if body.trim().is_empty() {
@@ -472,6 +474,7 @@ impl Reader<'_> {
                     let title = value(p, "title").unwrap_or_else(|| "Page".into());
                     out.push(PackageLesson {
                         launch: None,
+                        quiz: None,
                         refs: Vec::new(),
                         title: format!("{name}: {title}"),
                         body,

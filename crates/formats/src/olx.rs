@@ -281,6 +281,7 @@ impl Reader<'_> {
         }
         Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title: unit.name().unwrap_or("Unit").to_owned(),
             body: parts.join("\n"),

@@ -145,6 +145,7 @@ fn lesson(
     source
         .budget()
         .keep(PackageLesson {
+            quiz: None,
             launch: crate::source::clean(path).map(|p| format!("{p}{query}")),
             refs: Vec::new(),
             title,
