@@ -512,3 +512,64 @@ fn no_student_view_of_an_imported_question_holds_an_answer() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+/// Hostile quiz files stay within the package budget and end quickly, whatever they claim.
+#[test]
+fn hostile_gift_and_qti_are_stopped_by_the_budget() {
+    use smartcourse_formats::Budget;
+    let small = Limits {
+        max_package_xml_nodes: 10_000,
+        ..Limits::default()
+    };
+    // A hundred thousand tiny questions: refused at the budget, naming it.
+    let many = "Q {T}\n\n".repeat(100_000);
+    let started = std::time::Instant::now();
+    let e = quiz::gift::parse(&many, &Budget::new(&small)).unwrap_err();
+    assert_eq!(e.code(), "too_large", "{e}");
+    assert!(e.to_string().contains("GIFT file"), "{e}");
+    // One question of a million answers, the same.
+    let wide = format!("Q {{={}}}", "a ~".repeat(1_000_000));
+    assert_eq!(
+        quiz::gift::parse(&wide, &Budget::new(&small))
+            .unwrap_err()
+            .code(),
+        "too_large"
+    );
+    // Unclosed braces and runs of escapes are errors, not hangs.
+    assert!(quiz::gift::parse(&"{\\".repeat(200_000), &Budget::new(&Limits::default())).is_err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    // QTI: conditions nested ten thousand deep, in a cartridge; and a breadth of items past the budget.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = r#"<manifest xmlns="http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"><metadata><schema>IMS Common Cartridge</schema></metadata><resources><resource identifier="a" type="imsqti_xmlv1p2/imscc_xmlv1p1/assessment"><file href="a.xml"/></resource></resources></manifest>"#;
+    let deep = format!(
+        r#"<questestinterop><assessment title="Deep"><section><item ident="i" title="Deep"><presentation><response_lid ident="r"><render_choice><response_label ident="x"><material><mattext>x</mattext></material></response_label></render_choice></response_lid></presentation><resprocessing><respcondition><conditionvar>{}<varequal respident="r">x</varequal>{}</conditionvar><setvar>100</setvar></respcondition></resprocessing></item></section></assessment></questestinterop>"#,
+        "<and>".repeat(10_000),
+        "</and>".repeat(10_000)
+    );
+    std::fs::write(dir.path().join("imsmanifest.xml"), manifest).unwrap();
+    std::fs::write(dir.path().join("a.xml"), &deep).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let source = Source::open(dir.path(), &Limits::default(), scratch.path()).unwrap();
+    // Conditions are followed 16 levels down and no further: no stack overflow, and nothing below counts.
+    let i = quiz::import(&source).unwrap();
+    let q = &i.quizzes[0].questions[0];
+    assert_eq!(
+        score(
+            q,
+            Response::Choice {
+                choice: quiz::text_id("x")
+            }
+        ),
+        0.0
+    );
+    let items = format!(
+        r#"<questestinterop><assessment title="Wide"><section>{}</section></assessment></questestinterop>"#,
+        r#"<item ident="i"><presentation><response_str ident="r"/></presentation></item>"#
+            .repeat(5_000)
+    );
+    std::fs::write(dir.path().join("a.xml"), items).unwrap();
+    let source = Source::open(dir.path(), &small, scratch.path()).unwrap();
+    let e = quiz::import(&source).unwrap_err();
+    assert_eq!(e.code(), "too_large", "{e}");
+}
