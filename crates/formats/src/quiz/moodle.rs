@@ -35,6 +35,19 @@ struct Bank<'a, 'i> {
 
 /// Reads a backup's question banks and quizzes into `out`.
 pub fn read(source: &Source, out: &mut Imported) -> Result<()> {
+    let quizzes = read_quizzes(source, true, out)?;
+    out.quizzes.extend(quizzes.into_iter().map(|(_, q)| q));
+    Ok(())
+}
+
+/// The backup's quiz activities, each with its activity directory (`activities/quiz_12`), in the backup's
+/// order; what cannot be imported goes to `out.unsupported`. With `banks`, the question banks are read into
+/// `out.banks` as well (the course reader, which makes lessons of quizzes only, leaves them).
+pub fn read_quizzes(
+    source: &Source,
+    with_banks: bool,
+    out: &mut Imported,
+) -> Result<Vec<(String, Quiz)>> {
     let text: String = source
         .budget()
         .soft(source.read_text("questions.xml"))?
@@ -49,13 +62,18 @@ pub fn read(source: &Source, out: &mut Imported) -> Result<()> {
         by_id: HashMap::new(),
     };
     if let Some(doc) = &doc {
-        banks(doc, &mut bank, out);
+        if with_banks {
+            banks(doc, &mut bank, out);
+        } else {
+            index(doc, &mut bank);
+        }
     }
     let mut backup = String::new();
     let manifest = {
         backup.push_str(&source.read_text("moodle_backup.xml")?);
         source.parse_xml(&backup, "moodle_backup.xml")?
     };
+    let mut found = Vec::new();
     for a in manifest.descendants().filter(|n| {
         n.tag_name().name() == "activity" && value(*n, "modulename").as_deref() == Some("quiz")
     }) {
@@ -70,10 +88,35 @@ pub fn read(source: &Source, out: &mut Imported) -> Result<()> {
         };
         let qdoc = source.parse_xml(&text, &path)?;
         if let Some(quiz) = quiz(&qdoc, &bank, &mut out.unsupported) {
-            out.quizzes.push(quiz);
+            found.push((dir, quiz));
         }
     }
-    Ok(())
+    Ok(found)
+}
+
+/// Every question of the backup by bank entry (the latest version) and by id, without converting any.
+fn index<'a, 'i>(doc: &'a Document<'i>, bank: &mut Bank<'a, 'i>) {
+    for q in doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "question")
+    {
+        if let Some(id) = attr(q, "id") {
+            bank.by_id.insert(id, q);
+        }
+    }
+    for entry in doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "question_bank_entry")
+    {
+        let latest = entry
+            .descendants()
+            .filter(|n| n.tag_name().name() == "question_versions")
+            .max_by_key(|v| number(*v, "version").unwrap_or(0.0) as i64)
+            .and_then(|v| v.descendants().find(|n| n.tag_name().name() == "question"));
+        if let (Some(id), Some(q)) = (attr(entry, "id"), latest) {
+            bank.by_entry.insert(id, q);
+        }
+    }
 }
 
 fn banks<'a, 'i>(doc: &'a Document<'i>, bank: &mut Bank<'a, 'i>, out: &mut Imported) {
