@@ -14,7 +14,8 @@
 //!   access rule in `accounts::policy`) < [`courses`] (courses, modules, lessons, attachments, package pages)
 //!   < [`learning`] (enrolment and progress) < the services: [`analytics`], [`notify`] (the inbox and mail),
 //!   [`search`] (chunks, BM25 and vector indexes, fusion), [`tutor`] (retrieval, the prompt, streamed answers),
-//!   [`packages`] (course packages in and out), [`publishing`] (the publish workflow), [`backup`].
+//!   [`packages`] (course packages in and out), [`publishing`] (the publish workflow), [`quizzes`] (attempts,
+//!   grading on the server, results), [`backup`].
 //! - The application: [`server`] (the one place that wires every job, subscriber and route, and starts a
 //!   server), [`app`] ([`App`], everything opened, shared as `Arc<App>`), [`cli`] (the `smartcourse` command;
 //!   `serve` starts the server), [`web`] (the server-rendered pages), [`system`] (health, metrics, OpenAPI,
@@ -43,6 +44,7 @@ pub mod ml;
 pub mod notify;
 pub mod packages;
 pub mod publishing;
+pub mod quizzes;
 pub mod ratelimit;
 pub mod search;
 pub mod server;

@@ -43,6 +43,7 @@ pub fn wiring() -> Wiring {
     let subscribers = Subscribers::default()
         .with(crate::analytics::Analytics)
         .with(crate::learning::Progress)
+        .with(crate::learning::QuizProgress)
         .with(crate::notify::Notifications)
         .with(crate::search::Reindex);
     Wiring { jobs, subscribers }
@@ -63,6 +64,7 @@ fn api(app: &App) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(crate::analytics::routes::router())
         .merge(crate::search::routes::router())
         .merge(crate::tutor::routes::router())
+        .merge(crate::quizzes::routes::router())
         .split_for_parts()
 }
 

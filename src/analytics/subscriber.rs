@@ -154,9 +154,13 @@ fn apply(tx: &Transaction, event_id: i64, event: &Event) -> Result<()> {
                 bump_lessons(&[*lesson], "tutor_first", 1)?;
             }
         }
+        // Quiz figures are read from the attempts themselves (quizzes::results); passing shows up here as
+        // the lesson completed.
         Event::UserRegistered { .. }
         | Event::CoursePublished { .. }
-        | Event::CourseChanged { .. } => {}
+        | Event::CourseChanged { .. }
+        | Event::QuizAttempted { .. }
+        | Event::QuizPassed { .. } => {}
     }
     Ok(())
 }

@@ -190,7 +190,7 @@ pub fn dry_run(config: &Config, package: &Path) -> anyhow::Result<()> {
         .modules
         .iter()
         .flat_map(|m| &m.lessons)
-        .map(|(_, n)| n)
+        .map(|l| l.files)
         .sum();
     println!(
         "would create {} module(s), {lessons} lesson(s), {files} file(s):",
@@ -198,13 +198,18 @@ pub fn dry_run(config: &Config, package: &Path) -> anyhow::Result<()> {
     );
     for (i, m) in preview.modules.iter().enumerate() {
         println!("{:>3}. {}", i + 1, m.title);
-        for (j, (title, n)) in m.lessons.iter().enumerate() {
-            let files = match n {
+        for (j, l) in m.lessons.iter().enumerate() {
+            let files = match l.files {
                 0 => String::new(),
                 1 => " (1 file)".into(),
                 n => format!(" ({n} files)"),
             };
-            println!("     {}.{} {title}{files}", i + 1, j + 1);
+            let quiz = match l.quiz_questions {
+                None => String::new(),
+                Some(1) => " [quiz: 1 question]".into(),
+                Some(n) => format!(" [quiz: {n} questions]"),
+            };
+            println!("     {}.{} {}{files}{quiz}", i + 1, j + 1, l.title);
         }
     }
     if !preview.skipped.is_empty() {

@@ -33,6 +33,12 @@ pub fn markdown_to_html(markdown: &str) -> String {
     SANITIZER.clean(&raw).to_string()
 }
 
+/// Sanitises an HTML fragment from a package or a teacher (a quiz's prompt, choice or feedback) as lesson
+/// bodies are.
+pub fn clean_html(html: &str) -> String {
+    SANITIZER.clean(html).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::markdown_to_html;

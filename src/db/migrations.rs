@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "vector_index_state",
         sql: include_str!("migrations/0010_vector_index_state.sql"),
     },
+    Migration {
+        version: 11,
+        name: "quizzes",
+        sql: include_str!("migrations/0011_quizzes.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -86,6 +86,25 @@ pub enum Event {
         #[serde(default)]
         lesson_id: Option<i64>,
     },
+    /// A student submitted a quiz attempt (graded; an essay may still wait for its mark).
+    #[serde(rename = "quiz.attempted")]
+    QuizAttempted {
+        attempt_id: i64,
+        lesson_id: i64,
+        course_id: i64,
+        user_id: i64,
+        /// In percent, 0 to 100.
+        percent: f64,
+        passed: bool,
+    },
+    /// A student passed a quiz (the first time or again): its lesson counts as complete.
+    #[serde(rename = "quiz.passed")]
+    QuizPassed {
+        attempt_id: i64,
+        lesson_id: i64,
+        course_id: i64,
+        user_id: i64,
+    },
 }
 
 impl Event {
@@ -100,6 +119,8 @@ impl Event {
             Event::LessonCompleted { .. } => "lesson.completed",
             Event::CourseCompleted { .. } => "course.completed",
             Event::TutorAnswered { .. } => "tutor.answered",
+            Event::QuizAttempted { .. } => "quiz.attempted",
+            Event::QuizPassed { .. } => "quiz.passed",
         }
     }
 
@@ -113,7 +134,9 @@ impl Event {
             | Event::EnrollmentCancelled { course_id, .. }
             | Event::LessonCompleted { course_id, .. }
             | Event::CourseCompleted { course_id, .. }
-            | Event::TutorAnswered { course_id, .. } => Some(*course_id),
+            | Event::TutorAnswered { course_id, .. }
+            | Event::QuizAttempted { course_id, .. }
+            | Event::QuizPassed { course_id, .. } => Some(*course_id),
         }
     }
 
@@ -387,6 +410,20 @@ mod tests {
                 course_id: 1,
                 abstained: false,
                 lesson_id: Some(3),
+            },
+            Event::QuizAttempted {
+                attempt_id: 4,
+                lesson_id: 3,
+                course_id: 1,
+                user_id: 2,
+                percent: 75.0,
+                passed: true,
+            },
+            Event::QuizPassed {
+                attempt_id: 4,
+                lesson_id: 3,
+                course_id: 1,
+                user_id: 2,
             },
         ];
         for e in all {

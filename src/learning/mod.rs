@@ -9,4 +9,4 @@ pub mod progress;
 pub mod routes;
 mod subscriber;
 
-pub use subscriber::Progress;
+pub use subscriber::{Progress, QuizProgress};

@@ -1,4 +1,5 @@
-//! The `progress` subscriber: a student who enrols starts at the course's first lesson.
+//! The `progress` subscriber: a student who enrols starts at the course's first lesson; and `quiz_progress`:
+//! a student who passes a quiz has completed its lesson.
 
 use rusqlite::Transaction;
 
@@ -23,6 +24,34 @@ impl Subscriber for Progress {
         } = d.event
         {
             super::progress::initialise(tx, course_id, user_id)?;
+        }
+        Ok(())
+    }
+}
+
+/// Completes a quiz's lesson for the student who passed it ([`super::progress::complete_for`]); completing
+/// again changes nothing, so a second pass or a repeated delivery is harmless.
+pub struct QuizProgress;
+
+impl Subscriber for QuizProgress {
+    fn name(&self) -> &'static str {
+        "quiz_progress"
+    }
+
+    fn hears(&self, event: &Event) -> bool {
+        matches!(event, Event::QuizPassed { .. })
+    }
+
+    fn handle(&self, tx: &Transaction, d: &Delivery) -> Result<()> {
+        if let Event::QuizPassed {
+            lesson_id, user_id, ..
+        } = d.event
+        {
+            // A student who left the course since has nothing to complete.
+            match super::progress::complete_for(tx, user_id, lesson_id) {
+                Ok(_) | Err(crate::error::Error::NotFound) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

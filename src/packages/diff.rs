@@ -40,6 +40,8 @@ pub(crate) struct StoredLesson {
     pub body: String,
     /// The launch page (`lessons.launch_path`) of an interactive page; `None` for a text lesson.
     pub launch: Option<String>,
+    /// Its quiz, for a quiz lesson.
+    pub quiz: Option<smartcourse_formats::quiz::Quiz>,
     /// Its files; applying the plan keeps those the package has with the same name and bytes.
     pub attachments: Vec<Attachment>,
 }
@@ -75,13 +77,15 @@ pub(crate) struct LessonStep {
     pub body_changed: bool,
     /// Whether the launch page must be written: it differs from the stored one, or a new lesson has one.
     pub launch_changed: bool,
+    /// Whether the quiz must be written: it differs from the stored one (a new lesson's, when it has one).
+    pub quiz_changed: bool,
 }
 
 impl LessonStep {
     /// Whether a kept lesson changed by what the plan can see (text or launch page); its files may still
     /// change it when applied. False for a new lesson, which counts as added instead.
     pub fn changed(&self) -> bool {
-        self.existing.is_some() && (self.body_changed || self.launch_changed)
+        self.existing.is_some() && (self.body_changed || self.launch_changed || self.quiz_changed)
     }
 }
 
@@ -109,7 +113,9 @@ pub(crate) fn diff(stored: Vec<StoredModule>, modules: &[PackageModule]) -> Plan
                         .position(|l| l.title == lesson.title)
                         .map(|i| old_lessons.remove(i));
                     let stored_launch = existing.as_ref().and_then(|l| l.launch.as_ref());
+                    let stored_quiz = existing.as_ref().and_then(|l| l.quiz.as_ref());
                     LessonStep {
+                        quiz_changed: stored_quiz != lesson.quiz.as_ref(),
                         body_changed: existing
                             .as_ref()
                             .is_some_and(|l| lesson_changed(&l.body, &lesson.body)),
@@ -178,6 +184,7 @@ mod tests {
                     title: title.into(),
                     body: body.into(),
                     launch: None,
+                    quiz: None,
                     attachments: Vec::new(),
                 })
                 .collect(),
@@ -195,6 +202,7 @@ mod tests {
                     attachments: Vec::new(),
                     refs: Vec::new(),
                     launch: None,
+                    quiz: None,
                 })
                 .collect(),
         }

@@ -9,7 +9,8 @@ use rusqlite::OptionalExtension;
 
 use super::sync::sync;
 use super::{
-    ImportReport, Package, Preview, PreviewModule, Source, cc, kolibri, moodle, native, olx, scorm,
+    ImportReport, Package, Preview, PreviewLesson, PreviewModule, Source, cc, kolibri, moodle,
+    native, olx, scorm,
 };
 use crate::App;
 use crate::accounts::{self, Actor, Role};
@@ -24,8 +25,8 @@ pub fn read_package(
     scratch: &Path,
 ) -> Result<(Source, Package)> {
     if kolibri::is_channel(path) {
-        let (source, package) = kolibri::read(path)?;
-        require_lessons(&package)?;
+        let (source, mut package) = kolibri::read(path)?;
+        prepare(&mut package)?;
         return Ok((source, package));
     }
     let source = Source::open(path, limits, scratch)?.descend(&[
@@ -55,8 +56,79 @@ pub fn read_package(
     } else {
         native::read(&source)?
     };
-    require_lessons(&package)?;
+    let mut package = package;
+    prepare(&mut package)?;
     Ok((source, package))
+}
+
+/// The checks and clean-ups an import makes before it changes anything, on the one path that both the import
+/// and `import --dry-run` ([`inspect`]) take, so a dry run that passes is an import that passes: a package
+/// with no lessons is refused; a lesson body over the limit is refused naming the lesson; an odd title (line
+/// breaks, markup, over 200 characters) is cleaned by [`clean_title`] rather than failing the course, the
+/// full text kept at the top of the lesson's body when it had to be shortened.
+fn prepare(package: &mut Package) -> Result<()> {
+    require_lessons(package)?;
+    for module in &mut package.modules {
+        module.title = clean_title(&module.title, "Module").0;
+        for lesson in &mut module.lessons {
+            let (title, full) = clean_title(&lesson.title, "Lesson");
+            if let Some(full) = full {
+                lesson.body = format!("**{}**\n\n{}", markdown_text(&full), lesson.body);
+            }
+            lesson.title = title;
+            crate::courses::check_body(&lesson.body).map_err(|_| {
+                Error::invalid(
+                    "package",
+                    format!(
+                        "the lesson “{}” has more than 1 MiB of text; split it into several lessons",
+                        lesson.title
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Most characters a title keeps ([`crate::courses::check_title`]'s limit).
+const MAX_TITLE: usize = 200;
+
+/// A title as SmartCourse takes it: markup dropped, line breaks and runs of spaces made one space, control
+/// characters removed, and shortened to [`MAX_TITLE`] characters with an ellipsis; `fallback` when nothing is
+/// left. With the full (cleaned) text when it had to be shortened.
+pub(crate) fn clean_title(raw: &str, fallback: &str) -> (String, Option<String>) {
+    let text = if raw.contains('<') {
+        smartcourse_formats::scorm::plain_text(raw)
+    } else {
+        raw.to_owned()
+    };
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let full = words.join(" ");
+    if full.is_empty() {
+        return (fallback.to_owned(), None);
+    }
+    if full.chars().count() <= MAX_TITLE {
+        return (full, None);
+    }
+    let mut short: String = full.chars().take(MAX_TITLE - 1).collect();
+    short = short.trim_end().to_owned();
+    short.push('…');
+    (short, Some(full))
+}
+
+/// Text safe to put in Markdown as it is (its markup characters escaped).
+fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\`*_{}[]<>()#+-.!|".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A package with no lesson to import is refused, saying what was skipped, rather than becoming an empty
@@ -97,7 +169,11 @@ pub fn inspect(
                 lessons: m
                     .lessons
                     .into_iter()
-                    .map(|l| (l.title, l.attachments.len()))
+                    .map(|l| PreviewLesson {
+                        files: l.attachments.len(),
+                        quiz_questions: l.quiz.map(|q| q.questions.len()),
+                        title: l.title,
+                    })
                     .collect(),
             })
             .collect(),

@@ -381,6 +381,7 @@ impl Reader<'_> {
         }
         Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title: node.title.clone(),
             body,

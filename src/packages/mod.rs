@@ -120,6 +120,16 @@ pub struct Preview {
 #[derive(Debug, Clone, Serialize)]
 pub struct PreviewModule {
     pub title: String,
-    /// (lesson title, attachments).
-    pub lessons: Vec<(String, usize)>,
+    pub lessons: Vec<PreviewLesson>,
+}
+
+/// A lesson in a [`Preview`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewLesson {
+    /// As the import would store it (cleaned, see `import::clean_title`).
+    pub title: String,
+    /// Files it would attach.
+    pub files: usize,
+    /// For a quiz lesson, how many questions its quiz has.
+    pub quiz_questions: Option<usize>,
 }

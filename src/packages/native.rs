@@ -16,7 +16,7 @@ fn bad(message: impl Into<String>) -> Error {
 }
 
 /// Writes `course_id` as a native package (zip) to `out`. `import(export(c))` gives the same course:
-/// titles, order, lesson text and files byte for byte.
+/// titles, order, lesson text and files byte for byte, and each quiz lesson's quiz (`quizzes/<lesson>.json`).
 pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Result<()> {
     let detail = service::course_detail(app, Some(actor.clone()), course_id).await?;
     let check = actor.clone();
@@ -43,9 +43,10 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
         |e: zip::result::ZipError| Error::Internal(anyhow::anyhow!("writing the package: {e}"));
     let ioerr = |e: std::io::Error| Error::Internal(anyhow::anyhow!("writing the package: {e}"));
     // Interactive pages: each such lesson's page, and the files they run with, under `package/`.
-    let (launches, kept) = app
+    let (launches, kept, quizzes) = app
         .db
         .read(move |c| {
+            let quizzes = crate::quizzes::quizzes_of_course(c, course_id)?;
             let launches: std::collections::HashMap<i64, String> = c
                 .prepare("SELECT id, launch_path FROM lessons WHERE course_id = ?1 AND launch_path IS NOT NULL")?
                 .query_map([course_id], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -54,7 +55,7 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
                 .prepare("SELECT path, sha256 FROM package_files WHERE course_id = ?1 ORDER BY path")?
                 .query_map([course_id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            Ok((launches, kept))
+            Ok((launches, kept, quizzes))
         })
         .await?;
     for (path, sum) in kept {
@@ -81,11 +82,23 @@ pub async fn export(app: &App, actor: Actor, course_id: i64, out: &Path) -> Resu
                 copy_blob(app, a.sha256.clone(), &mut zip).await?;
                 files.push(name);
             }
+            let quiz = match quizzes.get(&l.id) {
+                Some(quiz) => {
+                    let name = format!("quizzes/{stem}.json");
+                    let json =
+                        serde_json::to_vec_pretty(quiz).map_err(|e| Error::Internal(e.into()))?;
+                    zip.start_file(name.as_str(), deflate).map_err(zerr)?;
+                    zip.write_all(&json).map_err(ioerr)?;
+                    Some(name)
+                }
+                None => None,
+            };
             lessons.push(ManifestLesson {
                 title: l.title.clone(),
                 file,
                 files,
                 launch: launches.get(&l.id).map(|p| format!("{PAGES}{p}")),
+                quiz,
             });
         }
         manifest.modules.push(ManifestModule {

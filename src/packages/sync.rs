@@ -51,6 +51,10 @@ async fn read_outline(app: &Arc<App>, course_id: i64) -> Result<Vec<StoredModule
             .collect::<rusqlite::Result<_>>()?)
         })
         .await?;
+    let mut quizzes = app
+        .db
+        .read(move |c| crate::quizzes::quizzes_of_course(c, course_id))
+        .await?;
     let mut modules = Vec::with_capacity(detail.modules.len());
     for m in detail.modules {
         let mut lessons = Vec::with_capacity(m.lessons.len());
@@ -61,6 +65,7 @@ async fn read_outline(app: &Arc<App>, course_id: i64) -> Result<Vec<StoredModule
                 title: l.title,
                 body: full.body_markdown.unwrap_or_default(),
                 launch: launches.remove(&l.id),
+                quiz: quizzes.remove(&l.id),
                 attachments: full.attachments,
             });
         }
@@ -100,7 +105,11 @@ async fn apply(
         let mut order = Vec::new();
         for (lesson, step) in module.lessons.iter().zip(step.lessons) {
             let changed_here = step.changed();
-            let (launch_changed, updating) = (step.launch_changed, step.existing.is_some());
+            let (launch_changed, quiz_changed, updating) = (
+                step.launch_changed,
+                step.quiz_changed,
+                step.existing.is_some(),
+            );
             let (lesson_id, old_body, have) = match step.existing {
                 Some(stored) => (stored.id, stored.body, stored.attachments),
                 None => {
@@ -132,14 +141,21 @@ async fn apply(
             )
             .await?;
             files += attached.files;
-            if launch_changed {
-                let launch = lesson.launch.clone();
+            if launch_changed || quiz_changed {
+                // The lesson's launch page and quiz, beside the lesson (a lesson with a quiz is a quiz
+                // lesson); an interrupted import finds them unwritten and writes them on its next run.
+                let (launch, quiz) = (lesson.launch.clone(), lesson.quiz.clone());
                 app.db
                     .write(move |tx| {
-                        tx.execute(
-                            "UPDATE lessons SET launch_path = ?1 WHERE id = ?2",
-                            rusqlite::params![launch, lesson_id],
-                        )?;
+                        if launch_changed {
+                            tx.execute(
+                                "UPDATE lessons SET launch_path = ?1 WHERE id = ?2",
+                                rusqlite::params![launch, lesson_id],
+                            )?;
+                        }
+                        if quiz_changed {
+                            crate::quizzes::set_quiz(tx, lesson_id, quiz.as_ref())?;
+                        }
                         Ok(())
                     })
                     .await?;

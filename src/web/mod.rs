@@ -7,6 +7,7 @@
 
 mod admin;
 mod pages;
+mod quiz;
 mod teach;
 mod tutor;
 
@@ -106,6 +107,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "tutor_form.html",
             include_str!("../../assets/templates/tutor_form.html"),
         ),
+        (
+            "quiz.html",
+            include_str!("../../assets/templates/quiz.html"),
+        ),
+        (
+            "quiz_result.html",
+            include_str!("../../assets/templates/quiz_result.html"),
+        ),
+        (
+            "teach_quiz.html",
+            include_str!("../../assets/templates/teach_quiz.html"),
+        ),
     ] {
         env.add_template(name, source).expect("templates parse");
     }
@@ -134,6 +147,7 @@ pub fn router() -> Router<Arc<App>> {
         .merge(teach::routes())
         .merge(admin::routes())
         .merge(tutor::routes())
+        .merge(quiz::routes())
         .route("/assets/{version}/{file}", axum::routing::get(asset))
         .layer(axum::middleware::from_fn(same_origin))
 }
@@ -333,7 +347,7 @@ mod tests {
     #[test]
     fn every_template_parses() {
         // Forces the environment: a template that does not parse panics here, not on a user's request.
-        assert_eq!(TEMPLATES.templates().count(), 17);
+        assert_eq!(TEMPLATES.templates().count(), 20);
         for name in [
             "catalog.html",
             "course.html",

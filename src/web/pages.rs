@@ -311,15 +311,16 @@ async fn lesson(
     let prev = at.and_then(|i| i.checked_sub(1)).map(|i| order[i]);
     let next = at.and_then(|i| order.get(i + 1).copied());
     let user = actor.user_id();
-    let (enrolled, completed) = app
+    let (enrolled, completed, quiz) = app
         .db
         .read(move |c| {
+            let quiz = crate::quizzes::quiz_of(c, id)?.is_some();
             let Some(uid) = user else {
-                return Ok((false, false));
+                return Ok((false, false, quiz));
             };
             let enrolled = crate::learning::enrollment::is_enrolled(c, course_id, uid)?;
             let completed = crate::learning::progress::is_completed(c, uid, id)?;
-            Ok((enrolled, completed))
+            Ok((enrolled, completed, quiz))
         })
         .await?;
     let course = detail
@@ -331,7 +332,7 @@ async fn lesson(
         "lesson.html",
         &viewer,
         &title,
-        context! { lesson, course, prev, next, enrolled, completed, media, tracks, transcripts,
+        context! { lesson, course, prev, next, enrolled, completed, media, tracks, transcripts, quiz,
         max_chars => app.config.tutor.max_question_chars },
     ))
 }

@@ -781,7 +781,7 @@ fn import_and_export_work_with_and_without_a_running_server() {
         "format:  Open edX OLX export (TestX/Course)",
         "title:   Open edX Test Course",
         "  1. Introduction (README)\n     1.1 README\n",
-        "problems are not imported",
+        "     2.5 Example: split_test [quiz: 3 questions]\n",
         "(dry run: nothing was changed)",
     ] {
         assert!(text.contains(expected), "{expected}: {text}");

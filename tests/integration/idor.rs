@@ -41,7 +41,19 @@ async fn no_route_with_an_id_lets_an_outsider_read_or_change_someone_elses_objec
         .unwrap();
     let attachment = attachment["id"].as_i64().unwrap();
     let open = app.course(&owner, "Open").await;
-    app.lesson(&owner, open, "Open lesson", "x").await;
+    let open_lesson = app.lesson(&owner, open, "Open lesson", "x").await;
+    // The open lesson is a quiz, so the classmate has an attempt of their own.
+    let questions = smartcourse_formats::quiz::gift::parse(
+        "::Sum:: What is 2 + 2? {=four ~five}",
+        &smartcourse_formats::Budget::new(&smartcourse_formats::Limits::default()),
+    )
+    .unwrap();
+    let quiz = smartcourse::quizzes::Quiz::new("Open lesson", questions);
+    app.app
+        .db
+        .write(move |tx| smartcourse::quizzes::set_quiz(tx, open_lesson, Some(&quiz)))
+        .await
+        .unwrap();
     let started: Value = app
         .send(
             Method::POST,
@@ -70,6 +82,17 @@ async fn no_route_with_an_id_lets_an_outsider_read_or_change_someone_elses_objec
         .unwrap();
     let notification = inbox["items"][0]["id"].as_i64().unwrap();
     let job = app.drain_jobs().await[0].id;
+    let attempt: Value = app
+        .post(
+            &format!("/api/lessons/{open_lesson}/quiz/attempts"),
+            Some(&classmate.token),
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let attempt = attempt["attempt_id"].as_i64().unwrap();
     // The classmate's conversation with the tutor.
     let asked = app
         .post(
@@ -94,6 +117,7 @@ async fn no_route_with_an_id_lets_an_outsider_read_or_change_someone_elses_objec
             "jobs" => job,
             "users" => classmate.id,
             "ai" => conversation,
+            "quiz-attempts" => attempt,
             other => panic!("no object for /api/{other}: add one to this test"),
         }
     };

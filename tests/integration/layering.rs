@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tutor",
             "packages",
             "publishing",
+            "quizzes",
             "backup",
         ],
     ),

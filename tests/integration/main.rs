@@ -15,6 +15,7 @@ mod layering;
 mod mail;
 mod models;
 mod packages;
+mod quiz;
 mod scorm;
 mod search;
 mod system;

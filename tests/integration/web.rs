@@ -293,8 +293,12 @@ async fn instructors_import_packages_from_the_teach_page_and_students_cannot() {
     let page = read_page(location).await;
     assert!(page.contains("Open edX Test Course"), "{page}");
     assert!(
-        page.contains("problems are not imported"),
+        page.contains("LTI tools need the internet"),
         "the skipped items are listed: {page}"
+    );
+    assert!(
+        !page.contains("problems are not imported"),
+        "problems are imported as quizzes: {page}"
     );
     for dir in ["tmp", "imports"] {
         let left = std::fs::read_dir(app.app.data.join(dir))

@@ -1,7 +1,9 @@
 //! IMS Common Cartridge 1.1–1.3 (`.imscc`): the organization tree gives modules and lesson order (falling
 //! back to resource order when the tree is empty); wiki pages and web content become lessons; discussion
 //! topics become lessons; web links become lessons with the link; files linked through `$IMS-CC-FILEBASE$`
-//! become attachments; LTI links, quizzes and other activities are reported as skipped.
+//! become attachments; assessments (`imsqti` resources, read from Canvas's fuller `non_cc_assessments/` copy
+//! when the package has one) become quiz lessons through [`crate::quiz::qti1`]; LTI links, question banks and
+//! other activities are reported as skipped.
 
 use std::collections::HashMap;
 
@@ -45,6 +47,8 @@ struct Resource {
     kind: String,
     href: Option<String>,
     files: Vec<String>,
+    /// Identifiers of the resources it depends on (Canvas's assessment metadata names its QTI file so).
+    deps: Vec<String>,
 }
 
 /// Reads a cartridge into a package outline.
@@ -72,12 +76,16 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
             let files = children(r, "file")
                 .filter_map(|f| f.attribute("href").map(str::to_owned))
                 .collect();
+            let deps = children(r, "dependency")
+                .filter_map(|d| d.attribute("identifierref").map(str::to_owned))
+                .collect();
             resources.insert(
                 id.clone(),
                 Resource {
                     kind: r.attribute("type").unwrap_or_default().to_owned(),
                     href: r.attribute("href").map(str::to_owned),
                     files,
+                    deps,
                 },
             );
             order.push(id);
@@ -133,8 +141,15 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
         let mut lessons = Vec::new();
         for id in &order {
             let r = &resources[id];
-            if is_page(r) || is_discussion(r) {
-                lessons.extend(lesson_from_resource(source, None, id, r, &mut skipped)?);
+            if is_page(r) || is_discussion(r) || is_assessment(r) {
+                lessons.extend(lesson_from_resource(
+                    source,
+                    None,
+                    id,
+                    r,
+                    &resources,
+                    &mut skipped,
+                )?);
             } else if !is_settings(r) {
                 skipped.push(skip_reason(None, r));
             }
@@ -147,7 +162,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
     modules.retain(|m| !m.lessons.is_empty());
     if modules.is_empty() {
         return Err(bad(format!(
-            "the cartridge has no pages, links or discussions to import{}",
+            "the cartridge has no pages, links, discussions or quizzes to import{}",
             if skipped.is_empty() {
                 String::new()
             } else {
@@ -185,6 +200,10 @@ fn is_page(r: &Resource) -> bool {
                 h.ends_with(".html")
                     && (!h.starts_with("course_settings/") || h.ends_with("/syllabus.html"))
             })
+}
+
+fn is_assessment(r: &Resource) -> bool {
+    r.kind.contains("imsqti")
 }
 
 fn is_discussion(r: &Resource) -> bool {
@@ -230,7 +249,7 @@ fn lesson_from_item(
         ));
         return Ok(None);
     };
-    lesson_from_resource(source, title, id, r, skipped)
+    lesson_from_resource(source, title, id, r, resources, skipped)
 }
 
 /// The lesson a resource is, charged to the package's budget (which may refuse it); `None` when it is not
@@ -240,9 +259,10 @@ fn lesson_from_resource(
     title: Option<String>,
     id: &str,
     r: &Resource,
+    resources: &HashMap<String, Resource>,
     skipped: &mut Vec<String>,
 ) -> Result<Option<PackageLesson>> {
-    let lesson = resource_lesson(source, title, id, r, skipped)?;
+    let lesson = resource_lesson(source, title, id, r, resources, skipped)?;
     lesson.map(|l| source.budget().keep(l)).transpose()
 }
 
@@ -251,6 +271,7 @@ fn resource_lesson(
     title: Option<String>,
     id: &str,
     r: &Resource,
+    resources: &HashMap<String, Resource>,
     skipped: &mut Vec<String>,
 ) -> Result<Option<PackageLesson>> {
     if is_discussion(r) {
@@ -279,6 +300,7 @@ fn resource_lesson(
             .unwrap_or_else(|| "Discussion".to_owned());
         return Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title,
             body: html_block(&body),
@@ -304,11 +326,15 @@ fn resource_lesson(
         let title = title.or(link_title).unwrap_or_else(|| url.to_owned());
         return Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title,
             body: format!("[{url}]({url})\n"),
             attachments: Vec::new(),
         }));
+    }
+    if is_assessment(r) {
+        return assessment(source, title, id, r, resources, skipped);
     }
     if is_page(r) {
         let Some(href) = r.href.clone() else {
@@ -330,6 +356,7 @@ fn resource_lesson(
             .unwrap_or_else(|| file.to_owned());
         return Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: vec![id.to_owned(), stem],
             title,
             body: html_block(&body),
@@ -348,6 +375,7 @@ fn resource_lesson(
         let title = title.unwrap_or_else(|| name.clone());
         return Ok(Some(PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title,
             body: format!("See the attached file {name}.\n"),
@@ -356,6 +384,80 @@ fn resource_lesson(
     }
     skipped.push(skip_reason(title.as_deref(), r));
     Ok(None)
+}
+
+/// An assessment as a quiz lesson: its QTI file read by [`crate::quiz::qti1`], Canvas's full form
+/// (`non_cc_assessments/<id>.xml.qti`, named by a dependency) in preference, since the cartridge form leaves out
+/// Canvas-only questions. Questions that cannot be read are listed in `skipped`; a question bank (not an
+/// assessment) and a file with no question left are listed too, never made an empty lesson.
+fn assessment(
+    source: &Source,
+    title: Option<String>,
+    id: &str,
+    r: &Resource,
+    resources: &HashMap<String, Resource>,
+    skipped: &mut Vec<String>,
+) -> Result<Option<PackageLesson>> {
+    let canvas = r
+        .deps
+        .iter()
+        .filter_map(|d| resources.get(d))
+        .flat_map(|d| d.files.iter())
+        .find(|f| f.starts_with("non_cc_assessments/") && source.contains(f));
+    let cartridge = r
+        .href
+        .iter()
+        .chain(r.files.iter())
+        .find(|f| f.ends_with(".xml") && source.contains(f));
+    let Some(path) = canvas.or(cartridge).cloned() else {
+        skipped.push(format!(
+            "quiz “{}” skipped: its QTI file is missing from the package",
+            title.as_deref().unwrap_or(id)
+        ));
+        return Ok(None);
+    };
+    let mut listed = Vec::new();
+    let read = source
+        .budget()
+        .soft(crate::quiz::qti1::read(source, &path, &mut listed))?;
+    skipped.extend(listed);
+    let quiz = match read {
+        Ok(Some((quiz, false))) if !quiz.questions.is_empty() => quiz,
+        Ok(Some((quiz, false))) => {
+            skipped.push(format!(
+                "quiz “{}” skipped: none of its questions could be imported",
+                title.as_deref().unwrap_or(&quiz.title)
+            ));
+            return Ok(None);
+        }
+        Ok(Some((bank, true))) => {
+            skipped.push(format!(
+                "question bank “{}” skipped: banks are not lessons",
+                bank.title
+            ));
+            return Ok(None);
+        }
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            skipped.push(format!(
+                "quiz “{}” skipped: {e}",
+                title.as_deref().unwrap_or(id)
+            ));
+            return Ok(None);
+        }
+    };
+    Ok(Some(PackageLesson {
+        launch: None,
+        refs: vec![id.to_owned()],
+        title: title.unwrap_or_else(|| quiz.title.clone()),
+        body: if quiz.intro.trim().is_empty() {
+            String::new()
+        } else {
+            html_block(&quiz.intro)
+        },
+        attachments: Vec::new(),
+        quiz: Some(quiz),
+    }))
 }
 
 /// A text file of the package; `None` when it is missing or unreadable (listed in `skipped`). The package's

@@ -10,6 +10,7 @@ pub mod cc;
 pub mod moodle;
 pub mod native;
 pub mod olx;
+pub mod quiz;
 pub mod scorm;
 pub mod source;
 pub mod subtitles;
@@ -169,7 +170,7 @@ pub struct PackageModule {
 }
 
 /// A lesson of a package.
-#[derive(Debug)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct PackageLesson {
     /// Title.
     pub title: String,
@@ -183,4 +184,8 @@ pub struct PackageLesson {
     /// The page the lesson is, for a package of interactive pages (SCORM): its path among the package's
     /// files, with any query string. The lesson view runs it; `body` is its text, for search and the tutor.
     pub launch: Option<String>,
+    /// The lesson's quiz, for a package's assessment, quiz or problems; `body` is its introduction. Absent from
+    /// outlines stored before quizzes were read, hence the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiz: Option<quiz::Quiz>,
 }

@@ -3,7 +3,8 @@
 //! `moodle_backup.xml` names the course, its sections and its activities; each section's `<sequence>` gives
 //! the order of its activities. Pages, labels, book chapters, lesson content pages, files and folders, and
 //! URLs become lessons; files come from `files.xml` and are stored under `files/<2 hex>/<sha1>`; links to them
-//! (`@@PLUGINFILE@@/name`) point at the stored attachments. Other activity types are reported as skipped. An
+//! (`@@PLUGINFILE@@/name`) point at the stored attachments. Quiz activities become quiz lessons through
+//! [`crate::quiz::moodle`] (questions it cannot import listed). Other activity types are reported as skipped. An
 //! activity or section backup (not a course) is refused.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -56,6 +57,8 @@ struct Reader<'s> {
     source: &'s Source,
     files: HashMap<String, BackupFile>,
     skipped: Vec<String>,
+    /// The backup's quizzes by activity directory, read when the first quiz activity is met.
+    quizzes: Option<HashMap<String, crate::quiz::Quiz>>,
     file_names: BTreeMap<String, String>,
 }
 
@@ -115,6 +118,7 @@ pub fn read(source: &Source) -> Result<Package> {
         source,
         files: read_files(source)?,
         skipped: Vec::new(),
+        quizzes: None,
         file_names: BTreeMap::new(),
     };
     let mut by_id: HashMap<&str, &(String, String, String, String, String)> =
@@ -148,6 +152,7 @@ pub fn read(source: &Source) -> Result<Package> {
         if let Some(summary) = value(s, "summary").filter(|h| !plain_text(h).is_empty()) {
             lessons.push(source.budget().keep(PackageLesson {
                 launch: None,
+                quiz: None,
                 refs: Vec::new(),
                 title: section_title.clone(),
                 body: html_block(&summary),
@@ -225,6 +230,37 @@ fn read_files(source: &Source) -> Result<HashMap<String, BackupFile>> {
 }
 
 impl Reader<'_> {
+    /// A quiz activity as a quiz lesson ([`crate::quiz::moodle`]); the backup's quizzes are read once, on the
+    /// first. Questions it cannot import are listed; a quiz with none left is listed, not made a lesson.
+    fn quiz(&mut self, title: &str, dir: &str) -> Result<Vec<PackageLesson>> {
+        if self.quizzes.is_none() {
+            let mut out = crate::quiz::Imported::default();
+            let found = crate::quiz::moodle::read_quizzes(self.source, false, &mut out)?;
+            self.skipped.extend(out.unsupported);
+            self.quizzes = Some(found.into_iter().collect());
+        }
+        let found = self.quizzes.as_mut().and_then(|q| q.remove(dir));
+        let Some(quiz) = found.filter(|q| !q.questions.is_empty()) else {
+            self.skipped.push(format!(
+                "“{title}” (quiz): none of its questions could be imported"
+            ));
+            return Ok(Vec::new());
+        };
+        let body = if plain_text(&quiz.intro).trim().is_empty() {
+            String::new()
+        } else {
+            html_block(&quiz.intro)
+        };
+        Ok(vec![PackageLesson {
+            launch: None,
+            refs: Vec::new(),
+            title: title.to_owned(),
+            body,
+            attachments: Vec::new(),
+            quiz: Some(quiz),
+        }])
+    }
+
     /// The files an activity's `inforef.xml` refers to, each once.
     fn activity_files(&self, dir: &str) -> Result<Vec<BackupFile>> {
         let mut text = String::new();
@@ -286,6 +322,9 @@ impl Reader<'_> {
     fn activity(&mut self, module: &str, title: &str, dir: &str) -> Result<Vec<PackageLesson>> {
         let mut text = String::new();
         let path = format!("{dir}/{module}.xml");
+        if module == "quiz" {
+            return self.quiz(title, dir);
+        }
         let supported = matches!(
             module,
             "page" | "label" | "book" | "lesson" | "url" | "resource" | "folder"
@@ -317,6 +356,7 @@ impl Reader<'_> {
         let intro = value(node, "intro").unwrap_or_default();
         let lesson = |title: String, body: String, attachments: Vec<String>| PackageLesson {
             launch: None,
+            quiz: None,
             refs: Vec::new(),
             title,
             body: if body.trim().is_empty() {
@@ -472,6 +512,7 @@ impl Reader<'_> {
                     let title = value(p, "title").unwrap_or_else(|| "Page".into());
                     out.push(PackageLesson {
                         launch: None,
+                        quiz: None,
                         refs: Vec::new(),
                         title: format!("{name}: {title}"),
                         body,

@@ -58,6 +58,9 @@ pub struct ManifestLesson {
     /// string), run in the lesson view with the folder's other files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<String>,
+    /// For a quiz lesson: its quiz as JSON (the [`crate::quiz::Quiz`] model), relative to the package root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiz: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> Error {
@@ -126,7 +129,28 @@ pub fn read(source: &Source) -> Result<Package> {
                     }
                 }
             };
+            let quiz = match l.quiz.as_deref() {
+                None => None,
+                Some(file) => match source.read(file) {
+                    Ok(bytes) => match serde_json::from_slice::<crate::quiz::Quiz>(&bytes) {
+                        Ok(quiz) => Some(quiz),
+                        Err(e) => {
+                            problems.push(format!(
+                                "{file} (the quiz of lesson “{}”) is not a quiz: {e}",
+                                l.title
+                            ));
+                            None
+                        }
+                    },
+                    Err(e @ Error::TooLarge(_)) => return Err(e),
+                    Err(e) => {
+                        problems.push(e.to_string().trim_start_matches("package: ").to_owned());
+                        None
+                    }
+                },
+            };
             lessons.push(source.budget().keep(PackageLesson {
+                quiz,
                 launch,
                 refs: Vec::new(),
                 title: l.title,

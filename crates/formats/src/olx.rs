@@ -6,7 +6,8 @@
 //! lesson. HTML components (inline, or their `filename`'s `.html` file) become the lesson's text with
 //! `/static/` files attached; video components contribute their transcript with timestamps (and a video file
 //! in the package, if any, is attached with its subtitles); containers (split tests, conditionals) are read
-//! through; problems and other XBlocks are listed as skipped. `drafts/` is never read: only published
+//! through; a unit's problems become its lesson's quiz ([`crate::quiz::edx::problem`], one question each;
+//! those it cannot grade are listed as skipped); other XBlocks are listed as skipped. `drafts/` is never read: only published
 //! content is imported.
 //!
 //! Pointers make a graph, not a tree, and an export is not trusted to keep it a tree: the containers being
@@ -225,7 +226,6 @@ impl Reader<'_> {
 
     fn skip(&mut self, block: &Block, unit: &str) {
         let what = match block.tag.as_str() {
-            "problem" => "problems are not imported",
             "discussion" => "discussions are not imported",
             "lti" | "lti_consumer" => "LTI tools need the internet",
             "library_content" | "library_sourced" => {
@@ -255,6 +255,7 @@ impl Reader<'_> {
         let mut parts = Vec::new();
         let mut attachments = Vec::new();
         let mut seen = HashSet::new();
+        let mut questions = Vec::new();
         let name = unit.name().unwrap_or("Unit").to_owned();
         let mut at = Place {
             unit: &name,
@@ -263,6 +264,7 @@ impl Reader<'_> {
             max_bytes: self.source.budget().max_lesson_bytes(),
             attachments: &mut attachments,
             seen: &mut seen,
+            questions: &mut questions,
         };
         self.expanding.extend(unit.pointer.clone());
         let mut walked = Ok(());
@@ -276,13 +278,17 @@ impl Reader<'_> {
             self.expanding.pop();
         }
         walked?;
-        if parts.is_empty() {
+        if parts.is_empty() && questions.is_empty() {
             return Ok(None);
         }
+        // A unit's problems are its quiz, after its text: Open edX grades each problem where it stands, and
+        // SmartCourse asks them together at the end of the lesson.
+        let quiz = (!questions.is_empty()).then(|| crate::quiz::Quiz::new(name.clone(), questions));
         Ok(Some(PackageLesson {
             launch: None,
+            quiz,
             refs: Vec::new(),
-            title: unit.name().unwrap_or("Unit").to_owned(),
+            title: name,
             body: parts.join("\n"),
             attachments,
         }))
@@ -323,6 +329,7 @@ impl Reader<'_> {
                     at.add(text, files)?;
                 }
             }
+            "problem" => self.problem(&block, at)?,
             // Containers: what each group or condition would see, in order.
             "split_test" | "conditional" | "vertical" => {
                 if let Some(pointer) = &block.pointer {
@@ -340,6 +347,34 @@ impl Reader<'_> {
                 walked?;
             }
             _ => self.skip(&block, at.unit),
+        }
+        Ok(())
+    }
+
+    /// A problem as a question of the unit's quiz ([`crate::quiz::edx::problem`]); one SmartCourse cannot grade
+    /// is listed as skipped with the reason.
+    fn problem(&mut self, block: &Block, at: &mut Place<'_>) -> Result<()> {
+        let Ok(doc) = self
+            .source
+            .budget()
+            .soft(self.source.parse_xml(&block.xml, &block.origin))?
+        else {
+            self.skipped
+                .push(format!("{} is not valid XML", block.origin));
+            return Ok(());
+        };
+        let id = block
+            .attrs
+            .get("url_name")
+            .cloned()
+            .unwrap_or_else(|| format!("problem-{}", at.questions.len() + 1));
+        match crate::quiz::edx::problem(doc.root_element(), &id) {
+            Ok(q) => at.questions.push(q),
+            Err(why) => self.skipped.push(format!(
+                "“{}” (problem, in “{}”): {why}; not imported",
+                block.name().unwrap_or(&id),
+                at.unit
+            )),
         }
         Ok(())
     }
@@ -520,6 +555,8 @@ struct Place<'a> {
     max_bytes: u64,
     attachments: &'a mut Vec<String>,
     seen: &'a mut HashSet<String>,
+    /// The unit's problems, as the questions of its quiz.
+    questions: &'a mut Vec<crate::quiz::Question>,
 }
 
 impl Place<'_> {

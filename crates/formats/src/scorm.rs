@@ -145,6 +145,7 @@ fn lesson(
     source
         .budget()
         .keep(PackageLesson {
+            quiz: None,
             launch: crate::source::clean(path).map(|p| format!("{p}{query}")),
             refs: Vec::new(),
             title,
@@ -177,7 +178,8 @@ fn without_blocks(html: &str, tag: &str) -> String {
     out
 }
 
-pub(super) fn plain_text(html: &str) -> String {
+/// The text of an HTML fragment: tags dropped, common entities decoded (for titles, figures and search).
+pub fn plain_text(html: &str) -> String {
     let mut s = html.to_owned();
     for tag in ["script", "style", "noscript"] {
         s = without_blocks(&s, tag);

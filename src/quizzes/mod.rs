@@ -1,0 +1,680 @@
+//! Quizzes taken in the app (#23): a lesson's quiz, students' attempts, grading on the server, and the
+//! teacher's figures and essay marking. The quiz model, the answer-free view and the grading rules are
+//! [`smartcourse_formats::quiz`]; this domain stores them and decides who may do what.
+//!
+//! - A lesson with a quiz (`quizzes`, the [`Quiz`] as JSON) is a quiz lesson. Package imports set it
+//!   ([`set_quiz`]) with the lesson.
+//! - [`start`] opens an attempt (or resumes the open one) with a random seed, kept with it: the student's view
+//!   ([`AttemptView`]) is [`Quiz::view`] of that seed, so it renders the same after a restart, and holds no
+//!   answer, no fraction and no answer feedback: those types have no field for them.
+//! - [`save`] keeps answers as the student goes; [`submit`] grades them ([`grade_quiz`]) and stores every grade,
+//!   the attempt's result and a `quiz.attempted` event (and `quiz.passed` when it passes, which completes the
+//!   lesson through `learning`'s subscriber) in one transaction.
+//! - Results ([`result`]) exist only for submitted attempts, and only for their student and the course's
+//!   editors. [`report`] gives the editors per-question figures; [`mark`] scores an essay, re-deciding the
+//!   attempt's pass.
+//!
+//! Only students enrolled in the course take quizzes; the course's owner and admins see and mark them.
+
+pub mod routes;
+pub mod store;
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, Transaction};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::accounts::Actor;
+use crate::courses;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::learning::enrollment;
+use smartcourse_formats::quiz::{QuestionKind, grade, grade_quiz};
+pub use smartcourse_formats::quiz::{Quiz, QuizView, Response};
+
+pub use store::{quiz_of, quizzes_of_course, set_quiz};
+
+/// A student's attempt as they take it: the questions without their answers, and what they saved so far.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub attempt_id: i64,
+    pub lesson_id: i64,
+    pub started_at: String,
+    /// The quiz as this attempt shows it (`smartcourse_formats::quiz::QuizView`); texts are sanitised HTML.
+    #[schema(value_type = Object)]
+    pub quiz: QuizView,
+    /// Responses saved so far, by question id.
+    #[schema(value_type = Object)]
+    pub saved: BTreeMap<String, Response>,
+    /// Attempts this student has started, this one included.
+    pub attempts_used: u32,
+    /// `None`: unlimited.
+    pub max_attempts: Option<u32>,
+}
+
+/// An attempt in a list: no answers, no per-question results.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptSummary {
+    pub attempt_id: i64,
+    pub started_at: String,
+    pub submitted_at: Option<String>,
+    pub score: Option<f64>,
+    pub points: Option<f64>,
+    pub percent: Option<f64>,
+    pub passed: Option<bool>,
+}
+
+/// A student's attempts at one quiz, and what they may still do.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MyAttempts {
+    pub lesson_id: i64,
+    pub attempts: Vec<AttemptSummary>,
+    pub max_attempts: Option<u32>,
+    /// Whether another attempt may be started (or the open one resumed).
+    pub can_attempt: bool,
+    /// Whether some attempt passed.
+    pub passed: bool,
+}
+
+/// A submitted attempt, graded: what the student sees after submitting, and the teacher per attempt.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptResult {
+    pub attempt_id: i64,
+    pub lesson_id: i64,
+    pub user_id: i64,
+    pub started_at: String,
+    pub submitted_at: String,
+    pub score: f64,
+    pub points: f64,
+    pub percent: f64,
+    pub passed: bool,
+    /// An essay waits for its mark: the score and the pass may still change.
+    pub needs_marking: bool,
+    /// In the attempt's order.
+    pub questions: Vec<QuestionResult>,
+}
+
+/// One question of a submitted attempt.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuestionResult {
+    pub question_id: String,
+    /// Sanitised HTML.
+    pub prompt: String,
+    pub points: f64,
+    pub score: f64,
+    pub correct: bool,
+    pub needs_marking: bool,
+    /// What the student answered (`smartcourse_formats::quiz::Response`), if anything.
+    #[schema(value_type = Option<Object>)]
+    pub response: Option<Response>,
+    /// The feedback of what was answered and the question's general feedback, sanitised HTML.
+    pub feedback: Vec<String>,
+}
+
+/// Saving or submitting answers: responses by question id.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Answers {
+    /// Question id → response (`{"type": "choice", "choice": "<choice id>"}`, `{"type": "text", "text":
+    /// "…"}`, …: `smartcourse_formats::quiz::Response`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub answers: BTreeMap<String, Response>,
+}
+
+/// A teacher's mark for an essay answer.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mark {
+    /// Between 0 and the question's points.
+    pub score: f64,
+}
+
+/// How a quiz went, per question, for its teachers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuizReport {
+    pub lesson_id: i64,
+    pub title: String,
+    /// Submitted attempts.
+    pub attempts: usize,
+    /// Students with a submitted attempt.
+    pub students: usize,
+    /// Students with a passing attempt.
+    pub passed: usize,
+    pub questions: Vec<QuestionFigures>,
+    /// Essay answers waiting for a mark.
+    pub to_mark: Vec<EssayToMark>,
+}
+
+/// One question's figures over every submitted attempt.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuestionFigures {
+    pub question_id: String,
+    pub title: String,
+    /// Plain text, shortened.
+    pub prompt: String,
+    pub kind: String,
+    /// Attempts that showed the question.
+    pub shown: usize,
+    /// Answers fully right.
+    pub right: usize,
+    /// The wrong answer given most often (a choice's text, or what was typed), and how many gave it.
+    pub most_common_wrong: Option<String>,
+    pub most_common_wrong_count: usize,
+}
+
+/// An essay answer to mark.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EssayToMark {
+    pub attempt_id: i64,
+    pub user_id: i64,
+    pub full_name: String,
+    pub question_id: String,
+    pub points: f64,
+    pub text: String,
+}
+
+/// The quiz of `lesson_id` for `actor` if they may read the lesson: 404 when it is no quiz lesson.
+fn readable_quiz(
+    conn: &Connection,
+    actor: &Actor,
+    lesson_id: i64,
+) -> Result<(courses::CourseRef, Quiz)> {
+    let course = courses::require_lesson_read(conn, actor, lesson_id)?;
+    let quiz = quiz_of(conn, lesson_id)?.ok_or(Error::NotFound)?;
+    Ok((course, quiz))
+}
+
+/// The student taking quizzes in `course`: enrolled, else 403 (an editor previews, but does not take them).
+fn require_student(conn: &Connection, actor: &Actor, course_id: i64) -> Result<i64> {
+    let user = actor.user_id().ok_or(Error::Forbidden)?;
+    if enrollment::is_enrolled(conn, course_id, user)? {
+        Ok(user)
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
+fn new_seed() -> Result<u64> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("no randomness for a seed: {e}")))?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// The student's view with its texts sanitised: they come from packages and teachers.
+fn clean_view(mut view: QuizView) -> QuizView {
+    use smartcourse_formats::quiz::view::{GapKindView, KindView};
+    let clean = courses::render::clean_html;
+    view.intro = clean(&view.intro);
+    for q in &mut view.questions {
+        q.prompt = clean(&q.prompt);
+        match &mut q.kind {
+            KindView::SingleChoice { choices } | KindView::MultipleResponse { choices } => {
+                choices.iter_mut().for_each(|c| c.text = clean(&c.text));
+            }
+            KindView::Matching { prompts, .. } => {
+                prompts.iter_mut().for_each(|c| c.text = clean(&c.text));
+            }
+            KindView::Ordering { items } => items.iter_mut().for_each(|c| c.text = clean(&c.text)),
+            KindView::FillBlanks { gaps } => {
+                for g in gaps {
+                    if let GapKindView::Choice { choices } = &mut g.kind {
+                        choices.iter_mut().for_each(|c| c.text = clean(&c.text));
+                    }
+                }
+            }
+            KindView::TrueFalse
+            | KindView::ShortAnswer
+            | KindView::Numeric
+            | KindView::Essay { .. } => {}
+        }
+    }
+    view
+}
+
+fn view_of(conn: &Connection, quiz: &Quiz, a: &store::AttemptRow) -> Result<AttemptView> {
+    let used = store::attempts_of(conn, a.user_id, a.lesson_id)?.len() as u32;
+    let saved = store::answers(conn, a.id)?
+        .into_iter()
+        .filter_map(|r| Some((r.question_id, r.response?)))
+        .collect();
+    Ok(AttemptView {
+        attempt_id: a.id,
+        lesson_id: a.lesson_id,
+        started_at: a.started_at.clone(),
+        quiz: clean_view(quiz.view(a.seed)),
+        saved,
+        attempts_used: used,
+        max_attempts: quiz.max_attempts,
+    })
+}
+
+/// Starts an attempt at the quiz of `lesson_id` for the enrolled student `actor`, or resumes their open one.
+/// 409 `no_attempts_left` when the quiz's attempts are used up.
+pub fn start(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<AttemptView> {
+    let (course, quiz) = readable_quiz(tx, actor, lesson_id)?;
+    let user = require_student(tx, actor, course.id)?;
+    if let Some(open) = store::open_attempt(tx, user, lesson_id)? {
+        return view_of(tx, &quiz, &open);
+    }
+    let used = store::attempts_of(tx, user, lesson_id)?.len() as u32;
+    if quiz.max_attempts.is_some_and(|max| used >= max) {
+        return Err(Error::Conflict {
+            code: "no_attempts_left",
+            message: format!("you have used all {used} attempts this quiz allows").into(),
+        });
+    }
+    let id = store::insert_attempt(tx, user, lesson_id, new_seed()?)?;
+    let attempt = store::attempt(tx, id)?.ok_or(Error::NotFound)?;
+    tracing::info!(
+        attempt.id = id,
+        lesson.id = lesson_id,
+        "quiz attempt started"
+    );
+    view_of(tx, &quiz, &attempt)
+}
+
+/// The attempt `attempt_id` if it is `actor`'s own and still open; 404 for another's, 409 `attempt_submitted`
+/// once submitted.
+fn own_open_attempt(
+    conn: &Connection,
+    actor: &Actor,
+    attempt_id: i64,
+) -> Result<(store::AttemptRow, Quiz)> {
+    let user = actor.user_id().ok_or(Error::NotFound)?;
+    let a = store::attempt(conn, attempt_id)?
+        .filter(|a| a.user_id == user)
+        .ok_or(Error::NotFound)?;
+    let (course, quiz) = readable_quiz(conn, actor, a.lesson_id)?;
+    require_student(conn, actor, course.id)?;
+    if a.submitted_at.is_some() {
+        return Err(Error::Conflict {
+            code: "attempt_submitted",
+            message: "this attempt was submitted; start a new one".into(),
+        });
+    }
+    Ok((a, quiz))
+}
+
+/// The open attempt of the calling student at the quiz of `lesson_id`, read only (404 when there is none).
+pub fn resume(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<AttemptView> {
+    let (course, quiz) = readable_quiz(conn, actor, lesson_id)?;
+    let user = require_student(conn, actor, course.id)?;
+    let open = store::open_attempt(conn, user, lesson_id)?.ok_or(Error::NotFound)?;
+    view_of(conn, &quiz, &open)
+}
+
+/// The view of the caller's own open attempt `attempt_id` (what a submitted form answers).
+pub fn attempt_view(conn: &Connection, actor: &Actor, attempt_id: i64) -> Result<AttemptView> {
+    let (a, quiz) = own_open_attempt(conn, actor, attempt_id)?;
+    view_of(conn, &quiz, &a)
+}
+
+/// Checks that every response names a question of the attempt (422 naming the first that does not).
+fn check_answers(quiz: &Quiz, seed: u64, answers: &BTreeMap<String, Response>) -> Result<()> {
+    let shown: Vec<&str> = quiz
+        .attempt_questions(seed)
+        .iter()
+        .map(|q| q.id.as_str())
+        .collect();
+    match answers.keys().find(|id| !shown.contains(&id.as_str())) {
+        Some(id) => Err(Error::invalid(
+            format!("answers.{id}"),
+            "this attempt has no such question",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Saves answers to the open attempt `attempt_id` without grading them.
+pub fn save(
+    tx: &Transaction,
+    actor: &Actor,
+    attempt_id: i64,
+    answers: &Answers,
+) -> Result<AttemptView> {
+    let (a, quiz) = own_open_attempt(tx, actor, attempt_id)?;
+    check_answers(&quiz, a.seed, &answers.answers)?;
+    store::save_responses(tx, a.id, &answers.answers)?;
+    view_of(tx, &quiz, &a)
+}
+
+/// Saves the last answers and submits the attempt: graded, stored with `quiz.attempted` (and `quiz.passed`
+/// when it passes) in this one transaction.
+pub fn submit(
+    tx: &Transaction,
+    actor: &Actor,
+    attempt_id: i64,
+    answers: &Answers,
+) -> Result<AttemptResult> {
+    let (a, quiz) = own_open_attempt(tx, actor, attempt_id)?;
+    check_answers(&quiz, a.seed, &answers.answers)?;
+    store::save_responses(tx, a.id, &answers.answers)?;
+    let responses: BTreeMap<String, Response> = store::answers(tx, a.id)?
+        .into_iter()
+        .filter_map(|r| Some((r.question_id, r.response?)))
+        .collect();
+    let earlier = store::history(tx, a.user_id, a.lesson_id, a.id)?;
+    let graded = grade_quiz(&quiz, a.seed, &responses, &earlier);
+    for (question, g) in &graded.questions {
+        store::write_grade(tx, a.id, question, g, None)?;
+    }
+    store::finish_attempt(tx, a.id, graded.score, graded.points, graded.passed)?;
+    crate::events::emit(
+        tx,
+        &Event::QuizAttempted {
+            attempt_id: a.id,
+            lesson_id: a.lesson_id,
+            course_id: a.course_id,
+            user_id: a.user_id,
+            percent: graded.percent,
+            passed: graded.passed,
+        },
+    )?;
+    if graded.passed {
+        crate::events::emit(
+            tx,
+            &Event::QuizPassed {
+                attempt_id: a.id,
+                lesson_id: a.lesson_id,
+                course_id: a.course_id,
+                user_id: a.user_id,
+            },
+        )?;
+    }
+    tracing::info!(
+        attempt.id = a.id,
+        passed = graded.passed,
+        "quiz attempt submitted"
+    );
+    result(tx, actor, a.id)
+}
+
+fn percent(score: f64, points: f64) -> f64 {
+    if points > 0.0 {
+        score / points * 100.0
+    } else {
+        0.0
+    }
+}
+
+/// A submitted attempt's result: for its student and the course's editors (404 for anyone else, 409
+/// `attempt_open` while it is open, so no result can be read before submitting).
+pub fn result(conn: &Connection, actor: &Actor, attempt_id: i64) -> Result<AttemptResult> {
+    let a = store::attempt(conn, attempt_id)?.ok_or(Error::NotFound)?;
+    let mine = actor.user_id() == Some(a.user_id);
+    // Someone else's attempt in a course they may not read: 404, not 403, so ids tell outsiders nothing.
+    let (course, quiz) = match readable_quiz(conn, actor, a.lesson_id) {
+        Err(Error::Forbidden) if !mine => return Err(Error::NotFound),
+        other => other?,
+    };
+    if !mine && !courses::may_edit(actor, &course) {
+        return Err(Error::NotFound);
+    }
+    let Some(submitted_at) = a.submitted_at.clone() else {
+        return Err(Error::Conflict {
+            code: "attempt_open",
+            message: "this attempt has not been submitted yet".into(),
+        });
+    };
+    let answers: BTreeMap<String, store::AnswerRow> = store::answers(conn, a.id)?
+        .into_iter()
+        .map(|r| (r.question_id.clone(), r))
+        .collect();
+    let clean = courses::render::clean_html;
+    let questions: Vec<QuestionResult> = quiz
+        .attempt_questions(a.seed)
+        .into_iter()
+        .map(|q| {
+            let row = answers.get(&q.id);
+            QuestionResult {
+                question_id: q.id.clone(),
+                prompt: clean(&q.prompt),
+                points: q.points,
+                score: row.and_then(|r| r.score).unwrap_or(0.0),
+                correct: row.and_then(|r| r.correct).unwrap_or(false),
+                needs_marking: row.is_some_and(|r| r.needs_marking),
+                response: row.and_then(|r| r.response.clone()),
+                feedback: row
+                    .map(|r| r.feedback.iter().map(|f| clean(f)).collect())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let (score, points) = (a.score.unwrap_or(0.0), a.points.unwrap_or(0.0));
+    Ok(AttemptResult {
+        attempt_id: a.id,
+        lesson_id: a.lesson_id,
+        user_id: a.user_id,
+        started_at: a.started_at,
+        submitted_at,
+        score,
+        points,
+        percent: percent(score, points),
+        passed: a.passed.unwrap_or(false),
+        needs_marking: questions.iter().any(|q| q.needs_marking),
+        questions,
+    })
+}
+
+/// The caller's attempts at a quiz (students: their own).
+pub fn my_attempts(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<MyAttempts> {
+    let (course, quiz) = readable_quiz(conn, actor, lesson_id)?;
+    let user = actor.user_id().ok_or(Error::NotFound)?;
+    let enrolled = enrollment::is_enrolled(conn, course.id, user)?;
+    let rows = store::attempts_of(conn, user, lesson_id)?;
+    let open = rows.iter().any(|a| a.submitted_at.is_none());
+    let used = rows.len() as u32;
+    Ok(MyAttempts {
+        lesson_id,
+        passed: rows.iter().any(|a| a.passed == Some(true)),
+        can_attempt: enrolled && (open || quiz.max_attempts.is_none_or(|m| used < m)),
+        max_attempts: quiz.max_attempts,
+        attempts: rows
+            .into_iter()
+            .map(|a| AttemptSummary {
+                attempt_id: a.id,
+                started_at: a.started_at,
+                percent: a.score.zip(a.points).map(|(s, p)| percent(s, p)),
+                submitted_at: a.submitted_at,
+                score: a.score,
+                points: a.points,
+                passed: a.passed,
+            })
+            .collect(),
+    })
+}
+
+/// What an answer says, in words, for the figures: the choice's text rather than its id.
+fn answer_words(q: &smartcourse_formats::quiz::Question, r: &Response) -> String {
+    let plain = |h: &str| smartcourse_formats::scorm::plain_text(h).trim().to_owned();
+    let choice_text = |choices: &[smartcourse_formats::quiz::Choice], id: &str| {
+        choices
+            .iter()
+            .find(|c| c.id == id)
+            .map_or_else(|| id.to_owned(), |c| plain(&c.text))
+    };
+    match (&q.kind, r) {
+        (QuestionKind::SingleChoice { choices }, Response::Choice { choice }) => {
+            choice_text(choices, choice)
+        }
+        (QuestionKind::MultipleResponse { choices, .. }, Response::Choices { choices: chosen }) => {
+            let mut words: Vec<String> = chosen.iter().map(|c| choice_text(choices, c)).collect();
+            words.sort();
+            words.join(" + ")
+        }
+        (_, Response::TrueFalse { value }) => if *value { "true" } else { "false" }.to_owned(),
+        (_, Response::Text { text } | Response::Number { text }) => text.trim().to_owned(),
+        (_, other) => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+/// Per-question figures of a quiz, and the essays to mark: for the course's owner and admins.
+pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizReport> {
+    courses::require_lesson_edit(conn, actor, lesson_id)?;
+    let quiz = quiz_of(conn, lesson_id)?.ok_or(Error::NotFound)?;
+    let attempts = store::submitted_attempts(conn, lesson_id)?;
+    let mut figures: BTreeMap<&str, (usize, usize, BTreeMap<String, usize>)> = BTreeMap::new();
+    let mut to_mark = Vec::new();
+    for a in &attempts {
+        let answers: BTreeMap<String, store::AnswerRow> = store::answers(conn, a.id)?
+            .into_iter()
+            .map(|r| (r.question_id.clone(), r))
+            .collect();
+        for q in quiz.attempt_questions(a.seed) {
+            let f = figures.entry(q.id.as_str()).or_default();
+            f.0 += 1;
+            let Some(row) = answers.get(&q.id) else {
+                continue;
+            };
+            if row.correct == Some(true) {
+                f.1 += 1;
+            } else if let (false, Some(r)) = (row.needs_marking, &row.response) {
+                *f.2.entry(answer_words(q, r)).or_default() += 1;
+            }
+            if row.needs_marking
+                && let Some(Response::Essay { text }) = &row.response
+            {
+                to_mark.push(EssayToMark {
+                    attempt_id: a.id,
+                    user_id: a.user_id,
+                    full_name: store::full_name(conn, a.user_id)?,
+                    question_id: q.id.clone(),
+                    points: q.points,
+                    text: text.clone(),
+                });
+            }
+        }
+    }
+    let questions = quiz
+        .questions
+        .iter()
+        .map(|q| {
+            let (shown, right, wrong) = figures.remove(q.id.as_str()).unwrap_or_default();
+            let top = wrong
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+            let prompt = smartcourse_formats::scorm::plain_text(&q.prompt);
+            QuestionFigures {
+                question_id: q.id.clone(),
+                title: q.title.clone(),
+                prompt: shorten(prompt.trim(), 120),
+                kind: q.kind_name().to_owned(),
+                shown,
+                right,
+                most_common_wrong_count: top.as_ref().map_or(0, |t| t.1),
+                most_common_wrong: top.map(|t| t.0),
+            }
+        })
+        .collect();
+    let mut students: Vec<i64> = attempts.iter().map(|a| a.user_id).collect();
+    students.sort_unstable();
+    students.dedup();
+    let mut passed: Vec<i64> = attempts
+        .iter()
+        .filter(|a| a.passed == Some(true))
+        .map(|a| a.user_id)
+        .collect();
+    passed.sort_unstable();
+    passed.dedup();
+    Ok(QuizReport {
+        lesson_id,
+        title: quiz.title.clone(),
+        attempts: attempts.len(),
+        students: students.len(),
+        passed: passed.len(),
+        questions,
+        to_mark,
+    })
+}
+
+/// `text` cut to `max` characters with an ellipsis.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Marks an essay answer of a submitted attempt (the course's owner and admins): its score is set and the
+/// attempt's score and pass decided again; passing now emits `quiz.passed`.
+pub fn mark(
+    tx: &Transaction,
+    actor: &Actor,
+    attempt_id: i64,
+    question_id: &str,
+    m: &Mark,
+) -> Result<AttemptResult> {
+    let a = store::attempt(tx, attempt_id)?.ok_or(Error::NotFound)?;
+    courses::require_lesson_edit(tx, actor, a.lesson_id)?;
+    let quiz = quiz_of(tx, a.lesson_id)?.ok_or(Error::NotFound)?;
+    if a.submitted_at.is_none() {
+        return Err(Error::Conflict {
+            code: "attempt_open",
+            message: "this attempt has not been submitted yet".into(),
+        });
+    }
+    let question = quiz
+        .attempt_questions(a.seed)
+        .into_iter()
+        .find(|q| q.id == question_id)
+        .ok_or(Error::NotFound)?;
+    if !matches!(question.kind, QuestionKind::Essay { .. }) {
+        return Err(Error::invalid(
+            "question",
+            "only essay answers are marked by hand",
+        ));
+    }
+    if !m.score.is_finite() || m.score < 0.0 || m.score > question.points {
+        return Err(Error::invalid(
+            "score",
+            format!("a mark is between 0 and {}", question.points),
+        ));
+    }
+    let answers = store::answers(tx, a.id)?;
+    let response = answers
+        .iter()
+        .find(|r| r.question_id == question_id)
+        .and_then(|r| r.response.clone())
+        .unwrap_or(Response::Essay {
+            text: String::new(),
+        });
+    let mut graded = grade(question, &response);
+    graded.score = m.score;
+    graded.fraction = if question.points > 0.0 {
+        m.score / question.points
+    } else {
+        0.0
+    };
+    graded.correct = graded.fraction >= 1.0 - 1e-9;
+    graded.needs_marking = false;
+    store::write_grade(tx, a.id, question_id, &graded, actor.user_id())?;
+    let rows = store::answers(tx, a.id)?;
+    let score: f64 = rows.iter().filter_map(|r| r.score).sum();
+    let points = a.points.unwrap_or(0.0);
+    let earlier = store::history(tx, a.user_id, a.lesson_id, a.id)?;
+    let mut history = earlier;
+    history.extend(
+        rows.iter()
+            .filter(|r| !r.needs_marking)
+            .filter_map(|r| r.correct),
+    );
+    let passed = quiz.pass.passed(percent(score, points), &history);
+    store::finish_attempt(tx, a.id, score, points, passed)?;
+    if passed && a.passed != Some(true) {
+        crate::events::emit(
+            tx,
+            &Event::QuizPassed {
+                attempt_id: a.id,
+                lesson_id: a.lesson_id,
+                course_id: a.course_id,
+                user_id: a.user_id,
+            },
+        )?;
+    }
+    result(tx, actor, a.id)
+}

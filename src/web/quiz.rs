@@ -1,0 +1,362 @@
+//! Quiz pages: a student takes a quiz lesson's quiz (a plain form, one control per answer), sees the result
+//! with feedback and may try again while attempts remain; the course's teachers see per-question figures.
+//!
+//! Form fields name questions and their parts by their place in the attempt's view (`q3`, `q3.1`), which
+//! the attempt's seed gives again on submission, so no id from a package has to survive a form's encoding.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::response::{Html, Response};
+use axum::routing::get;
+use minijinja::context;
+use serde::Serialize;
+
+use super::{Viewer, WebError, render, see_other};
+use crate::App;
+use crate::http::extract::Path;
+use crate::quizzes::{self, Answers, AttemptView, Response as Answer};
+use smartcourse_formats::quiz::view::{GapKindView, KindView};
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/lessons/{id}/quiz", get(quiz_page).post(start))
+        .route("/quiz-attempts/{id}", get(result_page).post(submit))
+        .route("/teach/lessons/{id}/quiz", get(report_page))
+}
+
+/// One form control of a question.
+#[derive(Serialize)]
+struct Control {
+    /// The field's name.
+    name: String,
+    /// `radio`, `checkbox`, `text`, `number`, `textarea`, `select`.
+    input: &'static str,
+    /// Its label (sanitised HTML for a choice; text otherwise).
+    label: String,
+    /// The value sent (a radio's or checkbox's), or the value it shows (a text field's).
+    value: String,
+    /// Whether the saved answer has it chosen.
+    checked: bool,
+    /// A select's options: (value, text).
+    options: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct FormQuestion {
+    number: usize,
+    title: String,
+    prompt: String,
+    points: f64,
+    kind: &'static str,
+    controls: Vec<Control>,
+}
+
+fn control(
+    name: String,
+    input: &'static str,
+    label: String,
+    value: String,
+    checked: bool,
+) -> Control {
+    Control {
+        name,
+        input,
+        label,
+        value,
+        checked,
+        options: Vec::new(),
+    }
+}
+
+/// The form of an attempt, with what was saved filled in.
+fn form(view: &AttemptView) -> Vec<FormQuestion> {
+    let mut out = Vec::new();
+    for (i, q) in view.quiz.questions.iter().enumerate() {
+        let name = format!("q{i}");
+        let saved = view.saved.get(&q.id);
+        let mut prompt = q.prompt.clone();
+        let (kind, controls) = match &q.kind {
+            KindView::SingleChoice { choices } => (
+                "single",
+                choices
+                    .iter()
+                    .map(|c| {
+                        let on = matches!(saved, Some(Answer::Choice { choice }) if choice == &c.id);
+                        control(name.clone(), "radio", c.text.clone(), c.id.clone(), on)
+                    })
+                    .collect(),
+            ),
+            KindView::MultipleResponse { choices } => (
+                "multiple",
+                choices
+                    .iter()
+                    .map(|c| {
+                        let on = matches!(saved, Some(Answer::Choices { choices }) if choices.contains(&c.id));
+                        control(name.clone(), "checkbox", c.text.clone(), c.id.clone(), on)
+                    })
+                    .collect(),
+            ),
+            KindView::TrueFalse => (
+                "single",
+                [("true", "True"), ("false", "False")]
+                    .into_iter()
+                    .map(|(v, label)| {
+                        let on = matches!(saved, Some(Answer::TrueFalse { value }) if value.to_string() == v);
+                        control(name.clone(), "radio", label.into(), v.into(), on)
+                    })
+                    .collect(),
+            ),
+            KindView::ShortAnswer | KindView::Numeric => {
+                let typed = match saved {
+                    Some(Answer::Text { text } | Answer::Number { text }) => text.clone(),
+                    _ => String::new(),
+                };
+                let input = if matches!(q.kind, KindView::Numeric) { "number" } else { "text" };
+                ("typed", vec![control(name.clone(), input, "Your answer".into(), typed, false)])
+            }
+            KindView::Essay { template } => {
+                let typed = match saved {
+                    Some(Answer::Essay { text }) => text.clone(),
+                    _ => template.clone(),
+                };
+                ("typed", vec![control(name.clone(), "textarea", "Your answer".into(), typed, false)])
+            }
+            KindView::Matching { prompts, answers } => (
+                "parts",
+                prompts
+                    .iter()
+                    .enumerate()
+                    .map(|(j, p)| {
+                        let chosen = match saved {
+                            Some(Answer::Matching { pairs }) => pairs.get(&p.id).cloned().unwrap_or_default(),
+                            _ => String::new(),
+                        };
+                        let mut c = control(format!("{name}.{j}"), "select", p.text.clone(), chosen, false);
+                        c.options = answers.iter().map(|a| (a.clone(), a.clone())).collect();
+                        c
+                    })
+                    .collect(),
+            ),
+            KindView::Ordering { items } => (
+                "parts",
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(j, it)| {
+                        let place = match saved {
+                            Some(Answer::Ordering { items: order }) => order
+                                .iter()
+                                .position(|x| x == &it.id)
+                                .map(|p| (p + 1).to_string())
+                                .unwrap_or_default(),
+                            _ => String::new(),
+                        };
+                        let mut c = control(format!("{name}.{j}"), "select", it.text.clone(), place, false);
+                        c.options = (1..=items.len()).map(|n| (n.to_string(), n.to_string())).collect();
+                        c
+                    })
+                    .collect(),
+            ),
+            KindView::FillBlanks { gaps } => {
+                let mut controls = Vec::new();
+                for (j, g) in gaps.iter().enumerate() {
+                    let marker = smartcourse_formats::quiz::gap_marker(&g.id);
+                    prompt = prompt.replace(&marker, &format!("<strong>[{}]</strong>", j + 1));
+                    let typed = match saved {
+                        Some(Answer::Blanks { gaps }) => gaps.get(&g.id).cloned().unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    let label = format!("Blank {}", j + 1);
+                    let c = match &g.kind {
+                        GapKindView::Text => control(format!("{name}.{j}"), "text", label, typed, false),
+                        GapKindView::Numeric => control(format!("{name}.{j}"), "number", label, typed, false),
+                        GapKindView::Choice { choices } => {
+                            let mut c = control(format!("{name}.{j}"), "select", label, typed, false);
+                            c.options = choices.iter().map(|o| (o.id.clone(), o.text.clone())).collect();
+                            c
+                        }
+                    };
+                    controls.push(c);
+                }
+                ("parts", controls)
+            }
+        };
+        out.push(FormQuestion {
+            number: i + 1,
+            title: q.title.clone(),
+            prompt,
+            points: q.points,
+            kind,
+            controls,
+        });
+    }
+    out
+}
+
+/// The answers a submitted form gives, by question id (an empty field is no answer).
+fn answers_of(view: &AttemptView, fields: &[(String, String)]) -> Answers {
+    let values = |name: &str| -> Vec<&str> {
+        fields
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let first = |name: &str| values(name).first().map(|v| (*v).to_owned());
+    let mut answers = BTreeMap::new();
+    for (i, q) in view.quiz.questions.iter().enumerate() {
+        let name = format!("q{i}");
+        let answer = match &q.kind {
+            KindView::SingleChoice { .. } => first(&name).map(|choice| Answer::Choice { choice }),
+            KindView::MultipleResponse { .. } => {
+                let chosen: Vec<String> = values(&name).into_iter().map(str::to_owned).collect();
+                (!chosen.is_empty()).then_some(Answer::Choices { choices: chosen })
+            }
+            KindView::TrueFalse => first(&name).map(|v| Answer::TrueFalse { value: v == "true" }),
+            KindView::ShortAnswer => first(&name).map(|text| Answer::Text { text }),
+            KindView::Numeric => first(&name).map(|text| Answer::Number { text }),
+            KindView::Essay { .. } => first(&name).map(|text| Answer::Essay { text }),
+            KindView::Matching { prompts, .. } => {
+                let pairs: BTreeMap<String, String> = prompts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, p)| Some((p.id.clone(), first(&format!("{name}.{j}"))?)))
+                    .collect();
+                (!pairs.is_empty()).then_some(Answer::Matching { pairs })
+            }
+            KindView::Ordering { items } => {
+                let mut placed: Vec<(u32, String)> = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, it)| {
+                        let n = first(&format!("{name}.{j}"))?.parse().ok()?;
+                        Some((n, it.id.clone()))
+                    })
+                    .collect();
+                placed.sort();
+                (!placed.is_empty()).then(|| Answer::Ordering {
+                    items: placed.into_iter().map(|(_, id)| id).collect(),
+                })
+            }
+            KindView::FillBlanks { gaps } => {
+                let filled: BTreeMap<String, String> = gaps
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, g)| Some((g.id.clone(), first(&format!("{name}.{j}"))?)))
+                    .collect();
+                (!filled.is_empty()).then_some(Answer::Blanks { gaps: filled })
+            }
+        };
+        if let Some(a) = answer {
+            answers.insert(q.id.clone(), a);
+        }
+    }
+    Answers { answers }
+}
+
+/// The quiz of a lesson: the open attempt's form, or the attempts so far and a button to start one.
+async fn quiz_page(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let a = actor.clone();
+    let (mine, open) = app
+        .db
+        .read(move |c| {
+            let mine = quizzes::my_attempts(c, &a, id)?;
+            let open = match mine.attempts.iter().find(|t| t.submitted_at.is_none()) {
+                Some(_) => Some(quizzes::resume(c, &a, id)?),
+                None => None,
+            };
+            Ok((mine, open))
+        })
+        .await?;
+    let lesson = crate::courses::service::get_lesson(&app, actor, id).await?;
+    let questions = open.as_ref().map(form);
+    Ok(render(
+        "quiz.html",
+        &viewer,
+        &lesson.title,
+        context! { lesson, mine, open, questions },
+    ))
+}
+
+/// Starts (or resumes) an attempt, then shows its form.
+async fn start(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    app.db
+        .write(move |tx| quizzes::start(tx, &actor, id))
+        .await?;
+    Ok(see_other(&format!("/lessons/{id}/quiz")))
+}
+
+/// Submits the form's answers, then shows the result.
+async fn submit(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let a = actor.clone();
+    app.db
+        .write(move |tx| {
+            let view = quizzes::attempt_view(tx, &a, id)?;
+            let answers = answers_of(&view, &fields);
+            quizzes::submit(tx, &a, id, &answers)
+        })
+        .await?;
+    Ok(see_other(&format!("/quiz-attempts/{id}")))
+}
+
+/// A submitted attempt: score, pass, and each question's feedback; a retry while attempts remain.
+async fn result_page(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let a = actor.clone();
+    let (result, mine) = app
+        .db
+        .read(move |c| {
+            let result = quizzes::result(c, &a, id)?;
+            let mine = quizzes::my_attempts(c, &a, result.lesson_id).ok();
+            Ok((result, mine))
+        })
+        .await?;
+    let lesson = crate::courses::service::get_lesson(&app, actor, result.lesson_id).await?;
+    Ok(render(
+        "quiz_result.html",
+        &viewer,
+        &format!("{}: result", lesson.title),
+        context! { lesson, result, mine, percent => (result.percent * 10.0).round() / 10.0 },
+    ))
+}
+
+/// The teacher's figures for a quiz.
+async fn report_page(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let a = actor.clone();
+    let report = app.db.read(move |c| quizzes::report(c, &a, id)).await?;
+    let lesson = crate::courses::service::get_lesson(&app, actor, id).await?;
+    Ok(render(
+        "teach_quiz.html",
+        &viewer,
+        &format!("{}: results", lesson.title),
+        context! { lesson, report },
+    ))
+}
