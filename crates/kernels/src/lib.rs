@@ -10,7 +10,11 @@
 //! sums), so a row's result does not depend on which other rows share its step.
 //!
 //! A crate of its own so it is compiled with optimisations even in test builds (see the workspace's
-//! `[profile.dev.package]`), and free of `unsafe`: the inner loops are plain slices the compiler vectorizes.
+//! `[profile.dev.package]`). The inner loops are plain slices the compiler vectorizes, except on builds for
+//! AVX2 CPUs (`just serve` builds for the CPU it runs on), which use AVX2's byte multiply-adds: 1.5-1.9x the
+//! plain loop here (`cargo run --release -p smartcourse-kernels --example speed` with
+//! `RUSTFLAGS="-C target-cpu=native"`). That path has the workspace's only `unsafe`: one call into a
+//! `#[target_feature]` function, in a module compiled only when the build requires those features anyway.
 
 use rayon::prelude::*;
 
@@ -47,6 +51,11 @@ fn quantize_into(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
 }
 
 /// Sum of the products of two blocks, exactly (in i32).
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+)))]
 #[inline(always)]
 fn dot_block(a: &[i8], b: &[i8]) -> i32 {
     let mut sum = 0i32;
@@ -56,7 +65,12 @@ fn dot_block(a: &[i8], b: &[i8]) -> i32 {
     sum
 }
 
-/// Dot product of a weight row with an input row (each as blocks and their scales).
+/// Dot product of a weight row with an input row (each as blocks and their scales), in plain Rust.
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+)))]
 #[inline(always)]
 fn dot_row(wq: &[i8], ws: &[f32], aq: &[i8], as_: &[f32]) -> f32 {
     let mut acc = 0f32;
@@ -68,6 +82,118 @@ fn dot_row(wq: &[i8], ws: &[f32], aq: &[i8], as_: &[f32]) -> f32 {
         acc += dot_block(wb, ab) as f32 * (sw * sa);
     }
     acc
+}
+
+/// AVX2 (when the build enables it, as `just serve`'s `-C target-cpu=native` does on such a CPU): 32 byte
+/// products per instruction. `maddubs` multiplies unsigned by signed bytes, so the weight's sign moves onto
+/// the input (`sign`) and its absolute value is the unsigned side; pairs add into i16 without saturating
+/// (quantized values stay within ±127), `madd` with ones widens them to eight i32 sums, and each block's sums
+/// are scaled into eight float accumulators, added up once per row. bytemuck moves the bytes into vectors; the
+/// one `unsafe` is calling the `#[target_feature]` function, sound because this module only exists when the
+/// whole build targets CPUs with AVX2 and FMA.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod simd {
+    use super::BLOCK;
+    use std::arch::x86_64::{
+        __m256, __m256i, _mm256_cvtepi32_ps, _mm256_fmadd_ps, _mm256_madd_epi16,
+        _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_set1_ps, _mm256_setzero_ps,
+        _mm256_sign_epi8,
+    };
+
+    #[inline(always)]
+    fn load(bytes: &[i8]) -> __m256i {
+        let block: [i8; BLOCK] = bytes[..BLOCK].try_into().expect("a whole block");
+        bytemuck::cast(block)
+    }
+
+    #[inline(always)]
+    fn sum(v: __m256) -> f32 {
+        let lanes: [f32; 8] = bytemuck::cast(v);
+        lanes.iter().sum()
+    }
+
+    /// Dot product of a weight row with an input row (each as blocks and their scales).
+    #[inline(always)]
+    pub(super) fn dot_row(wq: &[i8], ws: &[f32], aq: &[i8], as_: &[f32]) -> f32 {
+        #[expect(
+            unsafe_code,
+            reason = "calling a #[target_feature] function; this module is compiled only when the build enables AVX2 and FMA for every function"
+        )]
+        // SAFETY: the cfg on this module: the binary already requires AVX2 and FMA of the CPU it runs on.
+        unsafe {
+            dot_row_avx2(wq, ws, aq, as_)
+        }
+    }
+
+    /// [`dot_row`] for four input rows at once: each weight block is loaded and made unsigned once.
+    #[inline(always)]
+    pub(super) fn dot_rows4(wq: &[i8], ws: &[f32], aq: [&[i8]; 4], as_: [&[f32]; 4]) -> [f32; 4] {
+        #[expect(
+            unsafe_code,
+            reason = "calling a #[target_feature] function; this module is compiled only when the build enables AVX2 and FMA for every function"
+        )]
+        // SAFETY: as in `dot_row`.
+        unsafe {
+            dot_rows4_avx2(wq, ws, aq, as_)
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn dot_rows4_avx2(wq: &[i8], ws: &[f32], aq: [&[i8]; 4], as_: [&[f32]; 4]) -> [f32; 4] {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for (j, (wb, sw)) in wq.chunks_exact(BLOCK).zip(ws).enumerate() {
+            let w = load(wb);
+            let unsigned = _mm256_sign_epi8(w, w);
+            for r in 0..4 {
+                let a = load(&aq[r][j * BLOCK..(j + 1) * BLOCK]);
+                let products = _mm256_maddubs_epi16(unsigned, _mm256_sign_epi8(a, w));
+                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
+                acc[r] = _mm256_fmadd_ps(sums, _mm256_set1_ps(sw * as_[r][j]), acc[r]);
+            }
+        }
+        acc.map(sum)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn dot_row_avx2(wq: &[i8], ws: &[f32], aq: &[i8], as_: &[f32]) -> f32 {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = _mm256_setzero_ps();
+        for ((wb, ab), (sw, sa)) in wq
+            .chunks_exact(BLOCK)
+            .zip(aq.chunks_exact(BLOCK))
+            .zip(ws.iter().zip(as_))
+        {
+            let w = load(wb);
+            let a = load(ab);
+            let products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+            let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
+            acc = _mm256_fmadd_ps(sums, _mm256_set1_ps(sw * sa), acc);
+        }
+        sum(acc)
+    }
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+use simd::{dot_row, dot_rows4};
+
+/// [`dot_row`] for four input rows.
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+)))]
+#[inline(always)]
+fn dot_rows4(wq: &[i8], ws: &[f32], aq: [&[i8]; 4], as_: [&[f32]; 4]) -> [f32; 4] {
+    [0, 1, 2, 3].map(|r| dot_row(wq, ws, aq[r], as_[r]))
 }
 
 /// Rows of inputs quantized for [`Int8Matrix::matmul`].
@@ -167,13 +293,23 @@ impl Int8Matrix {
                     let r = first + i;
                     let wq = &self.q[r * row_bytes..(r + 1) * row_bytes];
                     let ws = &self.scales[r * self.blocks..(r + 1) * self.blocks];
-                    for (b, o) in out_row.iter_mut().enumerate() {
-                        *o = dot_row(
-                            wq,
-                            ws,
+                    let input_row = |b: usize| {
+                        (
                             &input.q[b * row_bytes..(b + 1) * row_bytes],
                             &input.scales[b * self.blocks..(b + 1) * self.blocks],
-                        );
+                        )
+                    };
+                    // Four rows at a time share each weight block's loads; a row's sums are the same either way.
+                    let mut b = 0;
+                    while b + 4 <= m {
+                        let rows = [b, b + 1, b + 2, b + 3].map(input_row);
+                        let got = dot_rows4(wq, ws, rows.map(|r| r.0), rows.map(|r| r.1));
+                        out_row[b..b + 4].copy_from_slice(&got);
+                        b += 4;
+                    }
+                    for (i, o) in out_row[b..].iter_mut().enumerate() {
+                        let (aq, as_) = input_row(b + i);
+                        *o = dot_row(wq, ws, aq, as_);
                     }
                 }
             });
