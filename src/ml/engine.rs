@@ -252,6 +252,20 @@ impl Prefixes {
     }
 }
 
+/// Runs one model step, turning a panic inside it into an error for the answers of that step, so that one
+/// bad step does not stop the engine's thread (and with it the tutor) for everyone after.
+fn guarded<T>(step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        tracing::error!(panic = %what, "a model step panicked; its answers fail, the engine goes on");
+        Err(anyhow!("the model failed: {what}"))
+    })
+}
+
 fn run(model: Transformer, stop_ids: Vec<u32>, max_batch: usize, jobs: mpsc::Receiver<Job>) {
     let mut waiting: VecDeque<Job> = VecDeque::new();
     let mut active: Vec<Active> = Vec::new();
@@ -288,7 +302,7 @@ fn run(model: Transformer, stop_ids: Vec<u32>, max_batch: usize, jobs: mpsc::Rec
         if let Some(a) = active.iter_mut().find(|a| !a.done && a.reading()) {
             let started = Instant::now();
             let end = ((a.read / PREFILL_CHUNK + 1) * PREFILL_CHUNK).min(a.job.prompt.len());
-            let result = model.prefill(&mut a.seq, &a.job.prompt[a.read..end]);
+            let result = guarded(|| model.prefill(&mut a.seq, &a.job.prompt[a.read..end]));
             a.reading_ms += started.elapsed().as_secs_f64() * 1000.0;
             tracing::trace!(
                 from = a.read,
@@ -325,7 +339,7 @@ fn run(model: Transformer, stop_ids: Vec<u32>, max_batch: usize, jobs: mpsc::Rec
             let t0 = Instant::now();
             let result = {
                 let mut seqs: Vec<&mut Sequence> = writing.iter_mut().map(|a| &mut a.seq).collect();
-                model.decode(&mut seqs, &tokens)
+                guarded(|| model.decode(&mut seqs, &tokens))
             };
             tracing::trace!(
                 answers = tokens.len(),
@@ -352,5 +366,38 @@ fn run(model: Transformer, stop_ids: Vec<u32>, max_batch: usize, jobs: mpsc::Rec
             }
         }
         active.retain(|a| !a.done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_step_becomes_an_error_and_the_next_step_runs() {
+        let failed = guarded::<u32>(|| panic!("index out of range"));
+        let e = format!("{:#}", failed.unwrap_err());
+        assert!(e.contains("index out of range"), "{e}");
+        assert_eq!(guarded(|| Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_prompt_reuses_only_whole_chunks_of_a_kept_start() {
+        let prompt: Vec<u32> = (0..700).collect();
+        let snap = || Snapshot::empty_for_tests(600);
+        let mut p = Prefixes {
+            slots: VecDeque::new(),
+        };
+        p.keep(&prompt, snap());
+        // Shares 650 tokens: two whole chunks (512) are reused.
+        let mut other: Vec<u32> = (0..650).collect();
+        other.extend([9999; 100]);
+        assert_eq!(p.best(&other).map(|(_, n)| n), Some(512));
+        // Shares 200 tokens: less than a chunk, nothing reused.
+        let mut short: Vec<u32> = (0..200).collect();
+        short.extend([9999; 500]);
+        assert!(p.best(&short).is_none());
+        // A prompt that is the kept start itself leaves its last token to read.
+        assert_eq!(p.best(&prompt[..512]).map(|(_, n)| n), Some(256));
     }
 }

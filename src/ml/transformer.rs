@@ -232,6 +232,15 @@ impl Snapshot {
         self.len == 0
     }
 
+    /// A snapshot that claims `len` tokens and holds no tensors, for tests of the prefix bookkeeping.
+    #[cfg(test)]
+    pub(crate) fn empty_for_tests(len: usize) -> Snapshot {
+        Snapshot {
+            layers: Vec::new(),
+            len,
+        }
+    }
+
     /// Its first `tokens` tokens.
     pub fn truncated(&self, tokens: usize) -> candle_core::Result<Snapshot> {
         let len = tokens.min(self.len);
