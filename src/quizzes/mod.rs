@@ -678,3 +678,102 @@ pub fn mark(
     }
     result(tx, actor, a.id)
 }
+
+/// What the tutor must know while a student has quiz attempts open in a course: the quizzes' titles, and the
+/// texts their hidden answers accept (short answers, numbers, text gaps: answers the student cannot see in
+/// the questions), which the tutor must never write.
+#[derive(Debug, Default, Clone)]
+pub struct OpenQuizzes {
+    /// Titles of the quiz lessons with an open attempt.
+    pub titles: Vec<String>,
+    /// Accepted answers that appear nowhere in the questions as shown (without wildcards, 2+ characters).
+    pub answers: Vec<String>,
+}
+
+impl OpenQuizzes {
+    /// Whether any attempt is open.
+    pub fn any(&self) -> bool {
+        !self.titles.is_empty()
+    }
+
+    /// Whether `text` gives away one of the hidden answers (case-insensitive, as whole words).
+    pub fn reveals(&self, text: &str) -> bool {
+        let words: Vec<String> = text
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric() && c != '.' && c != '-')
+            .map(|w| w.trim_matches(|c: char| c == '.' || c == '-').to_owned())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let joined = format!(" {} ", words.join(" "));
+        self.answers.iter().any(|a| {
+            let a: Vec<String> = a
+                .to_lowercase()
+                .split(|c: char| !c.is_alphanumeric() && c != '.' && c != '-')
+                .map(|w| w.trim_matches(|c: char| c == '.' || c == '-').to_owned())
+                .filter(|w| !w.is_empty())
+                .collect();
+            !a.is_empty() && joined.contains(&format!(" {} ", a.join(" ")))
+        })
+    }
+}
+
+/// The quizzes `user` has an attempt open at in `course_id` (see [`OpenQuizzes`]).
+pub fn open_for_tutor(conn: &Connection, user: i64, course_id: i64) -> Result<OpenQuizzes> {
+    let mut stmt = conn.prepare(
+        "SELECT a.lesson_id, l.title FROM quiz_attempts a
+           JOIN quizzes q ON q.lesson_id = a.lesson_id
+           JOIN lessons l ON l.id = a.lesson_id
+          WHERE a.user_id = ?1 AND a.submitted_at IS NULL AND q.course_id = ?2",
+    )?;
+    let open: Vec<(i64, String)> = stmt
+        .query_map(rusqlite::params![user, course_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = OpenQuizzes::default();
+    for (lesson, title) in open {
+        out.titles.push(title);
+        if let Some(quiz) = quiz_of(conn, lesson)? {
+            for q in &quiz.questions {
+                hidden_answers(q, &mut out.answers);
+            }
+        }
+    }
+    out.answers
+        .retain(|a| a.chars().count() >= 2 && !a.contains('*'));
+    out.answers.sort();
+    out.answers.dedup();
+    Ok(out)
+}
+
+fn hidden_answers(q: &smartcourse_formats::quiz::Question, out: &mut Vec<String>) {
+    use smartcourse_formats::quiz::{GapKind, NumericAnswer, NumericValue, TextAnswer};
+    let texts = |a: &[TextAnswer], out: &mut Vec<String>| {
+        out.extend(
+            a.iter()
+                .filter(|a| a.fraction > 0.0)
+                .map(|a| a.pattern.trim().to_owned()),
+        )
+    };
+    let numbers = |a: &[NumericAnswer], out: &mut Vec<String>| {
+        for a in a.iter().filter(|a| a.fraction > 0.0) {
+            if let NumericValue::Exact { value, .. } = a.value {
+                out.push(value.to_string());
+            }
+        }
+    };
+    match &q.kind {
+        QuestionKind::ShortAnswer { answers, .. } => texts(answers, out),
+        QuestionKind::Numeric { answers } => numbers(answers, out),
+        QuestionKind::FillBlanks { gaps } => {
+            for g in gaps {
+                match &g.kind {
+                    GapKind::Text { answers, .. } => texts(answers, out),
+                    GapKind::Numeric { answers } => numbers(answers, out),
+                    GapKind::Choice { .. } => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -58,9 +58,10 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
     .await?;
     let found = evidence::find(&query, &hits, EVIDENCE_SENTENCES);
     let (hits, found, abstain) = judge(hits, found, cfg.min_relevance, cfg.sources);
-    let _ = tx
-        .send(TutorEvent::Evidence(evidence_items(&hits, &found)))
-        .await;
+    let mut shown = evidence_items(&hits, &found);
+    // A sentence of the course that holds a hidden answer of an open quiz is not shown during it.
+    shown.retain(|e| !p.quiz.reveals(&e.text));
+    let _ = tx.send(TutorEvent::Evidence(shown)).await;
     let (answer, finish, citations) = if abstain {
         let answer = NOT_COVERED.to_owned();
         let _ = tx.send(TutorEvent::Token(answer.clone())).await;
@@ -87,7 +88,15 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
             );
             return Ok(());
         }
-        let text = if found.coverage >= evidence::LEXICAL_MIN && refuses(&g.text) {
+        let text = if p.quiz.reveals(&g.text) {
+            // During a quiz the tutor never writes one of its hidden answers, whatever the model wrote.
+            let text = QUIZ_HINT_ONLY.to_owned();
+            let _ = tx.send(TutorEvent::Replace(text.clone())).await;
+            text
+        } else if p.quiz.any() {
+            // No course sentences in place of a hint during a quiz.
+            g.text
+        } else if found.coverage >= evidence::LEXICAL_MIN && refuses(&g.text) {
             // A small model copying "not covered" when the course plainly answers: show the course instead.
             let text = from_evidence(&hits, &found);
             let _ = tx.send(TutorEvent::Replace(text.clone())).await;
@@ -114,6 +123,9 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         .await;
     Ok(())
 }
+
+/// What replaces an answer that would give away an open quiz's answer.
+pub(crate) const QUIZ_HINT_ONLY: &str = "You have a quiz open, so I can only give hints, not answers: read the lesson the sources point to, and try the question yourself. Ask me again after you submit the quiz and I can explain.";
 
 /// Sentences of evidence shown and given to the model.
 const EVIDENCE_SENTENCES: usize = 3;
@@ -260,6 +272,7 @@ async fn generate(
             passages: &messages_hits,
             history: &prepared.history,
             question: &prepared.question,
+            open_quizzes: &prepared.quiz.titles,
         };
         let (messages, used) = prompt::fit(&prompt, budget, |m| generator.prompt_tokens(m))?;
         let mut text = String::new();

@@ -234,6 +234,8 @@ struct Question {
     question: String,
     conversation_id: Option<i64>,
     history: Vec<ChatMessage>,
+    /// The student's open quiz attempts in this course: hints only, and their hidden answers never written.
+    quiz: crate::quizzes::OpenQuizzes,
 }
 
 /// Checks that `actor` may ask about the course (enrolled student, owner, admin), the question and the
@@ -248,7 +250,7 @@ pub async fn prepare(app: &Arc<App>, actor: &Actor, req: AskRequest) -> Result<P
         ));
     }
     let a = actor.clone();
-    let (course_title, mode, history) = app
+    let (course_title, mode, history, quiz) = app
         .db
         .read(move |c| {
             crate::courses::require_lessons_read(c, &a, req.course_id)?;
@@ -283,7 +285,17 @@ pub async fn prepare(app: &Arc<App>, actor: &Actor, req: AskRequest) -> Result<P
                 }
                 None => Vec::new(),
             };
-            Ok((title, TutorMode::parse(&mode), history))
+            let quiz = match a.user_id() {
+                Some(user) => crate::quizzes::open_for_tutor(c, user, req.course_id)?,
+                None => crate::quizzes::OpenQuizzes::default(),
+            };
+            // While a quiz is open the tutor only hints, whatever the course's mode.
+            let mode = if quiz.any() {
+                TutorMode::Hint
+            } else {
+                TutorMode::parse(&mode)
+            };
+            Ok((title, mode, history, quiz))
         })
         .await?;
     let inside = app.tutor.inside.fetch_add(1, Ordering::SeqCst);
@@ -320,6 +332,7 @@ pub async fn prepare(app: &Arc<App>, actor: &Actor, req: AskRequest) -> Result<P
             question,
             conversation_id: req.conversation_id,
             history,
+            quiz,
         },
         _ticket: ticket,
     })

@@ -21,6 +21,8 @@ pub(crate) struct Prompt<'a> {
     /// Earlier turns of the conversation, oldest first.
     pub history: &'a [ChatMessage],
     pub question: &'a str,
+    /// Titles of the quizzes the student has open in this course (hints only, never an answer).
+    pub open_quizzes: &'a [String],
 }
 
 /// The tutor's instructions to the model, which differ by mode. Short, because every word is prompt time on a
@@ -43,10 +45,14 @@ fn instructions(mode: TutorMode, course: &str) -> String {
 /// numbered sources and the question (user).
 pub(crate) fn messages(p: &Prompt<'_>) -> Vec<ChatMessage> {
     let mut out = Vec::with_capacity(p.history.len() + 2);
-    out.push(ChatMessage::new(
-        "system",
-        instructions(p.mode, p.course_title),
-    ));
+    let mut system = instructions(p.mode, p.course_title);
+    if !p.open_quizzes.is_empty() {
+        system.push_str(&format!(
+            " The student is taking the quiz \"{}\" now: never state an answer to a quiz question, only hint.",
+            p.open_quizzes.join("\", \"")
+        ));
+    }
+    out.push(ChatMessage::new("system", system));
     out.extend(p.history.iter().cloned());
     let mut s = String::from("Sources:\n");
     for (i, h) in p.passages.iter().enumerate() {
@@ -151,6 +157,7 @@ mod tests {
             passages,
             history,
             question: "What is a half?",
+            open_quizzes: &[],
         }
     }
 
@@ -209,6 +216,18 @@ mod tests {
             ..prompt(&[], &[])
         });
         assert_ne!(explain[0].content, hint[0].content);
+        let quizzes = ["Halves check".to_owned()];
+        let during = messages(&Prompt {
+            mode: TutorMode::Hint,
+            open_quizzes: &quizzes,
+            ..prompt(&[], &[])
+        });
+        assert!(
+            during[0].content.contains("Halves check")
+                && during[0].content.contains("never state an answer"),
+            "{}",
+            during[0].content
+        );
         assert!(
             explain[0]
                 .content

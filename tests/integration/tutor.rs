@@ -175,3 +175,84 @@ async fn an_answer_left_halfway_is_not_kept() {
         .unwrap();
     assert_eq!(kept, 0, "a fragment of an answer was kept");
 }
+
+/// While a student has a quiz open the tutor only hints: the course's sentences and the model's words that
+/// hold one of the quiz's hidden answers are held back (the stand-in model quotes its sources, so it would
+/// write the answer); after the attempt is submitted the same question is answered.
+#[tokio::test]
+async fn during_an_open_quiz_the_tutor_never_writes_its_hidden_answers() {
+    let app = TestApp::spawn().await;
+    let (course, student) = app.demo_course().await;
+    let outline: Value = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/courses/{course}"),
+            Some(&student.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lesson = outline["modules"][0]["lessons"][0]["id"].as_i64().unwrap();
+    let questions = smartcourse_formats::quiz::gift::parse(
+        "::Third:: Write a third as a fraction. {=1/3}",
+        &smartcourse_formats::Budget::new(&smartcourse_formats::Limits::default()),
+    )
+    .unwrap();
+    let quiz = smartcourse::quizzes::Quiz::new("Fractions check", questions);
+    app.app
+        .db
+        .write(move |tx| smartcourse::quizzes::set_quiz(tx, lesson, Some(&quiz)))
+        .await
+        .unwrap();
+    let attempt: Value = app
+        .post(
+            &format!("/api/lessons/{lesson}/quiz/attempts"),
+            Some(&student.token),
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let attempt = attempt["attempt_id"].as_i64().unwrap();
+    let final_text = |events: &[(String, Value)]| -> String {
+        match events.iter().rev().find(|(n, _)| n == "replace") {
+            Some((_, d)) => d["text"].as_str().unwrap().to_owned(),
+            None => events
+                .iter()
+                .filter(|(n, _)| n == "token")
+                .map(|(_, d)| d["text"].as_str().unwrap().to_owned())
+                .collect(),
+        }
+    };
+
+    let during = ask(&app, &student, course, "What is a third?").await;
+    let said = final_text(&during);
+    assert!(!said.contains("1/3"), "{said}");
+    assert!(said.contains("quiz"), "{said}");
+    assert!(
+        evidence(&during)
+            .iter()
+            .all(|e| !e["text"].as_str().unwrap().contains("1/3")),
+        "{during:?}"
+    );
+
+    let r = app
+        .post(
+            &format!("/api/quiz-attempts/{attempt}/submit"),
+            Some(&student.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let after = ask(&app, &student, course, "What is a third?").await;
+    assert!(final_text(&after).contains("1/3"), "{after:?}");
+    assert!(
+        evidence(&after)
+            .iter()
+            .any(|e| e["text"].as_str().unwrap().contains("1/3")),
+        "{after:?}"
+    );
+}
