@@ -65,6 +65,7 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
     box.hidden = false;
     box.querySelector("[data-question]").textContent = body.question;
     text.textContent = "…";
+    box.querySelectorAll("[data-classroom]").forEach((n) => n.remove());
     sources.replaceChildren();
     if (evidence) {
       evidence.hidden = true;
@@ -107,6 +108,13 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
           evidenceList.append(li);
         }
         evidence.hidden = data.length === 0;
+      } else if (name === "classroom") {
+        // The class's answer to this question (kept from an earlier asker, or the teacher's reviewed one).
+        const note = document.createElement("p");
+        note.className = "muted";
+        note.dataset.classroom = "";
+        note.textContent = data.pinned ? "Your teacher's answer to this question:" : "Answered before for your class:";
+        text.before(note);
       } else if (name === "replace") {
         started = true;
         text.textContent = data.text;

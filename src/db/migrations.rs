@@ -76,6 +76,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "quizzes",
         sql: include_str!("migrations/0011_quizzes.sql"),
     },
+    Migration {
+        version: 12,
+        name: "classroom_answers",
+        sql: include_str!("migrations/0012_classroom_answers.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -8,9 +8,9 @@ use rusqlite::params;
 use tokio::sync::mpsc;
 
 use super::evidence::{self, Evidence};
-use super::followup;
 use super::prompt::{self, Prompt, excerpt};
 use super::{Citation, EvidenceItem, NOT_COVERED, Prepared, Question, TutorEvent};
+use super::{classroom, followup};
 use crate::App;
 use crate::error::{Error, Result};
 use crate::ml::{Finish, GenerateParams};
@@ -58,6 +58,19 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
     .await?;
     let found = evidence::find(&query, &hits, EVIDENCE_SENTENCES);
     let (hits, found, abstain) = judge(hits, found, cfg.min_relevance, cfg.sources);
+    // A conversation's first question, outside a quiz, may be answered from (and kept for) the class.
+    // "The same evidence": the passage holding the best evidence sentence (or the best passage when there is
+    // none), whatever order the rest of the retrieval came in.
+    let reuse = (p.history.is_empty() && !p.quiz.any())
+        .then(|| {
+            found
+                .sentences
+                .first()
+                .and_then(|s| hits.get(s.passage))
+                .or(hits.first())
+                .map(|h| format!("{}|{}:{}", p.mode.as_str(), h.lesson_id, h.ordinal))
+        })
+        .flatten();
     let mut shown = evidence_items(&hits, &found);
     // A sentence of the course that holds a hidden answer of an open quiz is not shown during it.
     shown.retain(|e| !p.quiz.reveals(&e.text));
@@ -66,6 +79,26 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         let answer = NOT_COVERED.to_owned();
         let _ = tx.send(TutorEvent::Token(answer.clone())).await;
         (answer, Finish::Stop, Vec::new())
+    } else if let Some(kept) = match &reuse {
+        Some(key) => {
+            let (course, key, w) = (p.course_id, key.clone(), classroom::words(&p.question));
+            app.db
+                .read(move |c| classroom::find(c, course, &key, &w))
+                .await?
+        }
+        None => None,
+    } {
+        // A near-duplicate first question, answered from the same passages: the class's answer, at once.
+        let _ = tx
+            .send(TutorEvent::Classroom {
+                id: kept.id,
+                pinned: kept.pinned,
+            })
+            .await;
+        let _ = tx.send(TutorEvent::Token(kept.answer.clone())).await;
+        let id = kept.id;
+        app.db.write(move |t| classroom::reused(t, id)).await?;
+        (kept.answer, Finish::Stop, kept.citations)
     } else {
         // Each passage as the model gets it and the asker sees it cited: its evidence sentences, or its opening.
         let short: Vec<Hit> = hits
@@ -104,7 +137,21 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         } else {
             g.text
         };
-        (text, g.finish, prompt::citations(&short, g.sources))
+        let citations = prompt::citations(&short, g.sources);
+        if let Some(key) =
+            reuse.filter(|_| g.finish == Finish::Stop && !refuses(&text) && text != QUIZ_HINT_ONLY)
+        {
+            let (course, question, answer, cited) = (
+                p.course_id,
+                p.question.clone(),
+                text.clone(),
+                citations.clone(),
+            );
+            app.db
+                .write(move |t| classroom::remember(t, course, &question, &key, &answer, &cited))
+                .await?;
+        }
+        (text, g.finish, citations)
     };
     let _ = tx.send(TutorEvent::Citations(citations.clone())).await;
     let (conversation_id, message_id) = match p.actor.user_id() {

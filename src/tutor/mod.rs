@@ -15,6 +15,7 @@
 //! `prompt` builds what the model is given, as a pure function; `conversations` reads stored conversations.
 
 mod answer;
+pub mod classroom;
 mod conversations;
 mod evidence;
 mod followup;
@@ -50,7 +51,7 @@ pub enum TutorMode {
 }
 
 impl TutorMode {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TutorMode::Explain => "explain",
             TutorMode::Hint => "hint",
@@ -185,6 +186,13 @@ pub enum TutorEvent {
         /// Whether the tutor declined because the course does not cover the question.
         abstained: bool,
     },
+    /// The answer is the class's: kept from an earlier asker of the same question (or pinned by the teacher).
+    Classroom {
+        /// The kept answer.
+        id: i64,
+        /// Reviewed and pinned by the teacher.
+        pinned: bool,
+    },
     /// It failed.
     Error {
         /// Stable code.
@@ -212,6 +220,9 @@ impl TutorEvent {
                 "done",
                 json!({"conversation_id": conversation_id, "message_id": message_id, "abstained": abstained}),
             ),
+            TutorEvent::Classroom { id, pinned } => {
+                ("classroom", json!({"id": id, "pinned": pinned}))
+            }
             TutorEvent::Error { code, message } => {
                 ("error", json!({"code": code, "message": message}))
             }

@@ -23,12 +23,14 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation))
         .routes(routes!(get_mode, set_mode))
+        .routes(routes!(list_classroom))
+        .routes(routes!(edit_classroom, clear_classroom))
 }
 
 /// One server-sent event of an answer: its name and its JSON data (as text).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SseEvent {
-    /// `status`, `evidence`, `token`, `replace`, `citations`, `done` or `error`.
+    /// `status`, `evidence`, `classroom`, `token`, `replace`, `citations`, `done` or `error`.
     pub event: String,
     /// The event's JSON: `{state}`, `[{lesson_id, lesson_title, position, text}]`, `{text}`, `{text}`,
     /// `[{n, lesson_id, lesson_title, position, excerpt, score}]`, `{conversation_id, message_id, abstained}` or
@@ -44,7 +46,8 @@ fn sse_event(e: TutorEvent) -> Event {
 /// Ask the tutor about a course (enrolled students, the course's owner, admins). The answer streams as
 /// server-sent events: `status` (`{state}`: retrieving, waiting, generating) first, `evidence` (the course's
 /// sentences that best answer the question, `[{lesson_id, lesson_title, position, text}]`, empty when the course
-/// does not cover it) as soon as retrieval is done, then `token` (`{text}`) pieces, possibly `replace` (`{text}`:
+/// does not cover it) as soon as retrieval is done, possibly `classroom` (`{id, pinned}`: the answer is the one kept
+/// for this course's near-duplicate first question, or the teacher's pinned one, sent at once), then `token` (`{text}`) pieces, possibly `replace` (`{text}`:
 /// the whole answer, when the model wrote that the course does not cover what the evidence answers), `citations` (`[{n, lesson_id, lesson_title, position, excerpt, score}]`), and `done`
 /// (`{conversation_id, message_id, abstained}`), or `error` (`{code, message}`). Closing the connection stops
 /// the generation.
@@ -149,4 +152,57 @@ async fn set_mode(
         .write(move |tx| super::set_mode(tx, &actor, id, mode))
         .await?;
     Ok(axum::Json(ModeBody { mode }))
+}
+
+/// The answers a course's tutor keeps for its class (the course's owner, admins): pinned first, then the most
+/// reused.
+#[utoipa::path(get, path = "/api/courses/{id}/tutor/answers", tag = "tutor", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<super::classroom::ClassroomAnswer>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_classroom(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Vec<super::classroom::ClassroomAnswer>>> {
+    let actor = user.actor();
+    Ok(axum::Json(
+        app.db
+            .read(move |c| super::classroom::list(c, &actor, id))
+            .await?,
+    ))
+}
+
+/// Edit or pin a kept answer (the course's owner, admins).
+#[utoipa::path(put, path = "/api/courses/{id}/tutor/answers/{answer_id}", tag = "tutor", security(("bearer" = [])),
+    params(("id" = i64, Path), ("answer_id" = i64, Path)), request_body = super::classroom::ClassroomEdit,
+    responses((status = 200, body = super::classroom::ClassroomAnswer), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn edit_classroom(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path((id, answer_id)): Path<(i64, i64)>,
+    Json(body): Json<super::classroom::ClassroomEdit>,
+) -> Result<axum::Json<super::classroom::ClassroomAnswer>> {
+    let actor = user.actor();
+    Ok(axum::Json(
+        app.db
+            .write(move |tx| super::classroom::edit(tx, &actor, id, answer_id, &body))
+            .await?,
+    ))
+}
+
+/// Clear a kept answer: the next such question is answered afresh (the course's owner, admins).
+#[utoipa::path(delete, path = "/api/courses/{id}/tutor/answers/{answer_id}", tag = "tutor", security(("bearer" = [])),
+    params(("id" = i64, Path), ("answer_id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn clear_classroom(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path((id, answer_id)): Path<(i64, i64)>,
+) -> Result<axum::http::StatusCode> {
+    let actor = user.actor();
+    app.db
+        .write(move |tx| super::classroom::clear(tx, &actor, id, answer_id))
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

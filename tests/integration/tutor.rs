@@ -256,3 +256,111 @@ async fn during_an_open_quiz_the_tutor_never_writes_its_hidden_answers() {
         "{after:?}"
     );
 }
+
+fn said(events: &[(String, Value)]) -> String {
+    match events.iter().rev().find(|(n, _)| n == "replace") {
+        Some((_, d)) => d["text"].as_str().unwrap().to_owned(),
+        None => events
+            .iter()
+            .filter(|(n, _)| n == "token")
+            .map(|(_, d)| d["text"].as_str().unwrap().to_owned())
+            .collect(),
+    }
+}
+
+fn classroom(events: &[(String, Value)]) -> Option<Value> {
+    events
+        .iter()
+        .find(|(n, _)| n == "classroom")
+        .map(|(_, d)| d.clone())
+}
+
+/// A class asks the same thing: the second asker of a near-duplicate first question gets the first answer at
+/// once (marked), a different question does not; only the course's teacher (here an admin) sees, pins and
+/// clears the kept answers.
+#[tokio::test]
+async fn a_repeated_question_gets_the_class_answer_and_the_teacher_can_pin_or_clear_it() {
+    let app = TestApp::spawn().await;
+    let (course, first) = app.demo_course().await;
+    let second = app.user(Role::Student).await;
+    app.enroll(&second, course).await;
+    let admin = app.user(Role::Admin).await;
+    let asked = ask(&app, &first, course, "What is a third?").await;
+    assert!(classroom(&asked).is_none(), "{asked:?}");
+    let answer = said(&asked);
+    assert!(answer.contains("1/3"), "{answer}");
+
+    let again = ask(&app, &second, course, "Can you tell me what a third is?").await;
+    let names: Vec<&str> = again.iter().map(|(n, _)| n.as_str()).collect();
+    let mark = classroom(&again).unwrap_or_else(|| panic!("{names:?}"));
+    assert_eq!(mark["pinned"], false);
+    assert!(
+        names.iter().position(|n| *n == "classroom") < names.iter().position(|n| *n == "token"),
+        "{names:?}"
+    );
+    assert_eq!(said(&again), answer);
+    let other = ask(&app, &second, course, "What is a half?").await;
+    assert!(classroom(&other).is_none(), "{other:?}");
+
+    let path = format!("/api/courses/{course}/tutor/answers");
+    let r = app
+        .send(reqwest::Method::GET, &path, Some(&second.token), None)
+        .await;
+    assert_eq!(r.status(), 403);
+    let kept: Value = app
+        .send(reqwest::Method::GET, &path, Some(&admin.token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let third = kept
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["question"] == "What is a third?")
+        .unwrap_or_else(|| panic!("{kept}"))
+        .clone();
+    assert_eq!(third["reused"], 1);
+    let one = format!("{path}/{}", third["id"]);
+    for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let r = app
+            .send(
+                method.clone(),
+                &one,
+                Some(&second.token),
+                Some(&json!({"pinned": true})),
+            )
+            .await;
+        assert_eq!(r.status(), 403, "{method} by a student");
+    }
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            &one,
+            Some(&admin.token),
+            Some(&json!({"answer": ""})),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+
+    let reviewed = "A third is one of three equal parts of a whole: 1/3.";
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            &one,
+            Some(&admin.token),
+            Some(&json!({"answer": reviewed, "pinned": true})),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let pinned = ask(&app, &first, course, "What is a third?").await;
+    assert_eq!(classroom(&pinned).unwrap()["pinned"], true);
+    assert_eq!(said(&pinned), reviewed);
+
+    let r = app
+        .send(reqwest::Method::DELETE, &one, Some(&admin.token), None)
+        .await;
+    assert_eq!(r.status(), 204);
+    let fresh = ask(&app, &second, course, "What is a third?").await;
+    assert!(classroom(&fresh).is_none(), "{fresh:?}");
+}
