@@ -108,6 +108,9 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
           evidenceList.append(li);
         }
         evidence.hidden = data.length === 0;
+      } else if (name === "queue" && !started) {
+        state = data.ahead > 0 ? `Waiting for the tutor: ${data.ahead} question${data.ahead === 1 ? "" : "s"} ahead…` : "Waiting for the tutor…";
+        tick();
       } else if (name === "classroom") {
         // The class's answer to this question (kept from an earlier asker, or the teacher's reviewed one).
         const note = document.createElement("p");

@@ -287,12 +287,29 @@ async fn generate(
 ) -> Result<Option<Generated>> {
     let cfg = &app.config.tutor;
     let _ = tx.send(TutorEvent::Status("waiting")).await;
-    let _turn = app
-        .tutor
-        .turn
-        .acquire()
-        .await
-        .map_err(|_| Error::Unavailable("the tutor is shutting down".into()))?;
+    // Wait for a seat at the model, telling the asker their place in the line whenever it changes.
+    let line = app.tutor.join();
+    let seat = app.tutor.turn.acquire();
+    tokio::pin!(seat);
+    let mut told = None;
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+    let _turn = loop {
+        tokio::select! {
+            got = &mut seat => {
+                break got.map_err(|_| Error::Unavailable("the tutor is shutting down".into()))?;
+            }
+            _ = every.tick() => {
+                let ahead = line.ahead();
+                if told != Some(ahead) {
+                    told = Some(ahead);
+                    if tx.send(TutorEvent::Queue { ahead }).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    };
+    drop(line);
     if tx.is_closed() {
         return Ok(None);
     }

@@ -72,6 +72,9 @@ pub const NOT_COVERED: &str = "I could not find this in the course material, so 
 /// Questions waiting for, or using, the model.
 pub struct Gate {
     turn: Semaphore,
+    /// Questions waiting for a seat, by arrival number (the gate is first come, first served).
+    line: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+    arrivals: std::sync::atomic::AtomicU64,
     /// Questions the model answers at once (its batch).
     seats: usize,
     inside: AtomicUsize,
@@ -86,6 +89,8 @@ impl Gate {
         let seats = seats.max(1);
         Gate {
             turn: Semaphore::new(seats),
+            line: std::sync::Mutex::default(),
+            arrivals: std::sync::atomic::AtomicU64::new(0),
             seats,
             inside: AtomicUsize::new(0),
             per_user: std::sync::Mutex::default(),
@@ -116,6 +121,46 @@ impl Drop for Ticket {
                 }
             }
         }
+    }
+}
+
+/// A place in the line for a seat at the model; leaving it (drop) takes it out of the line.
+pub(crate) struct InLine<'a> {
+    gate: &'a Gate,
+    number: u64,
+}
+
+impl Gate {
+    /// Joins the line for a seat.
+    pub(crate) fn join(&self) -> InLine<'_> {
+        let number = self.arrivals.fetch_add(1, Ordering::SeqCst);
+        self.line
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(number);
+        InLine { gate: self, number }
+    }
+}
+
+impl InLine<'_> {
+    /// Questions ahead of this one in the line.
+    pub(crate) fn ahead(&self) -> usize {
+        self.gate
+            .line
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .range(..self.number)
+            .count()
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.gate
+            .line
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.number);
     }
 }
 
@@ -167,6 +212,11 @@ pub struct EvidenceItem {
 pub enum TutorEvent {
     /// Progress before the first token: `retrieving`, `waiting` (for the model), `generating`.
     Status(&'static str),
+    /// While waiting: how many questions are ahead in the line for the model (sent when it changes).
+    Queue {
+        /// Questions ahead.
+        ahead: usize,
+    },
     /// The sentences of the course that best answer the question, sent as soon as retrieval is done (before
     /// the model starts); none when the course does not cover the question.
     Evidence(Vec<EvidenceItem>),
@@ -208,6 +258,7 @@ impl TutorEvent {
         use serde_json::json;
         match self {
             TutorEvent::Status(s) => ("status", json!({ "state": s })),
+            TutorEvent::Queue { ahead } => ("queue", json!({ "ahead": ahead })),
             TutorEvent::Evidence(items) => ("evidence", json!(items)),
             TutorEvent::Token(text) => ("token", json!({ "text": text })),
             TutorEvent::Replace(text) => ("replace", json!({ "text": text })),
@@ -375,4 +426,26 @@ pub fn set_mode(
         params![mode.as_str(), course_id],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_in_line_counts_those_still_ahead() {
+        let gate = Gate::new(1);
+        let first = gate.join();
+        let second = gate.join();
+        let third = gate.join();
+        assert_eq!((first.ahead(), second.ahead(), third.ahead()), (0, 1, 2));
+        // Someone ahead gets their seat, someone else gives up: the line moves up.
+        drop(first);
+        assert_eq!(third.ahead(), 1);
+        drop(second);
+        assert_eq!(third.ahead(), 0);
+        // A newcomer queues behind.
+        let fourth = gate.join();
+        assert_eq!(fourth.ahead(), 1);
+    }
 }

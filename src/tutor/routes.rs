@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 /// One server-sent event of an answer: its name and its JSON data (as text).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SseEvent {
-    /// `status`, `evidence`, `classroom`, `token`, `replace`, `citations`, `done` or `error`.
+    /// `status`, `queue`, `evidence`, `classroom`, `token`, `replace`, `citations`, `done` or `error`.
     pub event: String,
     /// The event's JSON: `{state}`, `[{lesson_id, lesson_title, position, text}]`, `{text}`, `{text}`,
     /// `[{n, lesson_id, lesson_title, position, excerpt, score}]`, `{conversation_id, message_id, abstained}` or
@@ -44,7 +44,8 @@ fn sse_event(e: TutorEvent) -> Event {
 }
 
 /// Ask the tutor about a course (enrolled students, the course's owner, admins). The answer streams as
-/// server-sent events: `status` (`{state}`: retrieving, waiting, generating) first, `evidence` (the course's
+/// server-sent events: `status` (`{state}`: retrieving, waiting, generating) first, `queue` (`{ahead}`: questions ahead
+/// in the line for the model, while waiting, whenever it changes), `evidence` (the course's
 /// sentences that best answer the question, `[{lesson_id, lesson_title, position, text}]`, empty when the course
 /// does not cover it) as soon as retrieval is done, possibly `classroom` (`{id, pinned}`: the answer is the one kept
 /// for this course's near-duplicate first question, or the teacher's pinned one, sent at once), then `token` (`{text}`) pieces, possibly `replace` (`{text}`:
