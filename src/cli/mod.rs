@@ -7,6 +7,7 @@ mod doctor;
 mod jobs;
 mod models;
 mod packages;
+mod quiz;
 mod serve;
 mod user;
 
@@ -61,6 +62,10 @@ enum Command {
     /// Manage user accounts (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),
+    /// Import or export a lesson's quiz as a GIFT text file (Moodle's question format; works while the
+    /// server runs).
+    #[command(subcommand)]
+    Quiz(QuizCommand),
     /// Ask the AI tutor a question about a course, from the terminal.
     Ask(AskArgs),
     /// Inspect and manage background jobs (works while the server runs).
@@ -171,6 +176,43 @@ pub(crate) enum UserCommand {
         /// Read the password from standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QuizCommand {
+    /// Make the questions of a GIFT file the quiz of a lesson (a lesson without one becomes a quiz lesson,
+    /// named after it, passing at half the points). The file is checked first: a mistake is reported with its
+    /// line and nothing changes. A quiz already there keeps its settings (pass rule, attempts, shuffling).
+    #[command(
+        after_help = "A quiz students have attempted is refused unless --force: their earlier \
+        attempts keep their scores and passes, but would be shown against the new questions."
+    )]
+    ImportGift {
+        /// Id of the lesson.
+        #[arg(long)]
+        lesson: i64,
+        /// The GIFT file (UTF-8), or - for standard input.
+        file: PathBuf,
+        /// Replace the questions even though students have attempted the quiz.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a lesson's quiz as GIFT. The quiz's settings (title, pass rule, attempts) are not in GIFT: they are
+    /// listed on stderr and stay with the lesson, so importing the file into it again gives the same quiz.
+    #[command(
+        after_help = "A question GIFT cannot express (ordering, several gaps) is named with the reason, and \
+        nothing is written unless --skip-unsupported."
+    )]
+    ExportGift {
+        /// Id of the lesson.
+        #[arg(long)]
+        lesson: i64,
+        /// Where to write it; - or nothing for standard output.
+        file: Option<PathBuf>,
+        /// Write the questions GIFT can express and list the others, instead of writing nothing.
+        #[arg(long)]
+        skip_unsupported: bool,
     },
 }
 
@@ -292,6 +334,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => packages::import(config, &a.package, a.owner, a.publish),
         Command::Export(a) => packages::export(config, a.course, a.out),
         Command::User(command) => user::run(&config, command),
+        Command::Quiz(command) => quiz::run(&config, command),
         Command::Ask(a) => packages::ask(config, a.course, a.question),
         Command::Jobs(command) => jobs::run(&config, command),
         Command::Models { command, verify } => {

@@ -286,3 +286,24 @@ pub fn full_name(conn: &Connection, user_id: i64) -> Result<String> {
         .optional()?
         .unwrap_or_default())
 }
+
+/// How many attempts (open or submitted) students have made at a quiz.
+pub fn attempt_count(conn: &Connection, lesson_id: i64) -> Result<usize> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM quiz_attempts WHERE lesson_id = ?1",
+        [lesson_id],
+        |r| r.get(0),
+    )?;
+    Ok(n as usize)
+}
+
+/// A lesson's title (404 for no such lesson).
+pub fn lesson_title(conn: &Connection, lesson_id: i64) -> Result<String> {
+    conn.query_row(
+        "SELECT title FROM lessons WHERE id = ?1",
+        [lesson_id],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or(Error::NotFound)
+}

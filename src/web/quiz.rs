@@ -8,14 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Multipart, State};
 use axum::response::{Html, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use minijinja::context;
 use serde::Serialize;
 
 use super::{Viewer, WebError, render, see_other};
 use crate::App;
+use crate::error::Error;
 use crate::http::extract::Path;
 use crate::quizzes::{self, Answers, AttemptView, Response as Answer};
 use smartcourse_formats::quiz::view::{GapKindView, KindView};
@@ -25,6 +26,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/lessons/{id}/quiz", get(quiz_page).post(start))
         .route("/quiz-attempts/{id}", get(result_page).post(submit))
         .route("/teach/lessons/{id}/quiz", get(report_page))
+        .route("/teach/lessons/{id}/quiz/gift", post(upload_gift))
 }
 
 /// One form control of a question.
@@ -359,4 +361,51 @@ async fn report_page(
         &format!("{}: results", lesson.title),
         context! { lesson, report },
     ))
+}
+
+/// Makes the questions of an uploaded GIFT file the lesson's quiz (`force`: even though students attempted
+/// it), then shows the quiz's page. A mistake in the file is shown with its line; nothing changes then.
+async fn upload_gift(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    form: std::result::Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, WebError> {
+    let mut form = form
+        .map_err(|e| Error::BadRequest(format!("not a valid upload: {}", e.body_text()).into()))?;
+    let actor = viewer.require()?;
+    // Refuse before the file is read.
+    let check = actor.clone();
+    app.db
+        .read(move |c| crate::courses::require_lesson_edit(c, &check, id))
+        .await?;
+    let (mut text, mut force) = (None, false);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| Error::BadRequest(format!("not a valid upload: {e}").into()))?
+    {
+        match field.name() {
+            Some("gift") => {
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| Error::BadRequest(format!("not a valid upload: {e}").into()))?;
+                let t = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| Error::invalid("gift", "a GIFT file is UTF-8 text"))?;
+                text = Some(t);
+            }
+            Some("force") => force = true,
+            _ => {}
+        }
+    }
+    let text = text
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| Error::invalid("gift", "choose a GIFT file"))?;
+    let limits = app.config.uploads.clone();
+    let questions = crate::blocking(move || quizzes::gift::parse(&text, &limits)).await?;
+    app.db
+        .write(move |tx| quizzes::gift::replace_questions(tx, &actor, id, questions, force))
+        .await?;
+    Ok(see_other(&format!("/teach/lessons/{id}/quiz")))
 }

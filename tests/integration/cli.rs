@@ -147,7 +147,7 @@ fn help_lists_every_command() {
     assert!(o.status.success());
     let help = stdout(&o);
     for cmd in [
-        "serve", "import", "export", "user", "ask", "jobs", "models", "backup", "restore",
+        "serve", "import", "export", "user", "quiz", "ask", "jobs", "models", "backup", "restore",
         "reindex", "doctor", "config",
     ] {
         assert!(
@@ -729,6 +729,8 @@ fn the_readme_documents_every_setting_and_command() {
         "user add",
         "jobs list",
         "jobs selftest",
+        "quiz import-gift",
+        "quiz export-gift",
         "doctor",
         "config",
     ] {

@@ -16,6 +16,7 @@ mod mail;
 mod models;
 mod packages;
 mod quiz;
+mod quiz_teach;
 mod scorm;
 mod search;
 mod system;

@@ -1,0 +1,396 @@
+//! A teacher's work on a quiz beyond importing packages: questions from GIFT files (the command line and the
+//! quiz page).
+
+use std::path::Path;
+use std::process::Output;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use smartcourse::accounts::Role;
+use smartcourse::quizzes;
+use smartcourse_formats::quiz::{self, Item, Question, QuestionKind, Quiz};
+
+use crate::common::{TestApp, TestUser};
+
+const GIFT: &str = "\
+// A quiz for the command line.
+::capital::What is the capital of France? {=Paris ~Lyon#Lyon is not the capital. ~Marseille}
+
+::sum::How much is 2 + 2? {#4}
+
+::essay::Tell us about your summer. {}
+";
+
+/// Runs `smartcourse` with `args` on the data directory of `app` (beside its running server, as the `user`
+/// commands run), off the runtime that serves it.
+async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    let data = app.app.config.data.clone();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_smartcourse"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SMARTCOURSE_") || k == "RUST_LOG" {
+                c.env_remove(k);
+            }
+        }
+        c.env("SMARTCOURSE_MODELS_FAKE", "true")
+            .args(&args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .expect("run smartcourse")
+    })
+    .await
+    .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn quiz_of(app: &TestApp, lesson: i64) -> Option<Quiz> {
+    app.app
+        .db
+        .read(move |c| quizzes::quiz_of(c, lesson))
+        .await
+        .unwrap()
+}
+
+/// A published course with a plain lesson, its teacher and an enrolled student.
+async fn course(app: &TestApp) -> (i64, i64, TestUser, TestUser) {
+    let teacher = app.user(Role::Instructor).await;
+    let course = app.course(&teacher, "Geography").await;
+    let lesson = app.lesson(&teacher, course, "Check yourself", "").await;
+    app.publish_directly(course).await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, course).await;
+    (course, lesson, teacher, student)
+}
+
+async fn json_of(r: reqwest::Response, status: u16) -> Value {
+    let s = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(s, status, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The right answers to [`GIFT`] (the essay aside) for the attempt `view` shows.
+fn right_answers(view: &Value) -> Value {
+    let mut answers = serde_json::Map::new();
+    for q in view["quiz"]["questions"].as_array().unwrap() {
+        let id = q["id"].as_str().unwrap().to_owned();
+        let answer = match q["title"].as_str().unwrap() {
+            "capital" => {
+                let paris = q["kind"]["choices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["text"] == "Paris")
+                    .unwrap()["id"]
+                    .clone();
+                json!({"type": "choice", "choice": paris})
+            }
+            "sum" => json!({"type": "number", "text": "4"}),
+            _ => json!({"type": "essay", "text": "Sea & <sand>."}),
+        };
+        answers.insert(id, answer);
+    }
+    json!({ "answers": answers })
+}
+
+/// Starts and submits an attempt with the right answers; returns the result.
+async fn take(app: &TestApp, lesson: i64, student: &TestUser) -> Value {
+    let view = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/lessons/{lesson}/quiz/attempts"),
+            Some(&student.token),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let attempt = view["attempt_id"].as_i64().unwrap();
+    json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/quiz-attempts/{attempt}/submit"),
+            Some(&student.token),
+            Some(&right_answers(&view)),
+        )
+        .await,
+        200,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn gift_files_from_the_command_line_make_a_quiz_that_exports_and_imports_the_same() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, _teacher, student) = course(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quiz.gift");
+    let lesson_arg = lesson.to_string();
+    let import = |file: &Path, force: bool| {
+        let mut args = vec!["quiz", "import-gift", "--lesson", &lesson_arg];
+        args.push(file.to_str().unwrap());
+        if force {
+            args.push("--force");
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let app = &app;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(app, &args).await
+        }
+    };
+
+    // A mistake is reported with its file and line, and nothing changes.
+    std::fs::write(&file, "::a::Fine {T}\n\n// a comment\n::b::Broken {=x ~y\n").unwrap();
+    let o = run(import(&file, false)).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("quiz.gift: line 4") && err.starts_with("error: "),
+        "{err}"
+    );
+    assert!(quiz_of(&app, lesson).await.is_none());
+    std::fs::write(&file, "// only a comment\n").unwrap();
+    let o = run(import(&file, false)).await;
+    assert!(
+        text(&o.stderr).contains("no question"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(vec![
+        "quiz".into(),
+        "import-gift".into(),
+        "--lesson".into(),
+        "999".into(),
+        file.to_str().unwrap().into(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+
+    // A good file makes the lesson a quiz lesson, named after it, with the default rules.
+    std::fs::write(&file, GIFT).unwrap();
+    let o = run(import(&file, false)).await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains(&format!("lesson {lesson} is now a quiz of 3 question(s)")),
+        "{}",
+        text(&o.stdout)
+    );
+    let mut made = quiz_of(&app, lesson).await.unwrap();
+    assert_eq!(made.title, "Check yourself");
+    assert_eq!(made.questions.len(), 3);
+    // A quiz already there keeps its settings when its questions are replaced.
+    made.max_attempts = Some(4);
+    let kept = made.clone();
+    app.app
+        .db
+        .write(move |tx| quizzes::set_quiz(tx, lesson, Some(&kept)))
+        .await
+        .unwrap();
+
+    // Students take it through the API, graded on the server.
+    let result = take(&app, lesson, &student).await;
+    assert_eq!(result["score"], 2.0, "{result}");
+    assert_eq!(result["passed"], true, "{result}");
+
+    // Export: the questions to the file, the settings GIFT cannot hold named on stderr.
+    let out = dir.path().join("out.gift");
+    let o = cli(
+        &app,
+        &[
+            "quiz",
+            "export-gift",
+            "--lesson",
+            &lesson_arg,
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("wrote 3 question(s)"));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("not in the file")
+            && err.contains("at most 4 attempt(s)")
+            && err.contains("pass at 50% of the points"),
+        "{err}"
+    );
+    let exported = std::fs::read_to_string(&out).unwrap();
+    let budget = smartcourse_formats::Budget::new(&smartcourse_formats::Limits::default());
+    assert_eq!(
+        quiz::gift::parse(&exported, &budget).unwrap(),
+        made.questions
+    );
+    // Standard output is the default.
+    let o = cli(&app, &["quiz", "export-gift", "--lesson", &lesson_arg]).await;
+    assert_eq!(text(&o.stdout), exported);
+
+    // Students attempted it: replacing the questions is refused unless forced, and then changes nothing else.
+    let o = run(import(&out, false)).await;
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("1 attempt(s)") && err.contains("--force"),
+        "{err}"
+    );
+    let o = run(import(&out, true)).await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("1 earlier attempt(s) keep their scores"));
+    assert_eq!(quiz_of(&app, lesson).await.unwrap(), made, "the same quiz");
+    let mine = json_of(
+        app.send(
+            Method::GET,
+            &format!("/api/lessons/{lesson}/quiz/attempts"),
+            Some(&student.token),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(mine["passed"], true, "{mine}");
+
+    // A question GIFT cannot express is named, and nothing is written unless the rest is asked for.
+    let mut odd = made.clone();
+    odd.questions.push(Question::new(
+        "order-it",
+        "Put them in order",
+        QuestionKind::Ordering {
+            items: vec![
+                Item {
+                    id: "a".into(),
+                    text: "one".into(),
+                },
+                Item {
+                    id: "b".into(),
+                    text: "two".into(),
+                },
+            ],
+        },
+    ));
+    app.app
+        .db
+        .write(move |tx| quizzes::set_quiz(tx, lesson, Some(&odd)))
+        .await
+        .unwrap();
+    let partial = dir.path().join("partial.gift");
+    let args = [
+        "quiz",
+        "export-gift",
+        "--lesson",
+        &lesson_arg,
+        partial.to_str().unwrap(),
+    ];
+    let o = cli(&app, &args).await;
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("“order-it”")
+            && err.contains("ordering")
+            && err.contains("--skip-unsupported"),
+        "{err}"
+    );
+    assert!(!partial.exists(), "nothing written");
+    let mut args = args.to_vec();
+    args.push("--skip-unsupported");
+    let o = cli(&app, &args).await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("left out: "));
+    assert_eq!(std::fs::read_to_string(&partial).unwrap(), exported);
+}
+
+fn page_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Posts a multipart form as `who`'s browser would, from `origin`.
+async fn post_gift(
+    app: &TestApp,
+    lesson: i64,
+    who: &TestUser,
+    origin: &str,
+    gift: &str,
+    force: bool,
+) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new().part(
+        "gift",
+        reqwest::multipart::Part::bytes(gift.as_bytes().to_vec()).file_name("quiz.gift"),
+    );
+    if force {
+        form = form.text("force", "on");
+    }
+    page_client()
+        .post(app.url(&format!("/teach/lessons/{lesson}/quiz/gift")))
+        .header("cookie", format!("smartcourse_token={}", who.token))
+        .header("origin", origin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn page(app: &TestApp, path: &str, who: &TestUser) -> (u16, String) {
+    let r = page_client()
+        .get(app.url(path))
+        .header("cookie", format!("smartcourse_token={}", who.token))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_quiz_page_takes_gift_files_from_the_course_teacher_only() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, teacher, student) = course(&app).await;
+    let other_teacher = app.user(Role::Instructor).await;
+    let origin = app.base.clone();
+
+    // The upload: only the course's teacher, only from its own pages, and a mistake names its line.
+    let r = post_gift(&app, lesson, &student, &origin, GIFT, false).await;
+    assert_eq!(r.status(), 403);
+    let r = post_gift(&app, lesson, &other_teacher, &origin, GIFT, false).await;
+    assert_eq!(r.status(), 403);
+    let r = post_gift(&app, lesson, &teacher, "http://evil.example", GIFT, false).await;
+    assert_eq!(r.status(), 403, "another site's form");
+    let r = post_gift(&app, lesson, &teacher, &origin, "::x::Broken {=a", false).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("line 1"));
+    assert!(quiz_of(&app, lesson).await.is_none());
+    let r = post_gift(&app, lesson, &teacher, &origin, GIFT, false).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(quiz_of(&app, lesson).await.unwrap().questions.len(), 3);
+    let (status, edit) = page(&app, &format!("/teach/lessons/{lesson}"), &teacher).await;
+    assert_eq!(status, 200);
+    assert!(edit.contains(&format!("/teach/lessons/{lesson}/quiz/gift")));
+
+    // Students attempted it: a new file is refused unless the teacher ticks the box.
+    take(&app, lesson, &student).await;
+    let (_, html) = page(&app, &format!("/teach/lessons/{lesson}/quiz"), &teacher).await;
+    assert!(html.contains("name=\"force\""), "{html}");
+    let other = GIFT.replace("2 + 2", "3 + 3").replace("{#4}", "{#6}");
+    let r = post_gift(&app, lesson, &teacher, &origin, &other, false).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("1 attempt(s)"));
+    assert_eq!(
+        quiz_of(&app, lesson).await.unwrap().questions[1].prompt,
+        "How much is 2 + 2?"
+    );
+    let r = post_gift(&app, lesson, &teacher, &origin, &other, true).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        quiz_of(&app, lesson).await.unwrap().questions[1].prompt,
+        "How much is 3 + 3?"
+    );
+}
