@@ -133,7 +133,14 @@ pub struct Answers {
 pub struct Mark {
     /// Between 0 and the question's points.
     pub score: f64,
+    /// A word for the student, shown with the question's feedback on their result (plain text, at most
+    /// 2000 characters).
+    #[serde(default)]
+    pub comment: Option<String>,
 }
+
+/// The longest comment a mark may carry, in characters.
+const MAX_COMMENT: usize = 2000;
 
 /// How a quiz went, per question, for its teachers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -175,6 +182,8 @@ pub struct EssayToMark {
     pub user_id: i64,
     pub full_name: String,
     pub question_id: String,
+    /// The question's title, or its prompt shortened (plain text).
+    pub question: String,
     pub points: f64,
     pub text: String,
 }
@@ -546,6 +555,7 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
                     user_id: a.user_id,
                     full_name: store::full_name(conn, a.user_id)?,
                     question_id: q.id.clone(),
+                    question: question_label(q),
                     points: q.points,
                     text: text.clone(),
                 });
@@ -594,6 +604,31 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
     })
 }
 
+/// A question's title, or its prompt shortened: how the teacher's pages and the CSV name it.
+fn question_label(q: &smartcourse_formats::quiz::Question) -> String {
+    if q.title.trim().is_empty() {
+        shorten(smartcourse_formats::scorm::plain_text(&q.prompt).trim(), 60)
+    } else {
+        q.title.trim().to_owned()
+    }
+}
+
+/// `text` with the characters HTML gives a meaning escaped.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `text` cut to `max` characters with an ellipsis.
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -639,6 +674,17 @@ pub fn mark(
             format!("a mark is between 0 and {}", question.points),
         ));
     }
+    let comment = m
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT) {
+        return Err(Error::invalid(
+            "comment",
+            format!("a comment is at most {MAX_COMMENT} characters"),
+        ));
+    }
     let answers = store::answers(tx, a.id)?;
     let response = answers
         .iter()
@@ -656,6 +702,13 @@ pub fn mark(
     };
     graded.correct = graded.fraction >= 1.0 - 1e-9;
     graded.needs_marking = false;
+    if let Some(c) = comment {
+        // Feedback is HTML-ish (it is sanitised when shown); a teacher's comment is plain text.
+        graded.feedback.push(format!(
+            "<p class=\"teacher-comment\">{}</p>",
+            escape_html(c)
+        ));
+    }
     store::write_grade(tx, a.id, question_id, &graded, actor.user_id())?;
     let rows = store::answers(tx, a.id)?;
     let score: f64 = rows.iter().filter_map(|r| r.score).sum();

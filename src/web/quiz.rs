@@ -12,13 +12,13 @@ use axum::extract::{Form, Multipart, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use minijinja::context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Viewer, WebError, render, see_other};
 use crate::App;
 use crate::error::Error;
 use crate::http::extract::Path;
-use crate::quizzes::{self, Answers, AttemptView, Response as Answer};
+use crate::quizzes::{self, Answers, AttemptView, Mark, Response as Answer};
 use smartcourse_formats::quiz::view::{GapKindView, KindView};
 
 pub fn routes() -> Router<Arc<App>> {
@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/quiz-attempts/{id}", get(result_page).post(submit))
         .route("/teach/lessons/{id}/quiz", get(report_page))
         .route("/teach/lessons/{id}/quiz/gift", post(upload_gift))
+        .route("/teach/quiz-attempts/{id}/mark", post(mark_essay))
 }
 
 /// One form control of a question.
@@ -345,7 +346,8 @@ async fn result_page(
     ))
 }
 
-/// The teacher's figures for a quiz.
+/// The teacher's page of a quiz: per-question figures, the essays to mark, and new questions from a GIFT
+/// file.
 async fn report_page(
     State(app): State<Arc<App>>,
     viewer: Viewer,
@@ -408,4 +410,40 @@ async fn upload_gift(
         .write(move |tx| quizzes::gift::replace_questions(tx, &actor, id, questions, force))
         .await?;
     Ok(see_other(&format!("/teach/lessons/{id}/quiz")))
+}
+
+#[derive(Deserialize)]
+struct MarkForm {
+    question: String,
+    score: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Marks an essay answer of attempt `id` from the teacher's page, then shows the page again.
+async fn mark_essay(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<MarkForm>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let score: f64 = f
+        .score
+        .trim()
+        .parse()
+        .map_err(|_| Error::invalid("score", "a mark is a number"))?;
+    let m = Mark {
+        score,
+        comment: Some(f.comment).filter(|c| !c.trim().is_empty()),
+    };
+    let question = f.question;
+    let result = app
+        .db
+        .write(move |tx| quizzes::mark(tx, &actor, id, &question, &m))
+        .await?;
+    Ok(see_other(&format!(
+        "/teach/lessons/{}/quiz",
+        result.lesson_id
+    )))
 }

@@ -1,5 +1,5 @@
 //! A teacher's work on a quiz beyond importing packages: questions from GIFT files (the command line and the
-//! quiz page).
+//! quiz page) and essays marked in the browser.
 
 use std::path::Path;
 use std::process::Output;
@@ -10,7 +10,7 @@ use smartcourse::accounts::Role;
 use smartcourse::quizzes;
 use smartcourse_formats::quiz::{self, Item, Question, QuestionKind, Quiz};
 
-use crate::common::{TestApp, TestUser};
+use crate::common::{TestApp, TestUser, assert_error};
 
 const GIFT: &str = "\
 // A quiz for the command line.
@@ -350,6 +350,22 @@ async fn page(app: &TestApp, path: &str, who: &TestUser) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    who: &TestUser,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    page_client()
+        .post(app.url(path))
+        .header("cookie", format!("smartcourse_token={}", who.token))
+        .header("origin", app.base.clone())
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_quiz_page_takes_gift_files_from_the_course_teacher_only() {
     let app = TestApp::spawn().await;
@@ -392,5 +408,118 @@ async fn the_quiz_page_takes_gift_files_from_the_course_teacher_only() {
     assert_eq!(
         quiz_of(&app, lesson).await.unwrap().questions[1].prompt,
         "How much is 3 + 3?"
+    );
+}
+
+#[tokio::test]
+async fn teachers_mark_essays_in_the_browser_others_may_not() {
+    let app = TestApp::spawn().await;
+    let (course, lesson, teacher, student) = course(&app).await;
+    let other_teacher = app.user(Role::Instructor).await;
+    let r = post_gift(&app, lesson, &teacher, &app.base, GIFT, false).await;
+    assert_eq!(r.status(), 303);
+
+    // Two students submit; the essays wait for a mark.
+    let second = app.user(Role::Student).await;
+    app.enroll(&second, course).await;
+    let first_result = take(&app, lesson, &student).await;
+    take(&app, lesson, &second).await;
+    let attempt = first_result["attempt_id"].as_i64().unwrap();
+    assert_eq!(first_result["needs_marking"], true);
+    let essay = first_result["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["needs_marking"] == true)
+        .unwrap()["question_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The teacher's page: a form per essay.
+    let quiz_page = format!("/teach/lessons/{lesson}/quiz");
+    let (status, html) = page(&app, &quiz_page, &teacher).await;
+    assert_eq!(status, 200);
+    let mark_path = format!("/teach/quiz-attempts/{attempt}/mark");
+    assert!(html.contains(&mark_path), "{html}");
+    assert!(html.contains("Sea &amp; &lt;sand&gt;."), "escaped: {html}");
+
+    // Marking: neither a student nor another teacher may; a mark out of range is refused; nothing changes.
+    let fields = [
+        ("question", essay.as_str()),
+        ("score", "1"),
+        ("comment", "Lovely <b>beach</b>."),
+    ];
+    for who in [&student, &other_teacher] {
+        let r = post_form(&app, &mark_path, who, &fields).await;
+        assert_eq!(r.status(), 403);
+    }
+    let outsider = app.user(Role::Student).await;
+    let r = post_form(&app, &mark_path, &outsider, &fields).await;
+    assert!([403, 404].contains(&r.status().as_u16()));
+    let r = post_form(&app, "/teach/quiz-attempts/999999/mark", &teacher, &fields).await;
+    assert_eq!(r.status(), 404);
+    let r = post_form(
+        &app,
+        &mark_path,
+        &teacher,
+        &[("question", &essay), ("score", "7")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let r = post_form(
+        &app,
+        &mark_path,
+        &teacher,
+        &[("question", &essay), ("score", "lots")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let long = "x".repeat(2001);
+    let r = post_form(
+        &app,
+        &mark_path,
+        &teacher,
+        &[("question", &essay), ("score", "1"), ("comment", &long)],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let api_mark = format!("/api/quiz-attempts/{attempt}/answers/{essay}/mark");
+    let r = app
+        .send(
+            Method::PUT,
+            &api_mark,
+            Some(&teacher.token),
+            Some(&json!({"score": 1, "comment": long})),
+        )
+        .await;
+    let msg = assert_error(r, 422, "invalid_input").await;
+    assert!(msg.contains("comment"), "{msg}");
+    let api_result = format!("/api/quiz-attempts/{attempt}");
+    let before = json_of(
+        app.send(Method::GET, &api_result, Some(&student.token), None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(before["needs_marking"], true, "no mark was kept");
+    let r = post_form(&app, &mark_path, &teacher, &fields).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        quiz_page.as_str()
+    );
+    let after = json_of(
+        app.send(Method::GET, &api_result, Some(&student.token), None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(after["needs_marking"], false);
+    assert_eq!(after["score"], 3.0);
+    let (_, result_page) = page(&app, &format!("/quiz-attempts/{attempt}"), &student).await;
+    assert!(
+        result_page.contains("Lovely &lt;b&gt;beach&lt;/b&gt;."),
+        "the comment, as text: {result_page}"
     );
 }
