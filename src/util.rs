@@ -81,6 +81,20 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
     Ok((size, hex(&h.finalize())))
 }
 
+/// Quotes a CSV field when needed, and defuses text a spreadsheet would run as a formula.
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::{Actor, Role};
 use crate::error::{Error, Result};
+use crate::util::csv_field;
 
 /// One course's enrollment report.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -292,20 +293,6 @@ pub fn to_csv(reports: &[CourseReport]) -> String {
         }
     }
     out
-}
-
-/// Quotes a CSV field when needed, and defuses text a spreadsheet would run as a formula.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
 }
 
 /// Completed as a whole percentage of enrolled (0 with nobody enrolled).

@@ -14,12 +14,14 @@
 //!   editors. [`report`] gives the editors per-question figures; [`mark`] scores an essay, re-deciding the
 //!   attempt's pass.
 //!
+//! - [`results`] lists every attempt per student, with each question's score, as JSON or CSV.
 //! - [`gift`] reads a quiz's questions from GIFT text and writes them back (the command line and the teacher's
 //!   page).
 //!
 //! Only students enrolled in the course take quizzes; the course's owner and admins see and mark them.
 
 pub mod gift;
+pub mod results;
 pub mod routes;
 pub mod store;
 

@@ -4,15 +4,18 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{Answers, AttemptResult, AttemptView, Mark, MyAttempts, QuizReport};
 use crate::App;
 use crate::accounts::Auth;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::ErrorBody;
-use crate::http::extract::{Json, Path};
+use crate::http::extract::{Json, Path, Query};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<Arc<App>> {
@@ -22,6 +25,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(submit))
         .routes(routes!(result))
         .routes(routes!(report))
+        .routes(routes!(results))
         .routes(routes!(mark))
 }
 
@@ -123,6 +127,53 @@ async fn report(
     Ok(axum::Json(
         app.db.read(move |c| super::report(c, &actor, id)).await?,
     ))
+}
+
+/// The format of the results.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResultsQuery {
+    /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
+    pub format: Option<String>,
+}
+
+/// Every attempt at a quiz, per student, with each question's score (the course's owner and admins); CSV
+/// with `?format=csv`: one row per attempt, a column per question.
+#[utoipa::path(get, path = "/api/lessons/{id}/quiz/results", tag = "quizzes", security(("bearer" = [])),
+    params(("id" = i64, Path), ResultsQuery),
+    responses((status = 200, description = "JSON, or CSV with ?format=csv",
+            content((super::results::QuizResults = "application/json"), (String = "text/csv"))),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn results(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Query(q): Query<ResultsQuery>,
+) -> Result<Response> {
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if format != "json" && format != "csv" {
+        return Err(Error::invalid("format", "format must be json or csv"));
+    }
+    let actor = user.actor();
+    let results = app
+        .db
+        .read(move |c| super::results::results(c, &actor, id))
+        .await?;
+    Ok(if format == "csv" {
+        let name = format!("attachment; filename=\"quiz-{id}-results.csv\"");
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, name),
+            ],
+            super::results::to_csv(&results),
+        )
+            .into_response()
+    } else {
+        axum::Json(results).into_response()
+    })
 }
 
 /// Mark an essay answer (the course's owner and admins); the attempt's score and pass follow.

@@ -307,3 +307,21 @@ pub fn lesson_title(conn: &Connection, lesson_id: i64) -> Result<String> {
     .optional()?
     .ok_or(Error::NotFound)
 }
+
+/// Every attempt at a quiz (open ones too) with its student's full name and email: by student, then oldest
+/// first.
+pub fn attempts_with_students(
+    conn: &Connection,
+    lesson_id: i64,
+) -> Result<Vec<(AttemptRow, String, String)>> {
+    let mut s = conn.prepare(
+        "SELECT t.id, t.user_id, t.lesson_id, t.course_id, t.seed, t.started_at, t.submitted_at, t.score,
+                t.points, t.passed, u.full_name, u.email
+         FROM quiz_attempts t JOIN users u ON u.id = t.user_id
+         WHERE t.lesson_id = ?1 ORDER BY u.full_name, u.id, t.id",
+    )?;
+    Ok(s.query_map([lesson_id], |r| {
+        Ok((attempt_row(r)?, r.get(10)?, r.get(11)?))
+    })?
+    .collect::<rusqlite::Result<_>>()?)
+}

@@ -346,8 +346,8 @@ async fn result_page(
     ))
 }
 
-/// The teacher's page of a quiz: per-question figures, the essays to mark, and new questions from a GIFT
-/// file.
+/// The teacher's page of a quiz: per-question figures, each student's attempts, the essays to mark, and
+/// new questions from a GIFT file.
 async fn report_page(
     State(app): State<Arc<App>>,
     viewer: Viewer,
@@ -355,13 +355,19 @@ async fn report_page(
 ) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
     let a = actor.clone();
-    let report = app.db.read(move |c| quizzes::report(c, &a, id)).await?;
+    let (report, results) = app
+        .db
+        .read(move |c| {
+            let report = quizzes::report(c, &a, id)?;
+            Ok((report, quizzes::results::results(c, &a, id)?))
+        })
+        .await?;
     let lesson = crate::courses::service::get_lesson(&app, actor, id).await?;
     Ok(render(
         "teach_quiz.html",
         &viewer,
         &format!("{}: results", lesson.title),
-        context! { lesson, report },
+        context! { lesson, report, results },
     ))
 }
 

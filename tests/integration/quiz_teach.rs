@@ -1,5 +1,5 @@
 //! A teacher's work on a quiz beyond importing packages: questions from GIFT files (the command line and the
-//! quiz page) and essays marked in the browser.
+//! quiz page), essays marked in the browser, and each student's results as CSV.
 
 use std::path::Path;
 use std::process::Output;
@@ -412,7 +412,7 @@ async fn the_quiz_page_takes_gift_files_from_the_course_teacher_only() {
 }
 
 #[tokio::test]
-async fn teachers_mark_essays_in_the_browser_others_may_not() {
+async fn teachers_mark_essays_and_download_results_others_may_not() {
     let app = TestApp::spawn().await;
     let (course, lesson, teacher, student) = course(&app).await;
     let other_teacher = app.user(Role::Instructor).await;
@@ -436,10 +436,12 @@ async fn teachers_mark_essays_in_the_browser_others_may_not() {
         .unwrap()
         .to_owned();
 
-    // The teacher's page: a form per essay.
+    // The teacher's page: a form per essay, each student's attempts, the CSV link.
     let quiz_page = format!("/teach/lessons/{lesson}/quiz");
     let (status, html) = page(&app, &quiz_page, &teacher).await;
     assert_eq!(status, 200);
+    assert!(html.contains("student-results") && html.contains("an essay to mark"));
+    assert!(html.contains(&format!("/api/lessons/{lesson}/quiz/results?format=csv")));
     let mark_path = format!("/teach/quiz-attempts/{attempt}/mark");
     assert!(html.contains(&mark_path), "{html}");
     assert!(html.contains("Sea &amp; &lt;sand&gt;."), "escaped: {html}");
@@ -522,4 +524,118 @@ async fn teachers_mark_essays_in_the_browser_others_may_not() {
         result_page.contains("Lovely &lt;b&gt;beach&lt;/b&gt;."),
         "the comment, as text: {result_page}"
     );
+
+    // The results: JSON and CSV for the teacher, for nobody else.
+    let results = format!("/api/lessons/{lesson}/quiz/results");
+    let csv_path = format!("{results}?format=csv");
+    for who in [&student, &other_teacher] {
+        let r = app
+            .send(Method::GET, &csv_path, Some(&who.token), None)
+            .await;
+        assert_error(r, 403, "forbidden").await;
+    }
+    let r = app
+        .send(
+            Method::GET,
+            &format!("{results}?format=xml"),
+            Some(&teacher.token),
+            None,
+        )
+        .await;
+    assert_error(r, 422, "invalid_input").await;
+    let json = json_of(
+        app.send(Method::GET, &results, Some(&teacher.token), None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(json["attempts"].as_array().unwrap().len(), 2);
+    let r = app
+        .send(Method::GET, &csv_path, Some(&teacher.token), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let rows = parse_csv(&r.text().await.unwrap());
+    assert_eq!(rows.len(), 3, "a header and one row per attempt: {rows:?}");
+    let header = &rows[0];
+    assert_eq!(
+        header[..10],
+        [
+            "student",
+            "email",
+            "attempt",
+            "started",
+            "submitted",
+            "score",
+            "points",
+            "percent",
+            "passed",
+            "needs_marking"
+        ]
+    );
+    assert_eq!(
+        header[10..],
+        ["Q1 capital", "Q2 sum", "Q3 essay"],
+        "a column per question, in the teacher's order"
+    );
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r[col("email")] == student.email)
+        .unwrap();
+    assert_eq!(row[col("attempt")], attempt.to_string());
+    assert_eq!(row[col("score")], "3");
+    assert_eq!(row[col("points")], "3");
+    assert_eq!(row[col("percent")], "100");
+    assert_eq!(row[col("passed")], "yes");
+    assert_eq!(row[col("needs_marking")], "no");
+    assert_eq!(
+        [&row[10], &row[11], &row[12]],
+        ["1", "1", "1"],
+        "each question's score"
+    );
+    assert!(!row[col("started")].is_empty() && !row[col("submitted")].is_empty());
+    let other = rows
+        .iter()
+        .find(|r| r[col("email")] == second.email)
+        .unwrap();
+    assert_eq!(other[col("needs_marking")], "yes");
+    assert_eq!(other[col("percent")], "66.7");
+    assert_eq!(other[12], "0", "an essay waiting for its mark scores 0");
+}
+
+/// Parses CSV as RFC 4180 writes it: fields quoted when they hold `,`, `"` or a line break, `""` a quote.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field) = (Vec::new(), String::new());
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(
+        field.is_empty() && row.is_empty(),
+        "the CSV ends with a line break"
+    );
+    rows
 }

@@ -1,0 +1,147 @@
+//! Every attempt at a quiz, per student, for its teachers: the teacher's page shows them and
+//! `GET /api/lessons/{id}/quiz/results?format=csv` downloads them, one row per attempt with a column per
+//! question, so a spreadsheet can follow a class.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{percent, question_label, quiz_of, store};
+use crate::accounts::Actor;
+use crate::courses;
+use crate::error::{Error, Result};
+use crate::util::csv_field;
+
+/// The attempts at a quiz, per student.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuizResults {
+    pub lesson_id: i64,
+    pub title: String,
+    /// The quiz's questions in the teacher's order: the per-question columns.
+    pub questions: Vec<ResultColumn>,
+    /// By student (name), then oldest first; open attempts too.
+    pub attempts: Vec<StudentAttempt>,
+}
+
+/// A question as a column of the results.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResultColumn {
+    pub question_id: String,
+    /// The title, or the prompt shortened (plain text).
+    pub label: String,
+    pub points: f64,
+}
+
+/// One attempt of one student.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StudentAttempt {
+    pub attempt_id: i64,
+    pub user_id: i64,
+    pub full_name: String,
+    pub email: String,
+    pub started_at: String,
+    /// `None` while the attempt is open (then it has no score either).
+    pub submitted_at: Option<String>,
+    pub score: Option<f64>,
+    pub points: Option<f64>,
+    pub percent: Option<f64>,
+    pub passed: Option<bool>,
+    /// An essay waits for its mark.
+    pub needs_marking: bool,
+    /// Each question's score by question id; a question the attempt did not show (drawn from a pool) has
+    /// none, nor has any question of an open attempt.
+    pub scores: BTreeMap<String, f64>,
+}
+
+/// Every attempt at the quiz of `lesson_id` (the course's owner and admins; 404 when it is no quiz lesson).
+pub fn results(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizResults> {
+    courses::require_lesson_edit(conn, actor, lesson_id)?;
+    let quiz = quiz_of(conn, lesson_id)?.ok_or(Error::NotFound)?;
+    let mut attempts = Vec::new();
+    for (a, full_name, email) in store::attempts_with_students(conn, lesson_id)? {
+        let answers = if a.submitted_at.is_some() {
+            store::answers(conn, a.id)?
+        } else {
+            Vec::new()
+        };
+        attempts.push(StudentAttempt {
+            attempt_id: a.id,
+            user_id: a.user_id,
+            full_name,
+            email,
+            started_at: a.started_at,
+            percent: a.score.zip(a.points).map(|(s, p)| percent(s, p)),
+            needs_marking: answers.iter().any(|r| r.needs_marking),
+            scores: answers
+                .into_iter()
+                .filter_map(|r| Some((r.question_id, r.score?)))
+                .collect(),
+            submitted_at: a.submitted_at,
+            score: a.score,
+            points: a.points,
+            passed: a.passed,
+        });
+    }
+    Ok(QuizResults {
+        lesson_id,
+        title: quiz.title.clone(),
+        questions: quiz
+            .questions
+            .iter()
+            .map(|q| ResultColumn {
+                question_id: q.id.clone(),
+                label: question_label(q),
+                points: q.points,
+            })
+            .collect(),
+        attempts,
+    })
+}
+
+/// A number as a spreadsheet reads it: `2`, `0.5`, never `2.0`.
+fn number(n: f64) -> String {
+    format!("{n}")
+}
+
+/// The results as CSV: `student,email,attempt,started,submitted,score,points,percent,passed,needs_marking`,
+/// then one column per question (`Q1 <label>`) holding that question's score, empty where the attempt has
+/// none. Percents are rounded to one decimal; `passed` is `yes`, `no`, or empty while open.
+pub fn to_csv(r: &QuizResults) -> String {
+    let mut out = String::from(
+        "student,email,attempt,started,submitted,score,points,percent,passed,needs_marking",
+    );
+    for (i, q) in r.questions.iter().enumerate() {
+        out.push(',');
+        out.push_str(&csv_field(&format!("Q{} {}", i + 1, q.label)));
+    }
+    out.push('\n');
+    for a in &r.attempts {
+        let fields = [
+            csv_field(&a.full_name),
+            csv_field(&a.email),
+            a.attempt_id.to_string(),
+            a.started_at.clone(),
+            a.submitted_at.clone().unwrap_or_default(),
+            a.score.map(number).unwrap_or_default(),
+            a.points.map(number).unwrap_or_default(),
+            a.percent
+                .map(|p| number((p * 10.0).round() / 10.0))
+                .unwrap_or_default(),
+            a.passed
+                .map(|p| if p { "yes" } else { "no" }.to_owned())
+                .unwrap_or_default(),
+            if a.needs_marking { "yes" } else { "no" }.to_owned(),
+        ];
+        out.push_str(&fields.join(","));
+        for q in &r.questions {
+            out.push(',');
+            if let Some(s) = a.scores.get(&q.question_id) {
+                out.push_str(&number(*s));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
