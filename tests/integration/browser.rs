@@ -1,5 +1,6 @@
 //! The web UI in a real headless Chromium (Debian's `chromium` and `chromium-driver`), driven over
-//! WebDriver: a teacher builds and publishes a course, a student signs up, enrols, reads and completes it.
+//! WebDriver: a teacher builds and publishes a course, a student signs up, enrols, reads and completes it; a
+//! student takes a quiz on a phone-sized screen.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -50,19 +51,45 @@ async fn start_driver() -> Driver {
 }
 
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    session(
+        driver,
+        profile,
+        "--window-size=1100,1400",
+        serde_json::json!({}),
+    )
+    .await
+}
+
+/// A Chromium that shows pages as a phone of 390×844 CSS pixels does (Chromium's device emulation: the
+/// viewport, the pixel ratio, touch, overlay scrollbars), for checking that pages fit a phone's width.
+async fn phone(driver: &Driver, profile: &std::path::Path) -> Client {
+    let emulation = serde_json::json!({
+        "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0, "touch": true}}
+    });
+    session(driver, profile, "--window-size=390,844", emulation).await
+}
+
+/// A Chromium session with `window` (a `--window-size` argument) and `extra` Chrome options.
+async fn session(
+    driver: &Driver,
+    profile: &std::path::Path,
+    window: &str,
+    extra: serde_json::Value,
+) -> Client {
+    let mut options = serde_json::json!({
+        "binary": "/usr/bin/chromium",
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-quic", "--no-first-run", window,
+            format!("--user-data-dir={}", profile.display()),
+        ]
+    });
+    if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-quic", "--no-first-run", "--window-size=1100,1400",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
@@ -714,6 +741,181 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
             titles.push(h.text().await.unwrap());
         }
         assert_eq!(titles, ["Halves, thirds and quarters"]);
+    }
+    .await;
+    c.close().await.unwrap();
+    result
+}
+
+/// Fails unless the page fits the window's width: nothing makes the page scroll sideways.
+async fn fits_width(c: &Client, what: &str) {
+    let w = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (scroll, inner) = (w[0].as_i64().unwrap(), w[1].as_i64().unwrap());
+    // A phone widens its layout viewport to fit content wider than the screen, so a page that does not fit
+    // shows as a wider window, not only as a scroll width.
+    if scroll > inner || inner > 400 {
+        let wide = c
+            .execute(
+                "return [...document.querySelectorAll('body *')]
+                   .filter(e => e.getBoundingClientRect().right > 390 || e.scrollWidth > e.clientWidth + 1)
+                   .slice(0, 8)
+                   .map(e => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}px`);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        panic!(
+            "{what} does not fit a phone: {scroll}px of content in a {inner}px window; too wide: {wide}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_student_fails_retries_and_passes_a_quiz_on_a_phone_and_the_teacher_sees_the_figures() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let course = app.course(&teacher, "Geography").await;
+    let lesson = app.lesson(&teacher, course, "Capitals", "").await;
+    let gift = "::capital::What is the capital of France? {=Paris ~Lyon#Lyon is not the capital. ~Marseille}\n\n\
+                ::sum::How much is 2 + 2? {#4}\n";
+    let questions = smartcourse_formats::quiz::gift::parse(
+        gift,
+        &smartcourse_formats::Budget::new(&smartcourse_formats::Limits::default()),
+    )
+    .unwrap();
+    let mut quiz = smartcourse::quizzes::Quiz::new("Capitals", questions);
+    // A long word and a wide choice must wrap, not widen the page.
+    quiz.intro = format!("<p>Answer both. {}</p>", "Supercalifragilistic".repeat(5));
+    app.app
+        .db
+        .write(move |tx| smartcourse::quizzes::set_quiz(tx, lesson, Some(&quiz)))
+        .await
+        .unwrap();
+    app.publish_directly(course).await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, course).await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = phone(&driver, profile.path()).await;
+    let result = async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &student.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/lessons/{lesson}")))
+            .await
+            .unwrap();
+        fits_width(&c, "the quiz lesson").await;
+        assert!(text(&c, ".pager").await.contains("Pass the quiz"));
+        go(&c, ".quiz-link a.button").await; // Take the quiz
+        go(&c, "main form button").await; // Start the quiz
+        fits_width(&c, "the quiz's form").await;
+        shot(&c, "phone-quiz-form").await;
+        // Wrong answers: Lyon, and 5.
+        let lyon = c
+            .find(Locator::XPath("//label[contains(., 'Lyon')]/input"))
+            .await
+            .unwrap();
+        lyon.click().await.unwrap();
+        let sum = "//fieldset[.//legend[contains(., 'sum')]]//input";
+        c.find(Locator::XPath(sum))
+            .await
+            .unwrap()
+            .send_keys("5")
+            .await
+            .unwrap();
+        go(&c, "form.quiz .actions button").await;
+        let verdict = text(&c, ".result").await;
+        assert!(
+            verdict.starts_with("Not passed:") && verdict.contains("(0.0%)"),
+            "{verdict}"
+        );
+        assert!(
+            text(&c, "main").await.contains("Lyon is not the capital."),
+            "the choice's feedback"
+        );
+        fits_width(&c, "the failed result").await;
+        shot(&c, "phone-quiz-failed").await;
+
+        // Try again, right this time.
+        go(&c, ".pager form button").await;
+        let paris = c
+            .find(Locator::XPath("//label[contains(., 'Paris')]/input"))
+            .await
+            .unwrap();
+        paris.click().await.unwrap();
+        let field = c.find(Locator::XPath(sum)).await.unwrap();
+        assert_eq!(
+            field.prop("value").await.unwrap().as_deref(),
+            Some(""),
+            "a new attempt starts empty"
+        );
+        field.send_keys("4").await.unwrap();
+        go(&c, "form.quiz .actions button").await;
+        let verdict = text(&c, ".result").await;
+        assert!(
+            verdict.starts_with("Passed:") && verdict.contains("(100.0%)"),
+            "{verdict}"
+        );
+        fits_width(&c, "the passed result").await;
+        shot(&c, "phone-quiz-passed").await;
+
+        // Passing completed the lesson (through the event outbox).
+        app.drain_jobs().await;
+        go(&c, ".pager a").await; // Back to the lesson
+        let started = Instant::now();
+        while !text(&c, ".pager").await.contains("Completed") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the lesson was not completed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            c.refresh().await.unwrap();
+        }
+        go(&c, "header form button").await; // Log out
+
+        // The teacher, on the same phone: the figures of both attempts.
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &teacher.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/teach/lessons/{lesson}/quiz")))
+            .await
+            .unwrap();
+        let rows: Vec<String> = {
+            let mut out = Vec::new();
+            for r in c
+                .find_all(Locator::Css("table.figures tbody tr"))
+                .await
+                .unwrap()
+            {
+                out.push(r.text().await.unwrap());
+            }
+            out
+        };
+        assert!(
+            rows[0].contains("capital")
+                && rows[0].contains("1 of 2")
+                && rows[0].contains("Lyon (1)"),
+            "{rows:?}"
+        );
+        assert!(
+            rows[1].contains("sum") && rows[1].contains("1 of 2") && rows[1].contains("5 (1)"),
+            "{rows:?}"
+        );
+        assert!(
+            text(&c, "main")
+                .await
+                .contains("2 attempt(s) by 1 student(s); 1 passed.")
+        );
+        fits_width(&c, "the teacher's quiz page").await;
+        shot(&c, "phone-quiz-teacher").await;
     }
     .await;
     c.close().await.unwrap();
