@@ -8,7 +8,8 @@ use rusqlite::Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{percent, question_label, quiz_of, store};
+use super::teacher::question_label;
+use super::{percent, quiz_of, store};
 use crate::accounts::Actor;
 use crate::courses;
 use crate::error::{Error, Result};
