@@ -48,7 +48,11 @@ const STOP: &[&str] = &[
 /// The content words of `text`: lower case, letters and digits, stop words dropped, each reduced to a crude
 /// stem ([`stem`]).
 pub(crate) fn content_words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
+    // Contractions are one word ("what's" is "whats", a stop word, not "what" and a content word "s"), and a
+    // lone letter carries no topic (a lone digit does: "1/5 + 2/5").
+    text.replace(['\'', '\u{2019}'], "")
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() > 1 || w.chars().all(|c| c.is_ascii_digit()))
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .filter(|w| !STOP.contains(&w.as_str()))
@@ -342,6 +346,10 @@ mod tests {
             ["walk", "walk", "walk"]
         );
         assert_eq!(content_words("What is it?"), Vec::<String>::new());
+        // Contractions and lone letters: a child's spelling asks the same question.
+        assert_eq!(content_words("what's a third"), ["third"]);
+        assert_eq!(content_words("What’s 1/5 + 2/5?"), ["1", "5", "2", "5"]);
+        assert_eq!(content_words("don't add the tops"), ["dont", "add", "top"]);
     }
 
     #[test]
