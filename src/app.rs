@@ -72,6 +72,11 @@ impl Limits {
 }
 
 impl App {
+    /// How long an upload may send nothing before it is stopped (`server.upload_stall_secs`).
+    pub fn upload_stall(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.server.upload_stall_secs.max(1))
+    }
+
     /// Opens the data directory (taking its lock), the database (running migrations) and the content store.
     pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
         let models = crate::ml::Models::from_config(&config.models)?;

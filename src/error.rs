@@ -46,6 +46,9 @@ pub enum Error {
     /// The uploaded file is of a kind that is not accepted.
     #[error("{0}")]
     Unsupported(Cow<'static, str>),
+    /// An upload stopped sending data for longer than `server.upload_stall_secs` (408 `upload_stalled`).
+    #[error("{0}")]
+    Stalled(Cow<'static, str>),
     /// The requested byte range lies outside the file.
     #[error("the requested range is not in the file")]
     RangeNotSatisfiable,
@@ -90,6 +93,7 @@ impl Error {
             Error::Conflict { code, .. } => code,
             Error::TooLarge(_) => "too_large",
             Error::Unsupported(_) => "unsupported_media_type",
+            Error::Stalled(_) => "upload_stalled",
             Error::RangeNotSatisfiable => "range_not_satisfiable",
             Error::RateLimited { .. } => "rate_limited",
             Error::StorageFull => "storage_full",

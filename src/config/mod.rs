@@ -364,6 +364,9 @@ pub struct ServerConfig {
     /// Requests running longer than this are answered 503 (streamed answers are exempt once they start, and
     /// file uploads are exempt: their size is limited instead).
     pub request_timeout_secs: u64,
+    /// An upload that sends no data for this many seconds is stopped (408 `upload_stalled`) and its partial
+    /// file removed.
+    pub upload_stall_secs: u64,
     /// On Ctrl-C or SIGTERM, how long in-flight requests get to finish before the server stops anyway.
     pub shutdown_grace_secs: u64,
     /// Port of the second listener, on `addr`'s address, that serves the pages of course packages (SCORM):
@@ -462,6 +465,7 @@ impl Default for ServerConfig {
             addr: SocketAddr::from(([0, 0, 0, 0], 8000)),
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout_secs: 60,
+            upload_stall_secs: 30,
             shutdown_grace_secs: 20,
             packages_port: 0,
         }

@@ -319,7 +319,8 @@ async fn delete_lesson(
 #[utoipa::path(post, path = "/api/lessons/{id}/attachments", tag = "courses", security(("bearer" = [])),
     params(("id" = i64, Path)), request_body(content_type = "multipart/form-data", description = "a part named `file`"),
     responses((status = 201, body = Attachment), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 408, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn upload_attachment(
     State(app): State<Arc<App>>,
     user: Auth,
@@ -352,7 +353,7 @@ async fn upload_attachment(
             ));
         };
         if field.name() == Some("file") {
-            let staged = upload::stage(field, &staging, max).await?;
+            let staged = upload::stage(field, &staging, max, app.upload_stall()).await?;
             let attachment = service::add_attachment(&app, actor, id, staged).await?;
             tracing::info!(
                 attachment.id = attachment.id,

@@ -29,12 +29,38 @@ impl Drop for Staged {
     }
 }
 
+/// The next piece of an upload, or 408 `upload_stalled` when none comes for `stall` (a client that opens an
+/// upload and sends nothing would otherwise hold its staging file and a connection for as long as it likes).
+async fn next_chunk(
+    field: &mut Field<'_>,
+    stall: std::time::Duration,
+) -> std::result::Result<Option<axum::body::Bytes>, Stalled> {
+    match tokio::time::timeout(stall, field.chunk()).await {
+        Ok(r) => r.map_err(Stalled::Broken),
+        Err(_) => Err(Stalled::Quiet(stall.as_secs())),
+    }
+}
+
+enum Stalled {
+    Broken(axum::extract::multipart::MultipartError),
+    Quiet(u64),
+}
+
+fn stalled(secs: u64) -> Error {
+    Error::Stalled(format!("the upload stopped: no data came for {secs} s; try again").into())
+}
+
 /// How much of the start of a file decides its type.
 const SNIFF_BYTES: usize = 8192;
 
 /// Streams one multipart field to a new file in `dir`, refusing more than `max_bytes` (413) and types we do
 /// not accept (415). Nothing is left on disk when it fails.
-pub async fn stage(mut field: Field<'_>, dir: &Path, max_bytes: u64) -> Result<Staged> {
+pub async fn stage(
+    mut field: Field<'_>,
+    dir: &Path,
+    max_bytes: u64,
+    stall: std::time::Duration,
+) -> Result<Staged> {
     let filename = safe_filename(field.file_name().unwrap_or("attachment"));
     tokio::fs::create_dir_all(dir)
         .await
@@ -56,12 +82,12 @@ pub async fn stage(mut field: Field<'_>, dir: &Path, max_bytes: u64) -> Result<S
     let too_large = || {
         Error::TooLarge(format!("a file may have at most {} MiB", max_bytes / (1024 * 1024)).into())
     };
-    while let Some(chunk) = field.chunk().await.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    while let Some(chunk) = next_chunk(&mut field, stall).await.map_err(|e| match e {
+        Stalled::Broken(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             too_large()
-        } else {
-            Error::BadRequest(format!("the upload was interrupted: {e}").into())
         }
+        Stalled::Broken(e) => Error::BadRequest(format!("the upload was interrupted: {e}").into()),
+        Stalled::Quiet(secs) => stalled(secs),
     })? {
         staged.size += chunk.len() as u64;
         if staged.size > max_bytes {
@@ -127,16 +153,16 @@ pub async fn stage_package(
     mut field: Field<'_>,
     dir: &Path,
     max_bytes: u64,
+    stall: std::time::Duration,
 ) -> Result<StagedPackage> {
     tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
     let staged = StagedPackage(dir.join(format!("package-{}.zip", crate::util::random_hex(12)?)));
     let mut file = tokio::fs::File::create(&staged.0).await.map_err(io_error)?;
     let mut size = 0u64;
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| Error::BadRequest(format!("the upload was interrupted: {e}").into()))?
-    {
+    while let Some(chunk) = next_chunk(&mut field, stall).await.map_err(|e| match e {
+        Stalled::Broken(e) => Error::BadRequest(format!("the upload was interrupted: {e}").into()),
+        Stalled::Quiet(secs) => stalled(secs),
+    })? {
         size += chunk.len() as u64;
         if size > max_bytes {
             return Err(Error::TooLarge(

@@ -54,6 +54,7 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Stalled(_) => StatusCode::REQUEST_TIMEOUT,
             Error::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::StorageFull => StatusCode::INSUFFICIENT_STORAGE,

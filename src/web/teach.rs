@@ -71,7 +71,10 @@ async fn import_package(
     {
         match field.name() {
             Some("package") => {
-                staged = Some(upload::stage_package(field, &app.data.join("tmp"), limit).await?)
+                staged = Some(
+                    upload::stage_package(field, &app.data.join("tmp"), limit, app.upload_stall())
+                        .await?,
+                )
             }
             Some("publish") => publish = true,
             _ => {}
@@ -346,6 +349,7 @@ async fn upload_file(
                 field,
                 &app.data.join("tmp"),
                 app.config.uploads.max_file_bytes,
+                app.upload_stall(),
             )
             .await?;
             service::add_attachment(&app, actor, id, staged).await?;

@@ -1034,3 +1034,46 @@ async fn videos_play_in_the_lesson_with_their_subtitles_as_webvtt_and_a_transcri
     )
     .await;
 }
+
+/// An upload that starts and then sends nothing is stopped after `server.upload_stall_secs` with 408
+/// `upload_stalled`, and its partial file is removed; the server goes on serving.
+#[tokio::test]
+async fn an_upload_that_stalls_is_stopped_and_leaves_nothing_behind() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(|c| c.server.upload_stall_secs = 1).await;
+    let owner = app.user(Role::Instructor).await;
+    let course = app.course(&owner, "Stalls").await;
+    let lesson = app.lesson(&owner, course, "L", "x").await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let part = "--XB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nThe start of a file, and then nothing more.\n";
+    let request = format!(
+        "POST /api/lessons/{lesson}/attachments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=XB\r\nContent-Length: 1000000\r\n\r\n{part}",
+        owner.token
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 8192];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut answer))
+        .await
+        .expect("an answer before the test's own timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("upload_stalled"), "{answer}");
+    let staging = app.app.data.join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in {}: {left:?}", staging.display());
+    let r = app
+        .send(
+            Method::GET,
+            &format!("/api/lessons/{lesson}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let l: Value = r.json().await.unwrap();
+    assert_eq!(l["attachments"].as_array().unwrap().len(), 0);
+}
