@@ -36,6 +36,8 @@ pub struct App {
     pub search: crate::search::SearchIndex,
     /// The tutor's queue in front of the model.
     pub tutor: crate::tutor::Gate,
+    /// Each user's bytes in uploads being received.
+    pub staging: crate::courses::upload::StagingShares,
     /// The port package pages are served on, once the server listens there (`courses::launch`).
     pub packages_port: std::sync::OnceLock<u16>,
     /// The job and workflow kinds this process runs (`server::wiring`).
@@ -77,6 +79,12 @@ impl App {
         std::time::Duration::from_secs(self.config.server.upload_stall_secs.max(1))
     }
 
+    /// A share of `user`'s staging bytes for one upload (`server.max_staged_bytes_per_user`).
+    pub fn upload_quota(&self, user: Option<i64>) -> crate::courses::upload::Quota<'_> {
+        self.staging
+            .quota(user, self.config.server.max_staged_bytes_per_user)
+    }
+
     /// Opens the data directory (taking its lock), the database (running migrations) and the content store.
     pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
         let models = crate::ml::Models::from_config(&config.models)?;
@@ -115,6 +123,7 @@ impl App {
             models,
             search,
             tutor,
+            staging: Default::default(),
             packages_port: std::sync::OnceLock::new(),
             jobs: Arc::new(wiring.jobs),
             subscribers: wiring.subscribers,

@@ -367,6 +367,8 @@ pub struct ServerConfig {
     /// An upload that sends no data for this many seconds is stopped (408 `upload_stalled`) and its partial
     /// file removed.
     pub upload_stall_secs: u64,
+    /// Most bytes one user may have in uploads being received at once (409 `uploads_in_progress` beyond).
+    pub max_staged_bytes_per_user: u64,
     /// On Ctrl-C or SIGTERM, how long in-flight requests get to finish before the server stops anyway.
     pub shutdown_grace_secs: u64,
     /// Port of the second listener, on `addr`'s address, that serves the pages of course packages (SCORM):
@@ -466,6 +468,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout_secs: 60,
             upload_stall_secs: 30,
+            max_staged_bytes_per_user: 1024 * 1024 * 1024,
             shutdown_grace_secs: 20,
             packages_port: 0,
         }

@@ -353,7 +353,14 @@ async fn upload_attachment(
             ));
         };
         if field.name() == Some("file") {
-            let staged = upload::stage(field, &staging, max, app.upload_stall()).await?;
+            let staged = upload::stage(
+                field,
+                &staging,
+                max,
+                app.upload_stall(),
+                &mut app.upload_quota(actor.user_id()),
+            )
+            .await?;
             let attachment = service::add_attachment(&app, actor, id, staged).await?;
             tracing::info!(
                 attachment.id = attachment.id,

@@ -29,6 +29,90 @@ impl Drop for Staged {
     }
 }
 
+/// Bytes each user has in uploads being received right now, held against `server.max_staged_bytes_per_user`:
+/// one person opening many large uploads at once cannot fill the disk or hold many connections.
+#[derive(Debug, Default)]
+pub struct StagingShares {
+    used: std::sync::Mutex<std::collections::HashMap<i64, u64>>,
+}
+
+impl StagingShares {
+    /// A quota for one upload by `user` (none for the command line, which is not limited here).
+    pub fn quota(&self, user: Option<i64>, limit: u64) -> Quota<'_> {
+        Quota {
+            shares: self,
+            user,
+            limit,
+            taken: 0,
+        }
+    }
+
+    /// Bytes `user` has in uploads being received now.
+    pub fn used(&self, user: i64) -> u64 {
+        self.used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&user)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// One upload's share of its user's staging bytes; given back when the upload ends (drop), whatever the
+/// outcome.
+pub struct Quota<'a> {
+    shares: &'a StagingShares,
+    user: Option<i64>,
+    limit: u64,
+    taken: u64,
+}
+
+impl Quota<'_> {
+    fn take(&mut self, n: u64) -> Result<()> {
+        let Some(user) = self.user else {
+            return Ok(());
+        };
+        let mut used = self
+            .shares
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mine = used.entry(user).or_default();
+        if *mine + n > self.limit {
+            return Err(Error::Conflict {
+                code: "uploads_in_progress",
+                message: format!(
+                    "your uploads in progress would pass {} MiB together; wait for them to finish",
+                    self.limit / (1024 * 1024)
+                )
+                .into(),
+            });
+        }
+        *mine += n;
+        self.taken += n;
+        Ok(())
+    }
+}
+
+impl Drop for Quota<'_> {
+    fn drop(&mut self) {
+        let Some(user) = self.user else {
+            return;
+        };
+        let mut used = self
+            .shares
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(mine) = used.get_mut(&user) {
+            *mine = mine.saturating_sub(self.taken);
+            if *mine == 0 {
+                used.remove(&user);
+            }
+        }
+    }
+}
+
 /// The next piece of an upload, or 408 `upload_stalled` when none comes for `stall` (a client that opens an
 /// upload and sends nothing would otherwise hold its staging file and a connection for as long as it likes).
 async fn next_chunk(
@@ -60,6 +144,7 @@ pub async fn stage(
     dir: &Path,
     max_bytes: u64,
     stall: std::time::Duration,
+    quota: &mut Quota<'_>,
 ) -> Result<Staged> {
     let filename = safe_filename(field.file_name().unwrap_or("attachment"));
     tokio::fs::create_dir_all(dir)
@@ -93,6 +178,7 @@ pub async fn stage(
         if staged.size > max_bytes {
             return Err(too_large());
         }
+        quota.take(chunk.len() as u64)?;
         if head.len() < SNIFF_BYTES {
             let take = (SNIFF_BYTES - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
@@ -154,6 +240,7 @@ pub async fn stage_package(
     dir: &Path,
     max_bytes: u64,
     stall: std::time::Duration,
+    quota: &mut Quota<'_>,
 ) -> Result<StagedPackage> {
     tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
     let staged = StagedPackage(dir.join(format!("package-{}.zip", crate::util::random_hex(12)?)));
@@ -169,6 +256,7 @@ pub async fn stage_package(
                 "the package is larger than a course may be".into(),
             ));
         }
+        quota.take(chunk.len() as u64)?;
         file.write_all(&chunk).await.map_err(io_error)?;
     }
     file.sync_all().await.map_err(io_error)?;

@@ -72,8 +72,14 @@ async fn import_package(
         match field.name() {
             Some("package") => {
                 staged = Some(
-                    upload::stage_package(field, &app.data.join("tmp"), limit, app.upload_stall())
-                        .await?,
+                    upload::stage_package(
+                        field,
+                        &app.data.join("tmp"),
+                        limit,
+                        app.upload_stall(),
+                        &mut app.upload_quota(actor.user_id()),
+                    )
+                    .await?,
                 )
             }
             Some("publish") => publish = true,
@@ -350,6 +356,7 @@ async fn upload_file(
                 &app.data.join("tmp"),
                 app.config.uploads.max_file_bytes,
                 app.upload_stall(),
+                &mut app.upload_quota(actor.user_id()),
             )
             .await?;
             service::add_attachment(&app, actor, id, staged).await?;

@@ -1077,3 +1077,72 @@ async fn an_upload_that_stalls_is_stopped_and_leaves_nothing_behind() {
     let l: Value = r.json().await.unwrap();
     assert_eq!(l["attachments"].as_array().unwrap().len(), 0);
 }
+
+/// A user's uploads being received at once are capped together (`server.max_staged_bytes_per_user`): past it
+/// the upload is refused with 409 `uploads_in_progress` and leaves nothing; the share is given back when an
+/// upload ends, and other users have their own.
+#[tokio::test]
+async fn a_users_uploads_in_progress_are_capped_together() {
+    let app = TestApp::spawn_with(|c| c.server.max_staged_bytes_per_user = 64 * 1024).await;
+    let owner = app.user(Role::Instructor).await;
+    let course = app.course(&owner, "Quota").await;
+    let lesson = app.lesson(&owner, course, "L", "x").await;
+    let big = "a line of plain text that fills the upload\n"
+        .repeat(3000)
+        .into_bytes();
+    let r = app.upload(&owner, lesson, "big.txt", big.clone()).await;
+    assert_error(r, 409, "uploads_in_progress").await;
+    assert_eq!(app.app.staging.used(owner.id), 0, "the share is given back");
+    let small = b"a small file\n".to_vec();
+    let r = app.upload(&owner, lesson, "small.txt", small.clone()).await;
+    assert_eq!(r.status(), 201);
+    // Two uploads at once that fit one by one but not together: one held open (sent 40 KiB, then waiting)
+    // keeps its share, so the second is refused; once the first connection goes, the share is back.
+    use tokio::io::AsyncWriteExt;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut open = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /api/lessons/{lesson}/attachments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=XB\r\nContent-Length: 1000000\r\n\r\n--XB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"held.txt\"\r\nContent-Type: text/plain\r\n\r\n",
+        owner.token
+    );
+    open.write_all(head.as_bytes()).await.unwrap();
+    open.write_all(&"held open, plain text\n".repeat(1900).into_bytes())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    while app.app.staging.used(owner.id) < 40 * 1024 {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the held upload is received"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let half = "half of the share, as plain text\n"
+        .repeat(1200)
+        .into_bytes();
+    let r = app.upload(&owner, lesson, "half.txt", half.clone()).await;
+    assert_error(r, 409, "uploads_in_progress").await;
+    let other = app.user(Role::Instructor).await;
+    let theirs = app.course(&other, "Theirs").await;
+    let their_lesson = app.lesson(&other, theirs, "L", "x").await;
+    let r = app
+        .upload(&other, their_lesson, "half.txt", half.clone())
+        .await;
+    assert_eq!(r.status(), 201, "another user's share is their own");
+    drop(open);
+    let started = std::time::Instant::now();
+    while app.app.staging.used(owner.id) > 0 {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the share comes back when the upload ends"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = app.upload(&owner, lesson, "half.txt", half).await;
+    assert_eq!(r.status(), 201);
+    let staging = app.app.data.join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in {}: {left:?}", staging.display());
+}
