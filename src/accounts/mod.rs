@@ -390,7 +390,7 @@ pub fn find_by_email(conn: &Connection, actor: &Actor, email: &str) -> Result<Us
 }
 
 /// Changes a user's role and/or disabled flag (admins only). Refuses to leave the installation without an
-/// active admin. Disabling or re-enabling bumps the token version, so existing tokens die at once.
+/// active admin, and an admin's change of their own role or their own disabling (409 `cannot_change_self`). Disabling or re-enabling bumps the token version, so existing tokens die at once.
 pub fn update_user(
     tx: &Transaction,
     actor: &Actor,
@@ -407,6 +407,15 @@ pub fn update_user(
         return Err(Error::conflict(
             "last_admin",
             "this is the only active admin; make another admin first",
+        ));
+    }
+    // An admin who demotes or disables themself locks themself out mid-task; another admin must do it.
+    if actor.user_id() == Some(id)
+        && (role.is_some_and(|r| r != current.role) || disabled == Some(true))
+    {
+        return Err(Error::conflict(
+            "cannot_change_self",
+            "you cannot change your own role or disable yourself; ask another admin",
         ));
     }
     if let Some(role) = role {
@@ -515,6 +524,28 @@ mod tests {
         update_user(&tx, &Actor::System, admin.id, None, Some(true)).unwrap();
         // Now `other` is the last active one.
         assert!(update_user(&tx, &Actor::System, other.id, Some(Role::Student), None).is_err());
+    }
+
+    #[test]
+    fn an_admin_cannot_demote_or_disable_themself() {
+        let mut c = crate::db::memory().unwrap();
+        let tx = c.transaction().unwrap();
+        let one = create_user(&tx, &Actor::System, prepared("one@school"), Role::Admin).unwrap();
+        let two = create_user(&tx, &Actor::System, prepared("two@school"), Role::Admin).unwrap();
+        let me = Actor::User(CurrentUser {
+            id: one.id,
+            role: Role::Admin,
+            jti: "t".into(),
+            exp: i64::MAX,
+        });
+        for (role, disabled) in [(Some(Role::Student), None), (None, Some(true))] {
+            let e = update_user(&tx, &me, one.id, role, disabled).unwrap_err();
+            assert_eq!(e.code(), "cannot_change_self");
+        }
+        // Keeping their own role is no change; another admin may be changed.
+        update_user(&tx, &me, one.id, Some(Role::Admin), Some(false)).unwrap();
+        let changed = update_user(&tx, &me, two.id, Some(Role::Instructor), None).unwrap();
+        assert_eq!(changed.role, Role::Instructor);
     }
 
     #[test]

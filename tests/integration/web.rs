@@ -356,6 +356,15 @@ async fn admins_see_storage_and_download_a_backup_that_restores() {
         page.contains("1 passages indexed (1 in the text index)"),
         "{page}"
     );
+    // No lock-out from the admin's own row: other users' rows have the role and disable forms, theirs not.
+    assert!(
+        page.contains(&format!("action=\"/admin/users/{}\"", teacher.id)),
+        "{page}"
+    );
+    assert!(
+        !page.contains(&format!("action=\"/admin/users/{}\"", admin.id)),
+        "{page}"
+    );
 
     let r = app
         .client
