@@ -463,23 +463,24 @@ impl OpenQuizzes {
 
     /// Whether `text` gives away one of the hidden answers (case-insensitive, as whole words).
     pub fn reveals(&self, text: &str) -> bool {
-        let words: Vec<String> = text
-            .to_lowercase()
-            .split(|c: char| !c.is_alphanumeric() && c != '.' && c != '-')
-            .map(|w| w.trim_matches(|c: char| c == '.' || c == '-').to_owned())
-            .filter(|w| !w.is_empty())
-            .collect();
-        let joined = format!(" {} ", words.join(" "));
+        let text = spaced_words(text);
         self.answers.iter().any(|a| {
-            let a: Vec<String> = a
-                .to_lowercase()
-                .split(|c: char| !c.is_alphanumeric() && c != '.' && c != '-')
-                .map(|w| w.trim_matches(|c: char| c == '.' || c == '-').to_owned())
-                .filter(|w| !w.is_empty())
-                .collect();
-            !a.is_empty() && joined.contains(&format!(" {} ", a.join(" ")))
+            let a = spaced_words(a);
+            a.trim() != "" && text.contains(&a)
         })
     }
+}
+
+/// `text`'s words, lower case, with a space before and after each (" 1 3 " for "1/3"), so that one answer's
+/// words can be found as whole words in another text. Dots and dashes stay inside words ("2.5", "x-ray").
+fn spaced_words(text: &str) -> String {
+    let words: Vec<String> = text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '.' && c != '-')
+        .map(|w| w.trim_matches(|c: char| c == '.' || c == '-').to_owned())
+        .filter(|w| !w.is_empty())
+        .collect();
+    format!(" {} ", words.join(" "))
 }
 
 /// The quizzes `user` has an attempt open at in `course_id` (see [`OpenQuizzes`]).

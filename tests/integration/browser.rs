@@ -784,19 +784,11 @@ async fn a_student_fails_retries_and_passes_a_quiz_on_a_phone_and_the_teacher_se
     let lesson = app.lesson(&teacher, course, "Capitals", "").await;
     let gift = "::capital::What is the capital of France? {=Paris ~Lyon#Lyon is not the capital. ~Marseille}\n\n\
                 ::sum::How much is 2 + 2? {#4}\n";
-    let questions = smartcourse_formats::quiz::gift::parse(
-        gift,
-        &smartcourse_formats::Budget::new(&smartcourse_formats::Limits::default()),
-    )
-    .unwrap();
-    let mut quiz = smartcourse::quizzes::Quiz::new("Capitals", questions);
-    // A long word and a wide choice must wrap, not widen the page.
-    quiz.intro = format!("<p>Answer both. {}</p>", "Supercalifragilistic".repeat(5));
-    app.app
-        .db
-        .write(move |tx| smartcourse::quizzes::set_quiz(tx, lesson, Some(&quiz)))
-        .await
-        .unwrap();
+    app.gift_quiz(lesson, "Capitals", gift, |quiz| {
+        // A long word and a wide choice must wrap, not widen the page.
+        quiz.intro = format!("<p>Answer both. {}</p>", "Supercalifragilistic".repeat(5));
+    })
+    .await;
     app.publish_directly(course).await;
     let student = app.user(Role::Student).await;
     app.enroll(&student, course).await;

@@ -308,6 +308,29 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Makes `lesson` a quiz titled `title` from GIFT text, in the database directly (`edit` may change
+    /// the quiz before it is stored).
+    pub async fn gift_quiz(
+        &self,
+        lesson: i64,
+        title: &str,
+        gift: &str,
+        edit: impl FnOnce(&mut smartcourse::quizzes::Quiz),
+    ) {
+        let questions = smartcourse_formats::quiz::gift::parse(
+            gift,
+            &smartcourse_formats::Budget::new(&smartcourse_formats::Limits::default()),
+        )
+        .unwrap();
+        let mut quiz = smartcourse::quizzes::Quiz::new(title, questions);
+        edit(&mut quiz);
+        self.app
+            .db
+            .write(move |tx| smartcourse::quizzes::set_quiz(tx, lesson, Some(&quiz)))
+            .await
+            .unwrap();
+    }
+
     /// Marks a course published in the database directly, for tests about other things that need
     /// published courses without lessons (the publish workflow refuses those).
     pub async fn publish_directly(&self, course: i64) {

@@ -43,17 +43,13 @@ async fn no_route_with_an_id_lets_an_outsider_read_or_change_someone_elses_objec
     let open = app.course(&owner, "Open").await;
     let open_lesson = app.lesson(&owner, open, "Open lesson", "x").await;
     // The open lesson is a quiz, so the classmate has an attempt of their own.
-    let questions = smartcourse_formats::quiz::gift::parse(
+    app.gift_quiz(
+        open_lesson,
+        "Open lesson",
         "::Sum:: What is 2 + 2? {=four ~five}",
-        &smartcourse_formats::Budget::new(&smartcourse_formats::Limits::default()),
+        |_| {},
     )
-    .unwrap();
-    let quiz = smartcourse::quizzes::Quiz::new("Open lesson", questions);
-    app.app
-        .db
-        .write(move |tx| smartcourse::quizzes::set_quiz(tx, open_lesson, Some(&quiz)))
-        .await
-        .unwrap();
+    .await;
     let started: Value = app
         .send(
             Method::POST,

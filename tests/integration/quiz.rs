@@ -43,15 +43,8 @@ async fn course_with_quiz(app: &TestApp, max: Option<u32>) -> (i64, i64, TestUse
     let teacher = app.user(Role::Instructor).await;
     let course = app.course(&teacher, "Geography").await;
     let lesson = app.lesson(&teacher, course, "Check yourself", "").await;
-    let limits = smartcourse_formats::Limits::default();
-    let questions = quiz::gift::parse(GIFT, &smartcourse_formats::Budget::new(&limits)).unwrap();
-    let mut q = Quiz::new("Check yourself", questions);
-    q.max_attempts = max;
-    app.app
-        .db
-        .write(move |tx| quizzes::set_quiz(tx, lesson, Some(&q)))
-        .await
-        .unwrap();
+    app.gift_quiz(lesson, "Check yourself", GIFT, |q| q.max_attempts = max)
+        .await;
     app.publish_directly(course).await;
     let student = app.user(Role::Student).await;
     app.enroll(&student, course).await;
