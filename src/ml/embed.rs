@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use super::bert::{CpuBert, Shape};
 use anyhow::{Context, anyhow};
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -31,9 +32,16 @@ pub trait Embedder: Send + Sync {
 pub const GPU_BATCH: usize = 32;
 
 struct Loaded {
-    model: BertModel,
+    model: Model,
     tokenizer: Tokenizer,
     dim: usize,
+}
+
+enum Model {
+    /// One text per pass with fused element-wise steps ([`CpuBert`]): the CPU's path.
+    Own(CpuBert),
+    /// candle-transformers' BERT: batches, on a GPU (and for the benchmark's comparison).
+    Candle(BertModel),
 }
 
 /// A BERT sentence-embedding model read from a folder with `config.json`, `tokenizer.json` and
@@ -43,6 +51,7 @@ pub struct BertEmbedder {
     device: Device,
     batch: usize,
     exact_gelu: bool,
+    own_forward: bool,
     loaded: OnceLock<Loaded>,
     loading: std::sync::Mutex<()>,
 }
@@ -53,6 +62,7 @@ impl BertEmbedder {
         let batch = if device.is_cpu() { 1 } else { GPU_BATCH };
         BertEmbedder {
             dir,
+            own_forward: device.is_cpu(),
             device,
             batch,
             exact_gelu: true,
@@ -61,16 +71,26 @@ impl BertEmbedder {
         }
     }
 
-    /// Embeds `n` texts per forward pass (for the benchmark's comparison).
+    /// Embeds `n` texts per forward pass with candle-transformers' BERT (for the benchmark's comparison;
+    /// call before first use).
     pub fn with_batch(mut self, n: usize) -> BertEmbedder {
         self.batch = n.max(1);
+        self.own_forward &= self.batch == 1;
         self
     }
 
-    /// Uses the tanh approximation of GELU instead of the model's exact (erf) one: faster on a CPU, vectors
-    /// within a cosine of 0.9999 (for the benchmark's comparison; call before first use).
+    /// Uses candle-transformers' BERT where the CPU would run SmartCourse's own forward pass (for the
+    /// benchmark's and the tests' comparison; call before first use).
+    pub fn with_candle_transformers(mut self) -> BertEmbedder {
+        self.own_forward = false;
+        self
+    }
+
+    /// Uses the tanh approximation of GELU instead of the model's exact (erf) one, in candle-transformers'
+    /// BERT (for the benchmark's comparison; call before first use).
     pub fn with_approximate_gelu(mut self) -> BertEmbedder {
         self.exact_gelu = false;
+        self.own_forward = false;
         self
     }
 
@@ -94,13 +114,14 @@ impl BertEmbedder {
             return Ok(l);
         }
         let started = Instant::now();
-        let loaded = load(&self.dir, &self.device, self.exact_gelu).with_context(|| {
-            format!(
-                "cannot load the embedding model in {}: {}",
-                self.dir.display(),
-                super::fix_hint()
-            )
-        })?;
+        let loaded = load(&self.dir, &self.device, self.exact_gelu, self.own_forward)
+            .with_context(|| {
+                format!(
+                    "cannot load the embedding model in {}: {}",
+                    self.dir.display(),
+                    super::fix_hint()
+                )
+            })?;
         tracing::info!(
             model = %self.dir.display(),
             device = %super::device_name(&self.device),
@@ -111,7 +132,12 @@ impl BertEmbedder {
     }
 }
 
-fn load(dir: &Path, device: &Device, exact_gelu: bool) -> anyhow::Result<Loaded> {
+fn load(
+    dir: &Path,
+    device: &Device,
+    exact_gelu: bool,
+    own_forward: bool,
+) -> anyhow::Result<Loaded> {
     let config_text = std::fs::read_to_string(dir.join("config.json"))
         .with_context(|| format!("{}", dir.join("config.json").display()))?;
     let mut config: BertConfig = serde_json::from_str(&config_text).context("config.json")?;
@@ -141,11 +167,28 @@ fn load(dir: &Path, device: &Device, exact_gelu: bool) -> anyhow::Result<Loaded>
     }));
     let weights = std::fs::read(dir.join("model.safetensors"))
         .with_context(|| format!("{}", dir.join("model.safetensors").display()))?;
-    let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device)?;
-    // Some exports prefix every tensor with `bert.`.
-    let model = BertModel::load(vb.clone(), &config)
-        .or_else(|_| BertModel::load(vb.pp("bert"), &config))
-        .context("model.safetensors does not hold a BERT model")?;
+    let model = if own_forward && config.hidden_act == HiddenAct::Gelu {
+        let shape = Shape {
+            hidden: config.hidden_size,
+            heads: config.num_attention_heads,
+            layers: config.num_hidden_layers,
+            intermediate: config.intermediate_size,
+            max_positions: config.max_position_embeddings,
+            eps: config.layer_norm_eps as f32,
+        };
+        Model::Own(
+            CpuBert::load(&weights, shape)
+                .context("model.safetensors does not hold a BERT model")?,
+        )
+    } else {
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device)?;
+        // Some exports prefix every tensor with `bert.`.
+        Model::Candle(
+            BertModel::load(vb.clone(), &config)
+                .or_else(|_| BertModel::load(vb.pp("bert"), &config))
+                .context("model.safetensors does not hold a BERT model")?,
+        )
+    };
     Ok(Loaded {
         model,
         tokenizer,
@@ -187,6 +230,21 @@ impl Embedder for BertEmbedder {
 }
 
 fn embed_batch(loaded: &Loaded, device: &Device, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let model = match &loaded.model {
+        Model::Own(bert) => {
+            return texts
+                .iter()
+                .map(|t| {
+                    let encoding = loaded
+                        .tokenizer
+                        .encode(*t, true)
+                        .map_err(|e| anyhow!("tokenizing: {e}"))?;
+                    bert.embed(encoding.get_ids())
+                })
+                .collect();
+        }
+        Model::Candle(m) => m,
+    };
     let encodings = loaded
         .tokenizer
         .encode_batch(texts.to_vec(), true)
@@ -201,7 +259,7 @@ fn embed_batch(loaded: &Loaded, device: &Device, texts: &[&str]) -> anyhow::Resu
     let ids = rows(&|e| e.get_ids().to_vec())?;
     let types = rows(&|e| e.get_type_ids().to_vec())?;
     let mask = rows(&|e| e.get_attention_mask().to_vec())?;
-    let hidden = loaded.model.forward(&ids, &types, Some(&mask))?; // (n, len, dim)
+    let hidden = model.forward(&ids, &types, Some(&mask))?; // (n, len, dim)
     let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
     let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (n, dim)
     let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?; // (n, 1)

@@ -5,6 +5,7 @@
 //! sentence embeddings ([`embed::BertEmbedder`]) and quantized GGUF generation ([`generate::GgufGenerator`]).
 //! Everything is read from local files; nothing here opens a network connection.
 
+pub mod bert;
 pub mod embed;
 mod engine;
 pub mod fake;

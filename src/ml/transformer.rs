@@ -101,6 +101,64 @@ impl Linear {
     }
 }
 
+/// Products of one input by several matrices (queries, keys and values; the feed-forward's gate and up). On
+/// the CPU their rows are one int8 matrix: one pass over the weights, the input quantized once, one hand-off
+/// to the thread pool instead of three; elsewhere they run apart.
+enum Fused {
+    One(Linear, Vec<usize>),
+    Apart(Vec<Linear>),
+}
+
+impl Fused {
+    fn new(parts: Vec<Linear>) -> candle_core::Result<Fused> {
+        let mats: Vec<&Int8Matrix> = parts
+            .iter()
+            .filter_map(|p| match &p.weights {
+                Weights::Int8(m) => Some(m),
+                Weights::Quantized(..) => None,
+            })
+            .collect();
+        let biases: Vec<&Tensor> = parts.iter().filter_map(|p| p.bias.as_ref()).collect();
+        let same_width = mats.windows(2).all(|w| w[0].cols() == w[1].cols());
+        if mats.len() != parts.len()
+            || !same_width
+            || !(biases.is_empty() || biases.len() == parts.len())
+        {
+            return Ok(Fused::Apart(parts));
+        }
+        let widths = mats.iter().map(|m| m.rows()).collect();
+        let bias = if biases.is_empty() {
+            None
+        } else {
+            Some(Tensor::cat(&biases, 0)?)
+        };
+        let one = Linear {
+            weights: Weights::Int8(Int8Matrix::stack(&mats)),
+            dense: OnceLock::new(),
+            bias,
+        };
+        Ok(Fused::One(one, widths))
+    }
+
+    /// One result per matrix, in order.
+    fn forward(&self, x: &Tensor, how: PromptWeights) -> candle_core::Result<Vec<Tensor>> {
+        match self {
+            Fused::One(l, widths) => {
+                let y = l.forward(x, how)?;
+                let mut at = 0;
+                widths
+                    .iter()
+                    .map(|&w| {
+                        at += w;
+                        y.narrow(1, at - w, w)
+                    })
+                    .collect()
+            }
+            Fused::Apart(ls) => ls.iter().map(|l| l.forward(x, how)).collect(),
+        }
+    }
+}
+
 /// The token embeddings: int8 rows on the CPU (a quarter of the floats' memory), floats elsewhere.
 enum Embeddings {
     Int8(Int8Matrix),
@@ -127,13 +185,12 @@ impl Embeddings {
 
 struct Layer {
     attn_norm: Tensor,
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// Queries, keys and values.
+    qkv: Fused,
     o: Linear,
     ffn_norm: Tensor,
-    gate: Linear,
-    up: Linear,
+    /// The feed-forward's gate and up projections.
+    gate_up: Fused,
     down: Linear,
 }
 
@@ -351,13 +408,10 @@ impl Transformer {
             let (gate, up, down) = (linear("ffn_gate")?, linear("ffn_up")?, linear("ffn_down")?);
             blocks.push(Layer {
                 attn_norm: tensor(&format!("{p}.attn_norm.weight"))?.dequantize(device)?,
-                q,
-                k,
-                v,
+                qkv: Fused::new(vec![q, k, v])?,
                 o,
                 ffn_norm: tensor(&format!("{p}.ffn_norm.weight"))?.dequantize(device)?,
-                gate,
-                up,
+                gate_up: Fused::new(vec![gate, up])?,
                 down,
             });
         }
@@ -498,11 +552,7 @@ impl Transformer {
         let mut x = self.embed.lookup(tokens, &self.device)?;
         for (i, l) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &l.attn_norm, self.shape.rms_eps)?;
-            let (q, k, v) = (
-                l.q.forward(&h, how)?,
-                l.k.forward(&h, how)?,
-                l.v.forward(&h, how)?,
-            );
+            let [q, k, v] = qkv(l, &h, how)?;
             let a = self.attend(seq, i, &q, &k, &v)?;
             x = (x + l.o.forward(&a, how)?)?;
             x = (&x + self.mlp(l, &x, how)?)?;
@@ -518,8 +568,13 @@ impl Transformer {
 
     fn mlp(&self, l: &Layer, x: &Tensor, how: PromptWeights) -> candle_core::Result<Tensor> {
         let h = candle_nn::ops::rms_norm(x, &l.ffn_norm, self.shape.rms_eps)?;
-        let g = candle_nn::ops::silu(&l.gate.forward(&h, how)?)?;
-        l.down.forward(&(g * l.up.forward(&h, how)?)?, how)
+        let [gate, up]: [Tensor; 2] = l
+            .gate_up
+            .forward(&h, how)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("gate and up".into()))?;
+        let g = candle_nn::ops::silu(&gate)?;
+        l.down.forward(&(g * up)?, how)
     }
 
     /// One decoding step for several sequences at once: `tokens[i]` is read into `seqs[i]`. Returns the
@@ -541,11 +596,7 @@ impl Transformer {
         let mut x = self.embed.lookup(tokens, &self.device)?;
         for (i, l) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &l.attn_norm, self.shape.rms_eps)?;
-            let (q, k, v) = (
-                l.q.forward(&h, how)?,
-                l.k.forward(&h, how)?,
-                l.v.forward(&h, how)?,
-            );
+            let [q, k, v] = qkv(l, &h, how)?;
             let mut rows = Vec::with_capacity(seqs.len());
             for (b, seq) in seqs.iter_mut().enumerate() {
                 rows.push(self.attend(
@@ -566,4 +617,12 @@ impl Transformer {
         let x = candle_nn::ops::rms_norm(&x, &self.norm, self.shape.rms_eps)?;
         Ok(self.output.forward(&x, how)?)
     }
+}
+
+/// A layer's queries, keys and values for `h`.
+fn qkv(l: &Layer, h: &Tensor, how: PromptWeights) -> candle_core::Result<[Tensor; 3]> {
+    l.qkv
+        .forward(h, how)?
+        .try_into()
+        .map_err(|_| candle_core::Error::Msg("queries, keys and values".into()))
 }

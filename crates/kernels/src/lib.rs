@@ -18,6 +18,8 @@
 
 use rayon::prelude::*;
 
+pub mod rows;
+
 /// Weights per block; each block has its own scale.
 pub const BLOCK: usize = 32;
 
@@ -222,6 +224,26 @@ impl Int8Matrix {
         }
     }
 
+    /// One matrix of the rows of `parts`, in order (all of the same width): several products of the same
+    /// input then take one pass and quantize the input once.
+    pub fn stack(parts: &[&Int8Matrix]) -> Int8Matrix {
+        let cols = parts.first().map_or(0, |p| p.cols);
+        assert!(
+            parts.iter().all(|p| p.cols == cols),
+            "stacked matrices differ in width"
+        );
+        Int8Matrix {
+            rows: parts.iter().map(|p| p.rows).sum(),
+            cols,
+            blocks: cols.div_ceil(BLOCK),
+            q: parts.iter().flat_map(|p| p.q.iter().copied()).collect(),
+            scales: parts
+                .iter()
+                .flat_map(|p| p.scales.iter().copied())
+                .collect(),
+        }
+    }
+
     /// Output rows (the number of weight rows).
     pub fn rows(&self) -> usize {
         self.rows
@@ -324,6 +346,32 @@ impl Int8Matrix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stacked_matrix_gives_each_part_its_own_columns() {
+        let cols = 70; // not a whole number of blocks
+        let weights = |rows: usize, seed: usize| -> Vec<f32> {
+            (0..rows * cols)
+                .map(|i| (((i + seed) * 7919) % 211) as f32 / 50.0 - 2.0)
+                .collect()
+        };
+        let (a, b) = (weights(5, 1), weights(3, 2));
+        let (ma, mb) = (
+            Int8Matrix::quantize(&a, 5, cols),
+            Int8Matrix::quantize(&b, 3, cols),
+        );
+        let both = Int8Matrix::stack(&[&ma, &mb]);
+        assert_eq!((both.rows(), both.cols()), (8, cols));
+        let x: Vec<f32> = (0..2 * cols).map(|i| (i % 13) as f32 / 6.0 - 1.0).collect();
+        let (mut ya, mut yb, mut y) = (vec![0f32; 2 * 5], vec![0f32; 2 * 3], vec![0f32; 2 * 8]);
+        ma.matmul(&x, 2, &mut ya);
+        mb.matmul(&x, 2, &mut yb);
+        both.matmul(&x, 2, &mut y);
+        for r in 0..2 {
+            assert_eq!(&y[r * 8..r * 8 + 5], &ya[r * 5..r * 5 + 5]);
+            assert_eq!(&y[r * 8 + 5..r * 8 + 8], &yb[r * 3..r * 3 + 3]);
+        }
+    }
 
     fn reference(w: &[f32], x: &[f32], rows: usize, cols: usize, m: usize) -> Vec<f32> {
         let mut y = vec![0f32; m * rows];
