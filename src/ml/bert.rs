@@ -1,11 +1,12 @@
-//! A BERT encoder's forward pass for one text at a time on the CPU, the way the embedder runs it there.
+//! A BERT encoder's forward pass on the CPU, the way the embedder runs it there.
 //!
 //! Why not candle-transformers' `BertModel`: its element-wise steps (bias adds, GELU, the attention scaling and
 //! softmax, the layer norms) each run as their own single-threaded pass over a newly allocated tensor, which
 //! took as long as the matrix products and held candle at half PyTorch's speed (BENCHMARKS.md). Here the
 //! matrix products still go through candle (its blocked, multi-threaded GEMM) and everything between them is
-//! one fused, multi-threaded pass over plain slices ([`smartcourse_kernels::rows`]). One text per pass means
-//! no padding, so no attention mask.
+//! one fused, multi-threaded pass over plain slices ([`smartcourse_kernels::rows`]). Several texts are packed
+//! one after another into one pass, without padding: the products that work token by token run over all of
+//! them at once, attention text by text, so there is no attention mask.
 //!
 //! Weights are the sentence-transformers checkpoint's own (`model.safetensors`, f32), laid out once at load
 //! so every product multiplies by a contiguous `in × out` matrix. The query, key and value projections are one
@@ -168,77 +169,106 @@ impl CpuBert {
         })
     }
 
-    /// The last layer's hidden states for one text's token ids (`ids.len() × hidden`, row-major).
-    pub fn forward(&self, ids: &[u32]) -> anyhow::Result<Vec<f32>> {
+    /// The last layer's hidden states for several texts' token ids, one `len × hidden` matrix (row-major) per
+    /// text. The texts are packed one after another, with no padding: every product but attention's runs once
+    /// over all their tokens (bigger matrices keep the cores busier), attention runs per text.
+    pub fn forward(&self, texts: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>> {
         let Shape {
             hidden: h,
             heads,
             eps,
             ..
         } = self.shape;
-        let n = ids.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        if n > self.shape.max_positions {
-            bail!("{n} tokens, the model takes {}", self.shape.max_positions);
-        }
+        let total: usize = texts.iter().map(|t| t.len()).sum();
         let vocab = self.words.len() / h;
-        let mut x = Vec::with_capacity(n * h);
-        for (pos, &id) in ids.iter().enumerate() {
-            let id = id as usize;
-            if id >= vocab {
-                bail!("token id {id} outside the vocabulary of {vocab}");
+        let mut x = Vec::with_capacity(total * h);
+        for ids in texts {
+            if ids.len() > self.shape.max_positions {
+                bail!(
+                    "{} tokens, the model takes {}",
+                    ids.len(),
+                    self.shape.max_positions
+                );
             }
-            let word = &self.words[id * h..(id + 1) * h];
-            let position = &self.positions[pos * h..(pos + 1) * h];
-            x.extend(
-                word.iter()
-                    .zip(position)
-                    .zip(&self.token_type)
-                    .map(|((w, p), t)| w + p + t),
-            );
+            for (pos, &id) in ids.iter().enumerate() {
+                let id = id as usize;
+                if id >= vocab {
+                    bail!("token id {id} outside the vocabulary of {vocab}");
+                }
+                let word = &self.words[id * h..(id + 1) * h];
+                let position = &self.positions[pos * h..(pos + 1) * h];
+                x.extend(
+                    word.iter()
+                        .zip(position)
+                        .zip(&self.token_type)
+                        .map(|((w, p), t)| w + p + t),
+                );
+            }
+        }
+        if total == 0 {
+            return Ok(texts.iter().map(|_| Vec::new()).collect());
         }
         rows::layer_norm(&mut x, self.embed_norm.norm(eps));
 
         let d = h / heads;
         let scale = 1.0 / (d as f32).sqrt();
+        let cpu = Device::Cpu;
         for layer in &self.layers {
-            // Attention: one product for queries, keys and values, split per head with the bias added and the
-            // queries scaled; keys laid out transposed, so both products below are plain `a · b`.
-            let qkv = layer.qkv.apply(x.clone(), n)?;
-            let (q, kt, v) = rows::split_heads(&qkv, &layer.qkv.b, heads, scale);
-            let cpu = Device::Cpu;
-            let q = Tensor::from_vec(q, (heads, n, d), &cpu)?;
-            let kt = Tensor::from_vec(kt, (heads, d, n), &cpu)?;
-            let mut scores = q.matmul(&kt)?.flatten_all()?.to_vec1::<f32>()?;
-            rows::softmax(&mut scores, n);
-            let probs = Tensor::from_vec(scores, (heads, n, n), &cpu)?;
-            let v = Tensor::from_vec(v, (heads, n, d), &cpu)?;
-            let ctx = probs.matmul(&v)?.flatten_all()?.to_vec1::<f32>()?;
-            let merged = rows::merge_heads(&ctx, heads, n);
-            let mut attended = layer.out.apply(merged, n)?;
+            let qkv = layer.qkv.apply(x.clone(), total)?;
+            // Attention, text by text: queries, keys and values split per head with the bias added and the
+            // queries scaled; keys laid out transposed, so both products are plain `a · b`.
+            let mut merged = Vec::with_capacity(total * h);
+            let mut at = 0;
+            for ids in texts {
+                let n = ids.len();
+                if n == 0 {
+                    continue;
+                }
+                let rows_of = &qkv[at * 3 * h..(at + n) * 3 * h];
+                at += n;
+                let (q, kt, v) = rows::split_heads(rows_of, &layer.qkv.b, heads, scale);
+                let q = Tensor::from_vec(q, (heads, n, d), &cpu)?;
+                let kt = Tensor::from_vec(kt, (heads, d, n), &cpu)?;
+                let mut scores = q.matmul(&kt)?.flatten_all()?.to_vec1::<f32>()?;
+                rows::softmax(&mut scores, n);
+                let probs = Tensor::from_vec(scores, (heads, n, n), &cpu)?;
+                let v = Tensor::from_vec(v, (heads, n, d), &cpu)?;
+                let ctx = probs.matmul(&v)?.flatten_all()?.to_vec1::<f32>()?;
+                merged.extend(rows::merge_heads(&ctx, heads, n));
+            }
+            let mut attended = layer.out.apply(merged, total)?;
             rows::residual_norm(&mut attended, &x, &layer.out.b, layer.attn_norm.norm(eps));
             x = attended;
 
-            let mut up = layer.up.apply(x.clone(), n)?;
+            let mut up = layer.up.apply(x.clone(), total)?;
             rows::bias_gelu(&mut up, &layer.up.b);
-            let mut down = layer.down.apply(up, n)?;
+            let mut down = layer.down.apply(up, total)?;
             rows::residual_norm(&mut down, &x, &layer.down.b, layer.ffn_norm.norm(eps));
             x = down;
         }
-        Ok(x)
+        let mut out = Vec::with_capacity(texts.len());
+        let mut at = 0;
+        for ids in texts {
+            out.push(x[at * h..(at + ids.len()) * h].to_vec());
+            at += ids.len();
+        }
+        Ok(out)
     }
 
-    /// The sentence vector: the mean of the token states, scaled to unit length (sentence-transformers'
+    /// Sentence vectors: the mean of each text's token states, scaled to unit length (sentence-transformers'
     /// mean pooling and normalisation).
-    pub fn embed(&self, ids: &[u32]) -> anyhow::Result<Vec<f32>> {
+    pub fn embed(&self, texts: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>> {
         let h = self.shape.hidden;
-        let states = self.forward(ids)?;
-        let mean = rows::column_sums(&states, h);
-        let n = (states.len() / h).max(1) as f32;
-        let norm = mean.iter().map(|v| (v / n) * (v / n)).sum::<f32>().sqrt();
-        let scale = 1.0 / (n * norm.max(1e-12));
-        Ok(mean.into_iter().map(|v| v * scale).collect())
+        Ok(self
+            .forward(texts)?
+            .into_iter()
+            .map(|states| {
+                let mean = rows::column_sums(&states, h);
+                let n = (states.len() / h).max(1) as f32;
+                let norm = mean.iter().map(|v| (v / n) * (v / n)).sum::<f32>().sqrt();
+                let scale = 1.0 / (n * norm.max(1e-12));
+                mean.into_iter().map(|v| v * scale).collect()
+            })
+            .collect())
     }
 }

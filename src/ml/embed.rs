@@ -26,10 +26,13 @@ pub trait Embedder: Send + Sync {
     }
 }
 
-/// Texts per forward pass on a GPU. On a CPU candle gains nothing from batching (measured: 15.7 passages/s
-/// one at a time, 11.5 in batches of 32, where padding and the larger temporaries cost more than the batch
-/// saves; BENCHMARKS.md), so there each text goes alone.
+/// Texts per forward pass on a GPU (candle-transformers' BERT, padded to the longest).
 pub const GPU_BATCH: usize = 32;
+
+/// Texts packed into one forward pass on the CPU ([`CpuBert`]: no padding, so packing only pays): 16 chunks of
+/// a course are about 2,000 tokens, whose products keep both cores busy; the largest pass (16 × 256 tokens)
+/// holds about 25 MB of activations.
+pub const CPU_PACK: usize = 16;
 
 struct Loaded {
     model: Model,
@@ -59,7 +62,7 @@ pub struct BertEmbedder {
 impl BertEmbedder {
     /// An embedder for the model in `dir`; nothing is read until it is first used.
     pub fn new(dir: PathBuf, device: Device) -> BertEmbedder {
-        let batch = if device.is_cpu() { 1 } else { GPU_BATCH };
+        let batch = if device.is_cpu() { CPU_PACK } else { GPU_BATCH };
         BertEmbedder {
             dir,
             own_forward: device.is_cpu(),
@@ -71,18 +74,19 @@ impl BertEmbedder {
         }
     }
 
-    /// Embeds `n` texts per forward pass with candle-transformers' BERT (for the benchmark's comparison;
-    /// call before first use).
+    /// Embeds `n` texts per forward pass (for the benchmark's comparison; call before first use).
     pub fn with_batch(mut self, n: usize) -> BertEmbedder {
         self.batch = n.max(1);
-        self.own_forward &= self.batch == 1;
         self
     }
 
-    /// Uses candle-transformers' BERT where the CPU would run SmartCourse's own forward pass (for the
-    /// benchmark's and the tests' comparison; call before first use).
+    /// Uses candle-transformers' BERT where the CPU would run SmartCourse's own forward pass, one text per pass
+    /// there as it runs fastest (for the benchmark's and the tests' comparison; call before first use).
     pub fn with_candle_transformers(mut self) -> BertEmbedder {
-        self.own_forward = false;
+        if self.own_forward {
+            self.own_forward = false;
+            self.batch = 1;
+        }
         self
     }
 
@@ -90,8 +94,7 @@ impl BertEmbedder {
     /// BERT (for the benchmark's comparison; call before first use).
     pub fn with_approximate_gelu(mut self) -> BertEmbedder {
         self.exact_gelu = false;
-        self.own_forward = false;
-        self
+        self.with_candle_transformers()
     }
 
     /// The model folder.
@@ -232,16 +235,13 @@ impl Embedder for BertEmbedder {
 fn embed_batch(loaded: &Loaded, device: &Device, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
     let model = match &loaded.model {
         Model::Own(bert) => {
-            return texts
+            let encodings = texts
                 .iter()
-                .map(|t| {
-                    let encoding = loaded
-                        .tokenizer
-                        .encode(*t, true)
-                        .map_err(|e| anyhow!("tokenizing: {e}"))?;
-                    bert.embed(encoding.get_ids())
-                })
-                .collect();
+                .map(|t| loaded.tokenizer.encode(*t, true))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("tokenizing: {e}"))?;
+            let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+            return bert.embed(&ids);
         }
         Model::Candle(m) => m,
     };

@@ -82,6 +82,12 @@ fn embeddings_match_sentence_transformers() {
         let cos = dot(own, &theirs);
         assert!(cos > 0.99999, "text {i}: cosine {cos}");
     }
+    // A text packed into one pass with others gets the vector it gets alone.
+    for (i, text) in texts.iter().enumerate() {
+        let alone = e.embed(&[text]).unwrap();
+        let cos = dot(&alone[0], &got[i]);
+        assert!(cos > 0.99999, "text {i} alone: cosine {cos}");
+    }
 }
 
 fn ask_llm(

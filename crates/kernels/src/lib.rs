@@ -9,6 +9,9 @@
 //! a step for one. Every row is still computed on its own (its own activation scales, the same order of
 //! sums), so a row's result does not depend on which other rows share its step.
 //!
+//! [`rows`] holds the row-wise steps of the embedding model's encoder (bias + GELU, softmax, residual + layer
+//! norm), fused and multi-threaded.
+//!
 //! A crate of its own so it is compiled with optimisations even in test builds (see the workspace's
 //! `[profile.dev.package]`). The inner loops are plain slices the compiler vectorizes, except on builds for
 //! AVX2 CPUs (`just serve` builds for the CPU it runs on), which use AVX2's byte multiply-adds: 1.5-1.9x the
