@@ -19,7 +19,9 @@ document.querySelectorAll("[data-preview-button]").forEach((button) => {
     });
     const data = await r.json();
     target.innerHTML = r.ok ? data.html : "";
-    target.hidden = !r.ok;
+    // The preview's box (its label and the lesson's styles) shows once there is something in it.
+    const box = target.closest("[data-preview-box]") || target;
+    box.hidden = !r.ok;
   });
 });
 
