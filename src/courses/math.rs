@@ -209,7 +209,7 @@ fn attributes_known(attrs: &str) -> bool {
 /// `code` and `pre`. The result is the same HTML with formulas replaced by MathML; anything that does not
 /// convert is left as it was.
 pub fn typeset_html(html: &str, dollars: bool) -> String {
-    if !html.contains('\\') && !html.contains('$') {
+    if !html.contains('\\') && !html.contains('$') && !html.contains("math-") {
         return html.to_owned();
     }
     let mut out = String::with_capacity(html.len() + html.len() / 2);
@@ -466,6 +466,12 @@ mod tests {
         assert!(
             !h.contains("math-inline") && h.contains("<mo>&lt;</mo>"),
             "{h}"
+        );
+        // No backslash or dollar anywhere in the page.
+        let plain = typeset_html(r#"<p><span class="math math-inline">x^2</span></p>"#, false);
+        assert!(
+            plain.starts_with("<p><math") && plain.contains("<msup>"),
+            "{plain}"
         );
     }
 
