@@ -273,6 +273,24 @@ pub fn typeset_text(text: &str) -> String {
     typeset_html(&escape(text), true)
 }
 
+/// Where the formulas of plain text are (`\(…\)`, `\[…\]`, `$$…$$`, delimiters included), so that a caller
+/// marking words can leave them whole.
+pub fn formula_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while let Some((start, open, close, _)) = next_opening(&text[at..], false) {
+        let body = at + start + open.len();
+        match find_closing(&text[body..], close, false) {
+            Some(len) => {
+                spans.push(at + start..body + len + close.len());
+                at = body + len + close.len();
+            }
+            None => at = body,
+        }
+    }
+    spans
+}
+
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -486,6 +504,13 @@ mod tests {
             r#"<span class="math math-inline">$\frac{$</span>"#
         );
         assert!(to_mathml(&"x+".repeat(MAX_TEX), false).is_none());
+    }
+
+    #[test]
+    fn formula_spans_cover_whole_formulas_only() {
+        let t = r"A \(rac{1}{2}\) and $$x$$ but \(open and $5.";
+        let spans: Vec<&str> = formula_spans(t).into_iter().map(|r| &t[r]).collect();
+        assert_eq!(spans, [r"\(rac{1}{2}\)", "$$x$$"]);
     }
 
     #[test]

@@ -73,8 +73,21 @@ fn cut_around(s: &str, asked: &HashSet<String>) -> String {
     text
 }
 
-/// `s` escaped, with each word whose stem the question has in `<mark>`.
+/// `s` escaped, with each word whose stem the question has in `<mark>`; formulas are left whole (a mark
+/// inside one would keep it from being typeset).
 fn mark(s: &str, asked: &HashSet<String>) -> String {
+    let mut out = String::with_capacity(s.len() + 32);
+    let mut at = 0;
+    for formula in math::formula_spans(s) {
+        out.push_str(&mark_words(&s[at..formula.start], asked));
+        out.push_str(&math::escape(&s[formula.clone()]));
+        at = formula.end;
+    }
+    out.push_str(&mark_words(&s[at..], asked));
+    out
+}
+
+fn mark_words(s: &str, asked: &HashSet<String>) -> String {
     let mut out = String::with_capacity(s.len() + 32);
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
@@ -150,6 +163,15 @@ mod tests {
         );
         assert!(
             !s.contains("<script") && s.contains("&lt;script&gt;"),
+            "{s}"
+        );
+        // A question word inside a formula is not marked there: the formula stays whole and typeset.
+        let s = snippet_html(
+            "what is frac",
+            "A half is \\(\\frac{1}{2}\\), the frac is one part.",
+        );
+        assert!(
+            s.contains("<mfrac>") && s.contains("<mark>frac</mark> is"),
             "{s}"
         );
     }
