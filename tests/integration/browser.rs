@@ -826,7 +826,8 @@ async fn formulas_are_mathml_in_the_preview_the_lesson_and_a_search_snippet() {
         "A cake cut in two: each piece is $\\frac{1}{2}$ of the cake, and \\(f(10)\\) is pasted TeX.\n\n",
         "| pieces | each |\n|---|---|\n| 2 | a half |\n\n",
         "> Equal pieces only.\n\n",
-        "Written as code: `\\(x\\)`. Not run: $\\text{<script>window.pwned = 1</script>}$\n",
+        "Written as code: `\\(x\\)`. Not run: $\\text{<script>window.pwned = 1</script>}$\n\n",
+        "A long one: $$\\frac{1}{2} + \\frac{1}{4} + \\frac{1}{8} + \\frac{1}{16} + \\frac{1}{32} + \\frac{1}{64} + \\frac{1}{128} + \\frac{1}{256} + \\frac{1}{512} + \\frac{1}{1024} + \\frac{1}{2048} + \\frac{1}{4096} + \\frac{1}{8192} + \\frac{1}{16384} + \\cdots = 1$$\n",
     );
     let lesson = app.lesson(&teacher, course, "Halves of cakes", body).await;
     app.publish(&teacher, course).await;
@@ -854,7 +855,7 @@ async fn formulas_are_mathml_in_the_preview_the_lesson_and_a_search_snippet() {
                 .to_owned()
         }
     };
-    let result = async {
+    async {
         c.goto(&app.url("/login")).await.unwrap();
         fill(&c, "#email", &teacher.email).await;
         fill(&c, "#password", PASSWORD).await;
@@ -869,7 +870,7 @@ async fn formulas_are_mathml_in_the_preview_the_lesson_and_a_search_snippet() {
             .unwrap();
         assert_eq!(
             count("#preview math").await,
-            3,
+            4,
             "{}",
             text(&c, "#preview").await
         );
@@ -889,8 +890,8 @@ async fn formulas_are_mathml_in_the_preview_the_lesson_and_a_search_snippet() {
         c.goto(&app.url(&format!("/lessons/{lesson}")))
             .await
             .unwrap();
-        assert_eq!(count(".lesson .body math").await, 3);
-        assert_eq!(count(".lesson .body math mfrac").await, 1);
+        assert_eq!(count(".lesson .body math").await, 4);
+        assert_eq!(count(".lesson .body math[display=block] mfrac").await, 14);
         let page = text(&c, ".lesson .body").await;
         assert!(!page.contains("\\frac") && !page.contains("\\(f"), "{page}");
         assert_eq!(text(&c, ".lesson .body code").await, "\\(x\\)");
@@ -912,6 +913,23 @@ async fn formulas_are_mathml_in_the_preview_the_lesson_and_a_search_snippet() {
             "{}",
             text(&c, ".results").await
         );
+    }
+    .await;
+    c.close().await.unwrap();
+
+    // On a phone, the long formula scrolls in its own box; the page keeps the phone's width.
+    let profile = tempfile::tempdir().unwrap();
+    let c = phone(&driver, profile.path()).await;
+    let result = async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &student.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/lessons/{lesson}")))
+            .await
+            .unwrap();
+        fits_width(&c, "a lesson with a long formula").await;
+        shot(&c, "phone-lesson-math").await;
     }
     .await;
     c.close().await.unwrap();
