@@ -137,7 +137,7 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         } else {
             g.text
         };
-        let citations = prompt::citations(&p.question, &short, g.sources);
+        let citations = prompt::citations(&p.question, &short, &hits, g.sources);
         if let Some(key) =
             reuse.filter(|_| g.finish == Finish::Stop && !refuses(&text) && text != QUIZ_HINT_ONLY)
         {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::evidence::{content_words, sentences};
+use super::evidence::{content_words, is_answer_key, sentences};
 use crate::courses::math;
 
 /// A snippet longer than this many characters is cut around its first marked word.
@@ -11,11 +11,15 @@ const MAX_CHARS: usize = 180;
 /// A best sentence shorter than this takes the next one with it (not a table row: rows stand alone).
 const SHORT: usize = 70;
 
-/// The part of `text` best matching `question`, as HTML: escaped, the question's content words in `<mark>`,
-/// formulas typeset.
-pub(crate) fn snippet_html(question: &str, text: &str) -> String {
+/// The part of `text` (a passage of the lesson `title`) best matching `question`, as HTML: escaped, the
+/// question's content words in `<mark>`, formulas typeset.
+pub(crate) fn snippet_html(question: &str, title: &str, text: &str) -> String {
     let asked: HashSet<String> = content_words(question).into_iter().collect();
-    let all = sentences(text);
+    // A worksheet's answer key is not shown (evidence::find leaves it out too), unless it is all there is.
+    let mut all = sentences(text);
+    if all.iter().any(|s| !is_answer_key(s)) {
+        all.retain(|s| !is_answer_key(s));
+    }
     let hits = |s: &str| {
         content_words(s)
             .into_iter()
@@ -23,10 +27,13 @@ pub(crate) fn snippet_html(question: &str, text: &str) -> String {
             .collect::<HashSet<_>>()
             .len()
     };
+    // Sentences that say something, rather than the lesson's heading, an attached file's label line
+    // ("[worksheet-1.txt] ...") or a worksheet's question, win a tie.
+    let says = |s: &str| !s.eq_ignore_ascii_case(title) && !s.starts_with('[') && !s.ends_with('?');
     // The first of the sentences holding the most distinct question words (the first sentence when none do).
     let best = (0..all.len())
         .rev()
-        .max_by_key(|&i| hits(&all[i]))
+        .max_by_key(|&i| (hits(&all[i]), says(&all[i])))
         .unwrap_or(0);
     let Some(first) = all.get(best) else {
         return String::new();
@@ -35,6 +42,8 @@ pub(crate) fn snippet_html(question: &str, text: &str) -> String {
     if chosen.chars().count() < SHORT
         && !chosen.contains(" — ")
         && let Some(next) = all.get(best + 1)
+        && says(next)
+        && next.split_whitespace().count() >= 4
     {
         chosen = format!("{chosen} {next}");
     }
@@ -127,10 +136,11 @@ mod tests {
                        3 equal parts | a third | 1/3 |\n\
                        4 equal parts | a quarter | 1/4 |\n\
                        The more parts the whole is split into, the smaller each part is.";
-        let s = snippet_html("What is a third?", passage);
+        let s = snippet_html("What is a third?", "Halves and quarters", passage);
         assert_eq!(s, "3 equal parts — a <mark>third</mark> — 1/3");
         let s = snippet_html(
             "why is a third smaller",
+            "Cakes",
             "Cakes are nice. A third is smaller. It is one of three parts.",
         );
         assert_eq!(
@@ -140,12 +150,38 @@ mod tests {
     }
 
     #[test]
+    fn the_lesson_heading_and_a_files_label_lose_a_tie() {
+        let lesson = "Halves, thirds and quarters\n\
+                      2 equal parts | a half | 1/2 |\n\
+                      3 equal parts | a third | 1/3 |\n\
+                      The more parts the whole is split into, the smaller each part is.";
+        let s = snippet_html("What is a third?", "Halves, thirds and quarters", lesson);
+        assert_eq!(s, "3 equal parts — a <mark>third</mark> — 1/3");
+        let worksheet = "[worksheet-1.txt] Worksheet 1: halves, thirds and quarters\n\
+                         1. A rope is cut into 3 equal pieces. What is each piece called?\n\
+                         9. How many thirds make a whole?";
+        let s = snippet_html("What is a third?", "Halves, thirds and quarters", worksheet);
+        assert_eq!(
+            s,
+            "[worksheet-1.txt] Worksheet 1: halves, <mark>thirds</mark> and quarters"
+        );
+    }
+
+    #[test]
+    fn an_answer_key_is_not_the_snippet() {
+        let passage = "9. How many thirds make a whole?\n\
+                       Answers: 1) a third, 1/3  2) 1/4  9) 3";
+        let s = snippet_html("What is a third?", "Halves and quarters", passage);
+        assert!(!s.contains("Answers"), "{s}");
+    }
+
+    #[test]
     fn a_long_passage_is_cut_to_a_short_snippet_around_the_match() {
         let filler = "Some words about nothing in particular go here again. ".repeat(6);
         let passage = format!(
             "{filler}Far into the passage, the denominator says into how many equal parts the whole was split and this sentence keeps going on and on with many more words than a snippet should hold for a student on a phone. {filler}"
         );
-        let s = snippet_html("what does the denominator mean", &passage);
+        let s = snippet_html("what does the denominator mean", "Parts", &passage);
         assert!(s.contains("<mark>denominator</mark>"), "{s}");
         assert!(s.chars().count() < 230 && s.ends_with('…'), "{s}");
         assert!(!s.contains("nothing in particular"), "{s}");
@@ -155,6 +191,7 @@ mod tests {
     fn the_passage_text_is_escaped_and_its_math_typeset() {
         let s = snippet_html(
             "half",
+            "Halves",
             "A half is \\(\\frac{1}{2}\\) <script>alert(1)</script> of a cake.",
         );
         assert!(
@@ -168,6 +205,7 @@ mod tests {
         // A question word inside a formula is not marked there: the formula stays whole and typeset.
         let s = snippet_html(
             "what is frac",
+            "Halves",
             "A half is \\(\\frac{1}{2}\\), the frac is one part.",
         );
         assert!(

@@ -752,8 +752,12 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
         assert!(answer.contains("3 equal parts"), "{answer}");
         // The sources: a sentence or two each, the question's word marked, linked to the lesson.
         let source = text(&c, "[data-sources] li").await;
-        assert!(source.chars().count() < 220, "a long source: {source}");
-        assert!(!source.contains("Answers:"), "a worksheet's answer key in the sources: {source}");
+        // None of them, and none of the evidence, is the attached worksheet's answer key.
+        for item in c.find_all(Locator::Css("[data-sources] li, [data-evidence-list] li")).await.unwrap() {
+            let item = item.text().await.unwrap();
+            assert!(item.chars().count() < 220, "a long source: {item}");
+            assert!(!item.contains("Answers:"), "a worksheet's answer key in the panel: {item}");
+        }
         let marked = c.find_all(Locator::Css("[data-sources] li q mark")).await.unwrap();
         assert!(!marked.is_empty(), "no marked words in {source}");
         assert_eq!(marked[0].text().await.unwrap().to_lowercase(), "third");
