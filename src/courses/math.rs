@@ -507,6 +507,42 @@ mod tests {
     }
 
     #[test]
+    fn odd_input_never_panics() {
+        for s in [
+            "",
+            "\\",
+            "$",
+            "$$",
+            "\\(",
+            "\\[",
+            "\\)",
+            "$$$",
+            "\\(\\)",
+            "$ $",
+            "é\\(é",
+            "é$$é",
+            "\\(é\\)",
+            "&",
+            "&#xFFFFFFFF;",
+            "&#99999999999;",
+            "&amp",
+            "<",
+            "<p",
+            "<span class=\"math math-inline\">x",
+            "<code>\\(x\\)",
+            "</code>\\(",
+            "\\\\(x\\\\)",
+            "$5$",
+            "a$b$c$d",
+        ] {
+            let _ = typeset_html(s, true);
+            let _ = typeset_html(s, false);
+            let _ = typeset_text(s);
+            let _ = formula_spans(s);
+        }
+    }
+
+    #[test]
     fn formula_spans_cover_whole_formulas_only() {
         let t = r"A \(rac{1}{2}\) and $$x$$ but \(open and $5.";
         let spans: Vec<&str> = formula_spans(t).into_iter().map(|r| &t[r]).collect();
