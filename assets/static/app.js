@@ -19,7 +19,9 @@ document.querySelectorAll("[data-preview-button]").forEach((button) => {
     });
     const data = await r.json();
     target.innerHTML = r.ok ? data.html : "";
-    target.hidden = !r.ok;
+    // The preview's box (its label and the lesson's styles) shows once there is something in it.
+    const box = target.closest("[data-preview-box]") || target;
+    box.hidden = !r.ok;
   });
 });
 
@@ -104,7 +106,11 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
           const a = document.createElement("a");
           a.href = `/lessons/${item.lesson_id}`;
           a.textContent = item.lesson_title;
-          li.append("In ", a, ": ", item.text);
+          // The sentence as the server escaped and typeset it (its formulas as MathML).
+          const sentence = document.createElement("span");
+          if (item.html) sentence.innerHTML = item.html;
+          else sentence.textContent = item.text;
+          li.append("In ", a, ": ", sentence);
           evidenceList.append(li);
         }
         evidence.hidden = data.length === 0;
@@ -134,12 +140,16 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
           const start = c.excerpt.split(/\s+/).slice(0, 8).join(" ").replace(/[…]$/, "");
           a.href = `/lessons/${c.lesson_id}#:~:text=${encodeURIComponent(start)}`;
           a.textContent = c.lesson_title;
+          // A sentence or two around the question's words, marked; the server escaped it (tutor/snippet.rs).
           const q = document.createElement("q");
-          q.textContent = c.excerpt;
+          if (c.snippet) q.innerHTML = c.snippet;
+          else q.textContent = c.excerpt;
           li.append(a, ": ", q);
           sources.append(li);
         }
       } else if (name === "done") {
+        // The finished answer again, its formulas typeset by the server (escaped text and MathML).
+        if (data.html) text.innerHTML = data.html;
         form.elements.conversation_id.value = data.conversation_id;
         form.elements.question.value = "";
       } else if (name === "error") {

@@ -12,6 +12,7 @@
 
 pub mod content;
 pub mod launch;
+pub mod math;
 pub mod render;
 pub mod routes;
 pub mod service;

@@ -1,13 +1,14 @@
 //! Lesson Markdown to safe HTML.
 //!
-//! pulldown-cmark renders (tables, footnotes, strikethrough, task lists, math kept as TeX for the browser to
-//! typeset), then ammonia removes everything that could run in a student's browser: scripts, event-handler
-//! attributes, `javascript:` and other non-web URL schemes, styles, forms and frames.
+//! pulldown-cmark renders (tables, footnotes, strikethrough, task lists, math), then ammonia removes everything
+//! that could run in a student's browser: scripts, event-handler attributes, `javascript:` and other non-web URL
+//! schemes, styles, forms and frames. Last, the formulas are typeset as MathML (`super::math`), after the
+//! sanitiser, from text it has already cleaned.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use pulldown_cmark::{Options, Parser, html};
+use pulldown_cmark::{CowStr, Event, Options, Parser, html};
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut b = ammonia::Builder::default();
@@ -29,8 +30,25 @@ pub fn markdown_to_html(markdown: &str) -> String {
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_MATH;
     let mut raw = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut raw, Parser::new_ext(markdown, options));
-    SANITIZER.clean(&raw).to_string()
+    let source = markdown.as_bytes();
+    // Markdown reads `\(` as an escaped `(`, which would lose the TeX delimiters `\(…\)` and `\[…\]` that
+    // teachers paste from elsewhere: keep the backslash of those four escapes (code is not escaped, so it is
+    // not affected), and `super::math` finds them in the text.
+    let events = Parser::new_ext(markdown, options)
+        .into_offset_iter()
+        .map(|(event, range)| match event {
+            Event::Text(t)
+                if t.starts_with(['(', ')', '[', ']'])
+                    && range.start >= 1
+                    && source[range.start - 1] == b'\\'
+                    && (range.start < 2 || source[range.start - 2] != b'\\') =>
+            {
+                Event::Text(CowStr::from(format!("\\{t}")))
+            }
+            other => other,
+        });
+    html::push_html(&mut raw, events);
+    super::math::typeset_html(&SANITIZER.clean(&raw).to_string(), false)
 }
 
 /// Sanitises an HTML fragment from a package or a teacher (a quiz's prompt, choice or feedback) as lesson
@@ -51,12 +69,37 @@ mod tests {
         assert!(h.contains("<h1>Loops</h1>"), "{h}");
         assert!(h.contains("<table>") && h.contains("<td>1</td>"), "{h}");
         assert!(h.contains(r#"<code class="language-python">"#), "{h}");
-        assert!(
-            h.contains(r#"class="math math-inline""#) && h.contains("e^{i\\pi}+1=0"),
-            "{h}"
-        );
+        assert!(h.contains("<math") && !h.contains("e^{i\\pi}+1=0"), "{h}");
         assert!(h.contains("footnote"), "{h}");
         assert!(h.contains("checkbox"), "{h}");
+    }
+
+    #[test]
+    fn formulas_are_mathml_in_every_form_a_lesson_writes_them() {
+        let h = markdown_to_html(concat!(
+            "Half is $\\frac{1}{2}$, and \\(f(10)\\) too.\n\n",
+            "$$\\frac{1 \\times 3}{2 \\times 3} = \\frac{3}{6}$$\n\n",
+            "\\[x^2\\]\n\n",
+            "<div class=\"imported\">\n<p>Imported: \\(\\sqrt{2}\\) and \\[a_1\\]</p>\n</div>\n",
+        ));
+        assert_eq!(h.matches("<math").count(), 6, "{h}");
+        assert_eq!(h.matches("display=\"block\"").count(), 3, "{h}");
+        assert!(!h.contains("\\frac") && !h.contains("\\("), "{h}");
+    }
+
+    #[test]
+    fn code_and_plain_brackets_stay_as_written() {
+        let h = markdown_to_html(
+            "Code `\\(x\\)` and `$y$`.\n\n```\n$$z$$ \\(w\\)\n```\n\nA (note) [here] and \\(escaped\n\nBroken: $\\frac{1}{$\n",
+        );
+        assert!(!h.contains("<math"), "{h}");
+        assert!(
+            h.contains("<code>\\(x\\)</code>") && h.contains("<code>$y$</code>"),
+            "{h}"
+        );
+        assert!(h.contains("$$z$$ \\(w\\)"), "{h}");
+        assert!(h.contains("A (note) [here]"), "{h}");
+        assert!(h.contains("$\\frac{1}{$"), "{h}");
     }
 
     #[test]

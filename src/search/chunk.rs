@@ -11,9 +11,11 @@ pub fn plain_text(markdown: &str) -> String {
     options.insert(Options::ENABLE_MATH);
     for event in Parser::new_ext(markdown, options) {
         match event {
-            Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
-                out.push_str(&t)
-            }
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            // Formulas keep their delimiters, so a search snippet or a source quoted by the tutor can typeset
+            // them again (courses::math).
+            Event::InlineMath(t) => out.push_str(&format!("\\({t}\\)")),
+            Event::DisplayMath(t) => out.push_str(&format!("\\[{t}\\]")),
             Event::SoftBreak => out.push(' '),
             Event::HardBreak => out.push('\n'),
             Event::Html(h) | Event::InlineHtml(h) => {
@@ -116,6 +118,12 @@ mod tests {
             t,
             "Title\n\nSome emphasis and code.\n\none\n\ntwo\n\nInline html"
         );
+    }
+
+    #[test]
+    fn formulas_keep_delimiters_a_snippet_can_typeset() {
+        let t = plain_text("Half is $\\frac{1}{2}$.\n\n$$x^2$$\n");
+        assert_eq!(t, "Half is \\(\\frac{1}{2}\\).\n\n\\[x^2\\]");
     }
 
     #[test]

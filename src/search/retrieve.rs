@@ -197,7 +197,7 @@ pub struct SearchResult {
     pub course_id: i64,
     /// The lesson's title.
     pub title: String,
-    /// The best passage, HTML-escaped, with the query's terms in `<b>`.
+    /// The best passage, HTML-escaped, with the query's terms in `<b>` and its formulas as MathML.
     pub snippet: String,
     /// Relevance (fused rank score; higher is better).
     pub score: f64,
@@ -238,7 +238,10 @@ pub async fn search(
     tokio::task::spawn_blocking(move || {
         best.into_iter()
             .map(|h| SearchResult {
-                snippet: a.search.text.snippet(&q, &h.text),
+                snippet: crate::courses::math::typeset_html(
+                    &a.search.text.snippet(&q, &h.text),
+                    false,
+                ),
                 lesson_id: h.lesson_id,
                 course_id: h.course_id,
                 title: h.lesson_title,

@@ -137,7 +137,7 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         } else {
             g.text
         };
-        let citations = prompt::citations(&short, g.sources);
+        let citations = prompt::citations(&p.question, &short, &hits, g.sources);
         if let Some(key) =
             reuse.filter(|_| g.finish == Finish::Stop && !refuses(&text) && text != QUIZ_HINT_ONLY)
         {
@@ -154,6 +154,7 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         (text, g.finish, citations)
     };
     let _ = tx.send(TutorEvent::Citations(citations.clone())).await;
+    let html = crate::courses::math::typeset_text(&answer);
     let (conversation_id, message_id) = match p.actor.user_id() {
         Some(user) => {
             let (c, m) = store_turn(app, user, p, answer, &citations, abstain, finish).await?;
@@ -166,6 +167,7 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
             conversation_id,
             message_id,
             abstained: abstain,
+            html,
         })
         .await;
     Ok(())
@@ -241,6 +243,7 @@ fn evidence_items(hits: &[Hit], found: &Evidence) -> Vec<EvidenceItem> {
                 lesson_title: h.lesson_title.clone(),
                 position: h.ordinal,
                 text: s.text.clone(),
+                html: crate::courses::math::typeset_text(&s.text),
             }
         })
         .collect()

@@ -129,12 +129,14 @@ pub(crate) fn find(question: &str, hits: &[Hit], max: usize) -> Evidence {
             sentences(&h.text)
                 .into_iter()
                 // A lesson's heading repeats its title (shown with the evidence anyway), an attached file's
-                // first line is its label ("[worksheet-1.txt] Worksheet 1: ..."), and a question (a worksheet's
-                // "How many quarters make a whole?") asks rather than answers.
+                // first line is its label ("[worksheet-1.txt] Worksheet 1: ..."), a question (a worksheet's
+                // "How many quarters make a whole?") asks rather than answers, and an answer key gives a
+                // worksheet away.
                 .filter(|s| {
                     !s.eq_ignore_ascii_case(&h.lesson_title)
                         && !s.starts_with('[')
                         && !s.ends_with('?')
+                        && !is_answer_key(s)
                 })
                 .map(move |s| {
                     let words = content_words(&s).into_iter().collect();
@@ -203,6 +205,14 @@ pub(crate) fn find(question: &str, hits: &[Hit], max: usize) -> Evidence {
         sentences,
         coverage,
     }
+}
+
+/// Whether a sentence is a worksheet's answer key ("Answers: 1) a third, 1/3  2) 1/4 ...").
+pub(crate) fn is_answer_key(sentence: &str) -> bool {
+    let s = sentence.trim_start().to_lowercase();
+    ["answers:", "answer key", "answers to", "solutions:", "key:"]
+        .iter()
+        .any(|p| s.starts_with(p))
 }
 
 /// Whether a question asks what something is or means ("What is a third?", "What does the top number mean?").
@@ -307,6 +317,19 @@ mod tests {
         assert_eq!(e.sentences[0].text, "3 equal parts — a third — 1/3");
         assert!((e.coverage - 1.0).abs() < 1e-6);
         assert!(e.sentences.len() >= 2, "{e:?}");
+    }
+
+    #[test]
+    fn a_worksheets_answer_key_is_never_evidence() {
+        let worksheet = "Worksheet 1\n9. How many thirds make a whole?\n\
+                         Answers: 1) a third, 1/3  2) 1/4  9) 3";
+        let hits = [hit(&demo_lesson()), hit(worksheet)];
+        let e = find("What is a third?", &hits, 3);
+        assert!(!e.sentences.is_empty(), "{e:?}");
+        assert!(
+            e.sentences.iter().all(|s| !s.text.contains("Answers")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod evidence;
 mod followup;
 mod prompt;
 pub mod routes;
+mod snippet;
 
 pub use answer::run;
 pub use conversations::{
@@ -192,6 +193,10 @@ pub struct Citation {
     pub position: i64,
     /// The passage (shortened).
     pub excerpt: String,
+    /// What the tutor panel shows of it: a sentence or two around the question's words, as HTML (escaped,
+    /// those words in `<mark>`, formulas as MathML). Empty in answers kept before there were snippets.
+    #[serde(default)]
+    pub snippet: String,
     /// Relevance to the question (cosine similarity, -1 to 1).
     pub score: f32,
 }
@@ -205,6 +210,9 @@ pub struct EvidenceItem {
     pub position: i64,
     /// The sentence (a table row's cells joined by dashes).
     pub text: String,
+    /// The sentence as HTML: escaped, formulas as MathML.
+    #[serde(default)]
+    pub html: String,
 }
 
 /// What the tutor sends while it answers.
@@ -235,6 +243,8 @@ pub enum TutorEvent {
         message_id: Option<i64>,
         /// Whether the tutor declined because the course does not cover the question.
         abstained: bool,
+        /// The whole answer as HTML (escaped, formulas as MathML), to show in place of the streamed text.
+        html: String,
     },
     /// The answer is the class's: kept from an earlier asker of the same question (or pinned by the teacher).
     Classroom {
@@ -267,9 +277,10 @@ impl TutorEvent {
                 conversation_id,
                 message_id,
                 abstained,
+                html,
             } => (
                 "done",
-                json!({"conversation_id": conversation_id, "message_id": message_id, "abstained": abstained}),
+                json!({"conversation_id": conversation_id, "message_id": message_id, "abstained": abstained, "html": html}),
             ),
             TutorEvent::Classroom { id, pinned } => {
                 ("classroom", json!({"id": id, "pinned": pinned}))

@@ -96,8 +96,14 @@ pub(crate) fn fit(
     }
 }
 
-/// The sources of an answer whose prompt held the first `used` passages, numbered as the prompt numbers them.
-pub(crate) fn citations(passages: &[Hit], used: usize) -> Vec<Citation> {
+/// The sources of an answer to `question` whose prompt held the first `used` passages, numbered as the prompt
+/// numbers them; `full` holds the same passages whole (`passages` may be shortened), for the snippets.
+pub(crate) fn citations(
+    question: &str,
+    passages: &[Hit],
+    full: &[Hit],
+    used: usize,
+) -> Vec<Citation> {
     passages
         .iter()
         .take(used)
@@ -108,6 +114,11 @@ pub(crate) fn citations(passages: &[Hit], used: usize) -> Vec<Citation> {
             lesson_title: h.lesson_title.clone(),
             position: h.ordinal,
             excerpt: excerpt(&h.text, 300),
+            snippet: super::snippet::snippet_html(
+                question,
+                &h.lesson_title,
+                full.get(i).map_or(&h.text, |f| &f.text),
+            ),
             score: h.cosine,
         })
         .collect()
@@ -197,7 +208,7 @@ mod tests {
         assert!(user.starts_with(
             "Sources:\n[1] (Halves) A half is one of two.\n[2] (Thirds) A third is one of three.\n"
         ));
-        let cited = citations(&passages, 2);
+        let cited = citations("a question", &passages, &passages, 2);
         for c in &cited {
             assert!(user.contains(&format!("[{}] ({})", c.n, c.lesson_title)));
         }
@@ -205,7 +216,7 @@ mod tests {
             cited.iter().map(|c| (c.n, c.lesson_id)).collect::<Vec<_>>(),
             [(1, 7), (2, 3)]
         );
-        assert_eq!(citations(&passages, 1).len(), 1);
+        assert_eq!(citations("a question", &passages, &passages, 1).len(), 1);
     }
 
     #[test]

@@ -32,8 +32,9 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 pub struct SseEvent {
     /// `status`, `queue`, `evidence`, `classroom`, `token`, `replace`, `citations`, `done` or `error`.
     pub event: String,
-    /// The event's JSON: `{state}`, `[{lesson_id, lesson_title, position, text}]`, `{text}`, `{text}`,
-    /// `[{n, lesson_id, lesson_title, position, excerpt, score}]`, `{conversation_id, message_id, abstained}` or
+    /// The event's JSON: `{state}`, `[{lesson_id, lesson_title, position, text, html}]`, `{text}`, `{text}`,
+    /// `[{n, lesson_id, lesson_title, position, excerpt, snippet, score}]`,
+    /// `{conversation_id, message_id, abstained, html}` or
     /// `{code, message}`.
     pub data: String,
 }
@@ -46,11 +47,12 @@ fn sse_event(e: TutorEvent) -> Event {
 /// Ask the tutor about a course (enrolled students, the course's owner, admins). The answer streams as
 /// server-sent events: `status` (`{state}`: retrieving, waiting, generating) first, `queue` (`{ahead}`: questions ahead
 /// in the line for the model, while waiting, whenever it changes), `evidence` (the course's
-/// sentences that best answer the question, `[{lesson_id, lesson_title, position, text}]`, empty when the course
+/// sentences that best answer the question, `[{lesson_id, lesson_title, position, text, html}]`, empty when the course
 /// does not cover it) as soon as retrieval is done, possibly `classroom` (`{id, pinned}`: the answer is the one kept
 /// for this course's near-duplicate first question, or the teacher's pinned one, sent at once), then `token` (`{text}`) pieces, possibly `replace` (`{text}`:
-/// the whole answer, when the model wrote that the course does not cover what the evidence answers), `citations` (`[{n, lesson_id, lesson_title, position, excerpt, score}]`), and `done`
-/// (`{conversation_id, message_id, abstained}`), or `error` (`{code, message}`). Closing the connection stops
+/// the whole answer, when the model wrote that the course does not cover what the evidence answers), `citations` (`[{n, lesson_id, lesson_title, position, excerpt, snippet, score}]`;
+/// `snippet` is HTML: a sentence or two of the passage, the question's words in `<mark>`), and `done`
+/// (`{conversation_id, message_id, abstained, html}`; `html` is the whole answer, escaped, formulas as MathML), or `error` (`{code, message}`). Closing the connection stops
 /// the generation.
 #[utoipa::path(post, path = "/api/ai/ask", tag = "tutor", security(("bearer" = [])), request_body = AskRequest,
     responses((status = 200, description = "text/event-stream of the answer", content_type = "text/event-stream", body = SseEvent),

@@ -41,6 +41,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("mime", |s: String| {
         s.split(';').next().unwrap_or("").trim().to_owned()
     });
+    // Plain text (a tutor's answer) as HTML with its formulas as MathML; escaped, so safe to show as it is.
+    env.add_filter("typeset", |s: String| {
+        Value::from_safe_string(crate::courses::math::typeset_text(&s))
+    });
     for (name, source) in [
         (
             "base.html",

@@ -679,11 +679,14 @@ async fn a_student_plays_a_scorm_package_to_the_end_and_the_lesson_completes() {
 }
 
 /// "What is a third?" on the demo course: the course's own sentence (the table row with 1/3) is shown in the
-/// tutor panel as evidence, linked to its lesson, and the answer that follows is made from it.
+/// tutor panel as evidence, linked to its lesson, before the answer that follows is written; the sources are
+/// short snippets with the question's word marked. A class answer holding a formula shows as MathML, as it
+/// streams in and in the kept conversation.
 #[tokio::test]
 async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
     let app = TestApp::spawn().await;
     let (course, student) = app.demo_course().await;
+    let admin = app.user(Role::Admin).await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
     let c = browser(&driver, profile.path()).await;
@@ -702,6 +705,30 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
             "an empty answer box shows"
         );
         fill(&c, "textarea[name=question]", "What is a third?").await;
+        // What the panel shows, in the order it shows it (each change as it was made, even when several
+        // come in one network read): the evidence, the answer's first words (text that is not a waiting
+        // message), the sources.
+        c.execute(
+            "window.__shown = [];
+             const box = document.querySelector('[data-answer]');
+             const parts = { evidence: box.querySelector('[data-evidence-list]'),
+                             answer: box.querySelector('[data-text]'),
+                             sources: box.querySelector('[data-sources]') };
+             const waiting = /^(…|Looking in the course|Waiting for the tutor|Writing)/;
+             new MutationObserver((records) => {
+               for (const r of records) {
+                 for (const [what, el] of Object.entries(parts)) {
+                   if (r.target !== el || r.addedNodes.length === 0) continue;
+                   const t = [...r.addedNodes].map((n) => n.textContent).join('').trim();
+                   if (what === 'answer' && (!t || waiting.test(t))) continue;
+                   if (!window.__shown.includes(what)) window.__shown.push(what);
+                 }
+               }
+             }).observe(box, { childList: true, subtree: true });",
+            vec![],
+        )
+        .await
+        .unwrap();
         click(&c, "form[data-tutor] button").await;
         wait_for(&c, "[data-evidence-list] li", 30, "no evidence").await;
         let evidence = text(&c, "[data-evidence-list] li").await;
@@ -719,8 +746,23 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
             .unwrap();
         assert!(link.starts_with("/lessons/"), "{link}");
         wait_for(&c, "[data-sources] li", 30, "no answer").await;
+        let shown = c.execute("return window.__shown;", vec![]).await.unwrap();
+        assert_eq!(shown, serde_json::json!(["evidence", "answer", "sources"]), "the order things showed in");
         let answer = text(&c, "[data-text]").await;
         assert!(answer.contains("3 equal parts"), "{answer}");
+        // The sources: a sentence or two each, the question's word marked, linked to the lesson.
+        let source = text(&c, "[data-sources] li").await;
+        // None of them, and none of the evidence, is the attached worksheet's answer key.
+        for item in c.find_all(Locator::Css("[data-sources] li, [data-evidence-list] li")).await.unwrap() {
+            let item = item.text().await.unwrap();
+            assert!(item.chars().count() < 220, "a long source: {item}");
+            assert!(!item.contains("Answers:"), "a worksheet's answer key in the panel: {item}");
+        }
+        let marked = c.find_all(Locator::Css("[data-sources] li q mark")).await.unwrap();
+        assert!(!marked.is_empty(), "no marked words in {source}");
+        assert_eq!(marked[0].text().await.unwrap().to_lowercase(), "third");
+        let source_link = c.find(Locator::Css("[data-sources] li a")).await.unwrap();
+        assert!(source_link.attr("href").await.unwrap().unwrap().starts_with("/lessons/"));
         shot(&c, "tutor-evidence").await;
         // The Stop button offered while the answer comes is gone once it is complete.
         assert!(
@@ -733,6 +775,34 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
             "the Stop button stays after the answer"
         );
 
+        // The teacher makes the class's answer one with a formula; asked again, it shows as MathML.
+        let path = format!("/api/courses/{course}/tutor/answers");
+        let kept: serde_json::Value =
+            app.send(reqwest::Method::GET, &path, Some(&admin.token), None).await.json().await.unwrap();
+        let id = kept[0]["id"].clone();
+        let r = app
+            .send(
+                reqwest::Method::PUT,
+                &format!("{path}/{id}"),
+                Some(&admin.token),
+                Some(&serde_json::json!({"answer": "A third is $\\frac{1}{3}$: one of 3 equal parts.", "pinned": true})),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        c.goto(&app.url(&format!("/courses/{course}/tutor"))).await.unwrap();
+        fill(&c, "textarea[name=question]", "What is a third?").await;
+        click(&c, "form[data-tutor] button").await;
+        wait_for(&c, "[data-text] math mfrac", 30, "the class answer's formula is not MathML").await;
+        assert_eq!(text(&c, "[data-text]").await.replace(char::is_whitespace, ""), "Athirdis13:oneof3equalparts.");
+        // Set with the formula, by the same `done` event.
+        let conversation = c
+            .execute("return document.querySelector('form[data-tutor] input[name=conversation_id]').value;", vec![])
+            .await
+            .unwrap();
+        let conversation = conversation.as_str().unwrap().to_owned();
+        c.goto(&app.url(&format!("/courses/{course}/tutor?conversation={conversation}"))).await.unwrap();
+        wait_for(&c, ".conversation .assistant math mfrac", 5, "the kept answer's formula is not MathML").await;
+
         // The lesson opens with its own title as a heading: the page shows it once.
         c.goto(&app.url(&link)).await.unwrap();
         let headings = c.find_all(Locator::Css("main h1")).await.unwrap();
@@ -741,6 +811,129 @@ async fn the_tutor_shows_the_evidence_for_what_is_a_third_on_the_demo_course() {
             titles.push(h.text().await.unwrap());
         }
         assert_eq!(titles, ["Halves, thirds and quarters"]);
+    }
+    .await;
+    c.close().await.unwrap();
+    result
+}
+
+/// Formulas are MathML in the browser wherever lesson text shows: the editor's preview (labelled, with the
+/// lesson's own styles for tables and quotes), the lesson page, and a search snippet. Code keeps its TeX, and
+/// TeX holding markup runs nothing.
+#[tokio::test]
+async fn formulas_are_mathml_in_the_preview_the_lesson_and_a_search_snippet() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let student = app.user(Role::Student).await;
+    let course = app.course(&teacher, "Cakes").await;
+    let body = concat!(
+        "A cake cut in two: each piece is $\\frac{1}{2}$ of the cake, and \\(f(10)\\) is pasted TeX.\n\n",
+        "| pieces | each |\n|---|---|\n| 2 | a half |\n\n",
+        "> Equal pieces only.\n\n",
+        "Written as code: `\\(x\\)`. Not run: $\\text{<script>window.pwned = 1</script>}$\n\n",
+        "A long one: $$\\frac{1}{2} + \\frac{1}{4} + \\frac{1}{8} + \\frac{1}{16} + \\frac{1}{32} + \\frac{1}{64} + \\frac{1}{128} + \\frac{1}{256} + \\frac{1}{512} + \\frac{1}{1024} + \\frac{1}{2048} + \\frac{1}{4096} + \\frac{1}{8192} + \\frac{1}{16384} + \\cdots = 1$$\n",
+    );
+    let lesson = app.lesson(&teacher, course, "Halves of cakes", body).await;
+    app.publish(&teacher, course).await;
+    app.drain_jobs().await;
+    app.enroll(&student, course).await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let count = |css: &str| {
+        let script = format!("return document.querySelectorAll({css:?}).length;");
+        let c = &c;
+        async move { c.execute(&script, vec![]).await.unwrap().as_i64().unwrap() }
+    };
+    let style = |css: &str, property: &str| {
+        let script = format!(
+            "return getComputedStyle(document.querySelector({css:?})).getPropertyValue({property:?});"
+        );
+        let c = &c;
+        async move {
+            c.execute(&script, vec![])
+                .await
+                .unwrap()
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        }
+    };
+    async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &teacher.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/teach/lessons/{lesson}")))
+            .await
+            .unwrap();
+        click(&c, "[data-preview-button]").await;
+        c.wait()
+            .for_element(Locator::Css("#preview math"))
+            .await
+            .unwrap();
+        assert_eq!(
+            count("#preview math").await,
+            4,
+            "{}",
+            text(&c, "#preview").await
+        );
+        assert!(text(&c, ".preview-label").await.starts_with("Preview"));
+        // Styled as the lesson page styles its text.
+        assert_eq!(style("#preview td", "border-top-width").await, "1px");
+        assert_eq!(
+            style("#preview blockquote", "border-left-width").await,
+            "4px"
+        );
+        go(&c, "header form button").await; // Log out
+
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &student.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/lessons/{lesson}")))
+            .await
+            .unwrap();
+        assert_eq!(count(".lesson .body math").await, 4);
+        assert_eq!(count(".lesson .body math[display=block] mfrac").await, 14);
+        let page = text(&c, ".lesson .body").await;
+        assert!(!page.contains("\\frac") && !page.contains("\\(f"), "{page}");
+        assert_eq!(text(&c, ".lesson .body code").await, "\\(x\\)");
+        assert_eq!(count(".lesson .body script").await, 0);
+        let pwned = c
+            .execute(
+                "return window.pwned === undefined ? null : window.pwned;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(pwned.is_null(), "a script in a formula ran");
+        shot(&c, "lesson-math").await;
+
+        c.goto(&app.url("/search?q=cake")).await.unwrap();
+        wait_for(&c, ".results .snippet", 20, "no search results").await;
+        assert!(
+            count(".results .snippet math mfrac").await >= 1,
+            "{}",
+            text(&c, ".results").await
+        );
+    }
+    .await;
+    c.close().await.unwrap();
+
+    // On a phone, the long formula scrolls in its own box; the page keeps the phone's width.
+    let profile = tempfile::tempdir().unwrap();
+    let c = phone(&driver, profile.path()).await;
+    let result = async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &student.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/lessons/{lesson}")))
+            .await
+            .unwrap();
+        fits_width(&c, "a lesson with a long formula").await;
+        shot(&c, "phone-lesson-math").await;
     }
     .await;
     c.close().await.unwrap();
