@@ -7,6 +7,7 @@
 
 mod admin;
 mod pages;
+mod password;
 mod quiz;
 mod teach;
 mod tutor;
@@ -119,6 +120,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "teach_quiz.html",
             include_str!("../../assets/templates/teach_quiz.html"),
         ),
+        (
+            "teach_delete.html",
+            include_str!("../../assets/templates/teach_delete.html"),
+        ),
+        (
+            "reset_password.html",
+            include_str!("../../assets/templates/reset_password.html"),
+        ),
     ] {
         env.add_template(name, source).expect("templates parse");
     }
@@ -148,6 +157,7 @@ pub fn router() -> Router<Arc<App>> {
         .merge(admin::routes())
         .merge(tutor::routes())
         .merge(quiz::routes())
+        .merge(password::routes())
         .route("/assets/{version}/{file}", axum::routing::get(asset))
         .layer(axum::middleware::from_fn(same_origin))
 }
@@ -347,7 +357,7 @@ mod tests {
     #[test]
     fn every_template_parses() {
         // Forces the environment: a template that does not parse panics here, not on a user's request.
-        assert_eq!(TEMPLATES.templates().count(), 20);
+        assert_eq!(TEMPLATES.templates().count(), 22);
         for name in [
             "catalog.html",
             "course.html",

@@ -20,5 +20,6 @@ mod quiz_teach;
 mod scorm;
 mod search;
 mod system;
+mod teach_admin;
 mod tutor;
 mod web;
