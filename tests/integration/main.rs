@@ -19,6 +19,7 @@ mod models;
 mod packages;
 mod quiz;
 mod quiz_teach;
+mod quiz_upload;
 mod scorm;
 mod search;
 mod system;
