@@ -256,13 +256,17 @@ pub(crate) async fn export_response(
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '-' })
         .collect();
+    let name = match name.trim_matches('-') {
+        "" => format!("course-{id}"),
+        n => n.to_owned(),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
             (header::CONTENT_LENGTH, len.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                content_disposition("attachment", &format!("{}.zip", name.trim_matches('-'))),
+                content_disposition("attachment", &format!("{name}.zip")),
             ),
         ],
         axum::body::Body::from_stream(stream),

@@ -104,7 +104,8 @@ async fn add_user(
         ),
         Err(e) => return Err(e.into()),
     };
-    Ok((status, admin_page(&app, &viewer, extra).await?).into_response())
+    let page = admin_page(&app, &viewer, extra).await?;
+    Ok((status, super::password::PRIVATE, page).into_response())
 }
 
 /// Opens a user's password link and shows it, once, on the admin page.
@@ -113,15 +114,16 @@ async fn reset_password(
     viewer: Viewer,
     headers: HeaderMap,
     Path(id): Path<i64>,
-) -> Result<Html<String>, WebError> {
+) -> Result<Response, WebError> {
     let actor = viewer.require()?;
     let link = accounts::routes::start_reset(&app, actor, id).await?;
-    admin_page(
+    let page = admin_page(
         &app,
         &viewer,
         context! { link => shown_link(&app, &headers, link) },
     )
-    .await
+    .await?;
+    Ok((super::password::PRIVATE, page).into_response())
 }
 
 /// A password link as the admin hands it on: the whole URL, on the host the admin's browser reached.

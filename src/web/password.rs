@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, Query, State};
+use axum::http::{HeaderName, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use minijinja::context;
@@ -13,6 +14,12 @@ use serde::Deserialize;
 use super::{Viewer, render};
 use crate::App;
 use crate::accounts;
+
+/// The link's token is in the page's URL: no cache keeps the page and no `Referer` carries the URL on.
+pub(super) const PRIVATE: [(HeaderName, &str); 2] = [
+    (header::CACHE_CONTROL, "no-store"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new().route("/reset-password", get(page).post(choose))
@@ -36,6 +43,7 @@ async fn page(State(app): State<Arc<App>>, viewer: Viewer, Query(q): Query<LinkQ
     };
     (
         status,
+        PRIVATE,
         render(
             "reset_password.html",
             &viewer,
@@ -73,6 +81,7 @@ async fn choose(
                 .ok();
             (
                 e.status(),
+                PRIVATE,
                 render(
                     "reset_password.html",
                     &viewer,

@@ -194,9 +194,12 @@ async fn an_admin_resets_a_password_and_nobody_else_can() {
         .send()
         .await
         .unwrap();
+    let again = again.text().await.unwrap();
+    assert!(!again.contains(&token), "the link is shown once");
     assert!(
-        !again.text().await.unwrap().contains(&token),
-        "the link is shown once"
+        again.contains(&format!("/admin/users/{}/reset", student.id))
+            && !again.contains(&format!("/admin/users/{}/reset", admin.id)),
+        "a reset for others, none on one's own row (it would end one's session)"
     );
 
     // A newer link ends the older one.
@@ -224,6 +227,8 @@ async fn an_admin_resets_a_password_and_nobody_else_can() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["cache-control"], "no-store");
     assert!(r.text().await.unwrap().contains(&student.email));
     let r = web
         .post(app.url("/reset-password"))
