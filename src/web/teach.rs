@@ -262,7 +262,7 @@ async fn export(
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
-    Ok(crate::courses::routes::export_response(&app, actor, id).await?)
+    Ok(crate::packages::routes::export_response(&app, actor, id).await?)
 }
 
 #[derive(Deserialize)]
