@@ -6,6 +6,7 @@
 //! (only lesson HTML, which is sanitised when rendered).
 
 mod admin;
+mod course_care;
 mod pages;
 mod password;
 mod quiz;
@@ -154,6 +155,7 @@ pub async fn not_found(
 pub fn router() -> Router<Arc<App>> {
     pages::routes()
         .merge(teach::routes())
+        .merge(course_care::routes())
         .merge(admin::routes())
         .merge(tutor::routes())
         .merge(quiz::routes())
