@@ -59,6 +59,7 @@ fn api(app: &App) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(crate::accounts::routes::router())
         .merge(crate::courses::routes::router(app))
         .merge(crate::publishing::routes::router())
+        .merge(crate::packages::routes::router())
         .merge(crate::learning::routes::router())
         .merge(crate::notify::routes::router())
         .merge(crate::analytics::routes::router())

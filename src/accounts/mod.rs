@@ -7,6 +7,7 @@
 mod extract;
 pub mod password;
 pub mod policy;
+pub mod reset;
 pub mod routes;
 mod store;
 pub mod token;
@@ -381,6 +382,12 @@ pub fn list_users(
 ) -> Result<(Vec<User>, i64)> {
     actor.require_admin()?;
     store::list(conn, q, limit, offset)
+}
+
+/// A user by id (admins only).
+pub fn user(conn: &Connection, actor: &Actor, id: i64) -> Result<Option<User>> {
+    actor.require_admin()?;
+    store::by_id(conn, id)
 }
 
 /// Finds a user by email (admins only).

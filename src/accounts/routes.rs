@@ -26,8 +26,10 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me, update_me))
-        .routes(routes!(list_users))
+        .routes(routes!(list_users, create_user))
         .routes(routes!(update_user))
+        .routes(routes!(reset_password))
+        .routes(routes!(set_password))
 }
 
 /// `{user}`
@@ -275,4 +277,157 @@ async fn update_user(
         .await?;
     tracing::info!(user.id = id, by = user.0.id, "user updated");
     Ok(axum::Json(updated))
+}
+
+/// A new account, made by an admin.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminNewUser {
+    /// Email address (the login).
+    #[schema(max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+$")]
+    pub email: String,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
+    pub full_name: String,
+    pub role: Role,
+}
+
+/// A one-time link on which a user chooses their password.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordLink {
+    pub user: User,
+    /// The link's path on this server (`/reset-password?token=…`); it works once.
+    pub reset_path: String,
+    /// The token in the link, for clients that call `POST /api/auth/password`.
+    pub token: String,
+    /// Seconds the link works if unused.
+    pub expires_in: i64,
+}
+
+/// Create an account with any role (admins). It has no usable password: hand its owner the link in the
+/// answer, on which they choose one.
+#[utoipa::path(
+    post, path = "/api/users", tag = "accounts", security(("bearer" = [])), request_body = AdminNewUser,
+    responses(
+        (status = 201, body = PasswordLink),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an admin", body = ErrorBody),
+        (status = 409, description = "email_taken", body = ErrorBody),
+        (status = 422, description = "invalid_input (email or full_name)", body = ErrorBody),
+    )
+)]
+async fn create_user(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Json(input): Json<AdminNewUser>,
+) -> Result<(StatusCode, axum::Json<PasswordLink>)> {
+    let actor = user.actor();
+    actor.require_admin()?;
+    let link = add_user(&app, actor, input.email, input.full_name, input.role).await?;
+    Ok((StatusCode::CREATED, axum::Json(link)))
+}
+
+/// Creates an account for an admin and makes its password link (the API's and the admin page's way).
+pub async fn add_user(
+    app: &App,
+    actor: accounts::Actor,
+    email: String,
+    full_name: String,
+    role: Role,
+) -> Result<PasswordLink> {
+    let prepared =
+        crate::blocking(move || accounts::reset::prepare_account(&email, &full_name)).await?;
+    let keys = app.tokens.clone();
+    let (user, token) = app
+        .db
+        .write(move |tx| accounts::reset::create(tx, &actor, &keys, prepared, role))
+        .await?;
+    Ok(link(user, token))
+}
+
+fn link(user: User, token: String) -> PasswordLink {
+    PasswordLink {
+        user,
+        reset_path: accounts::reset::link_path(&token),
+        token,
+        expires_in: accounts::reset::LINK_TTL_SECS,
+    }
+}
+
+/// Make a user's password unusable, end their sessions, and get a one-time link on which they choose a new
+/// one (admins).
+#[utoipa::path(
+    post, path = "/api/users/{id}/password-reset", tag = "accounts", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, body = PasswordLink),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+async fn reset_password(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<PasswordLink>> {
+    Ok(axum::Json(start_reset(&app, user.actor(), id).await?))
+}
+
+/// Opens a user's password link (the API's and the admin page's way).
+pub async fn start_reset(app: &App, actor: accounts::Actor, id: i64) -> Result<PasswordLink> {
+    let keys = app.tokens.clone();
+    let (user, token) = app
+        .db
+        .write(move |tx| {
+            let token = accounts::reset::start(tx, &actor, &keys, id)?;
+            Ok((
+                accounts::user(tx, &actor, id)?.ok_or(Error::NotFound)?,
+                token,
+            ))
+        })
+        .await?;
+    tracing::info!(user.id = id, "password link made");
+    Ok(link(user, token))
+}
+
+/// A password chosen on a one-time link.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// The token of the link.
+    pub token: String,
+    /// 8 to 128 characters, not one of the most common, not the email address.
+    #[schema(min_length = 8, max_length = 128)]
+    pub password: String,
+}
+
+/// Choose a password with a one-time link from an admin; the link then stops working. Log in afterwards.
+#[utoipa::path(
+    post, path = "/api/auth/password", tag = "accounts", request_body = NewPassword,
+    responses(
+        (status = 204, description = "The password is set"),
+        (status = 422, description = "invalid_input: on `token` when the link expired or was used, on `password` when the policy refuses it", body = ErrorBody),
+    )
+)]
+async fn set_password(
+    State(app): State<Arc<App>>,
+    Json(input): Json<NewPassword>,
+) -> Result<StatusCode> {
+    choose_password(&app, input.token, input.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets the password chosen on a link (the API's and the page's way); returns the account.
+pub async fn choose_password(app: &App, token: String, password: String) -> Result<User> {
+    let (keys, check) = (app.tokens.clone(), token.clone());
+    let user = app
+        .db
+        .read(move |c| accounts::reset::account(c, &keys, &check))
+        .await?;
+    let email = user.email;
+    let hash = crate::blocking(move || accounts::reset::hash_new(&password, &email)).await?;
+    let keys = app.tokens.clone();
+    app.db
+        .write(move |tx| accounts::reset::finish(tx, &keys, &token, &hash))
+        .await
 }

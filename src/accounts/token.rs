@@ -22,6 +22,9 @@ const SECRET_FILE: &str = "jwt-secret";
 /// sign-in token is never one, nor the other way round.
 pub const PACKAGE_AUDIENCE: &str = "smartcourse-package";
 
+/// The audience of one-time password links ([`TokenKeys::issue_reset`]): never a sign-in token.
+pub const RESET_AUDIENCE: &str = "smartcourse-reset";
+
 /// What a package-files capability says: which course's files it opens, until when.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct PackageClaims {
@@ -57,6 +60,7 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     package_validation: Validation,
+    reset_validation: Validation,
 }
 
 impl TokenKeys {
@@ -92,11 +96,14 @@ impl TokenKeys {
         validation.leeway = 5;
         let mut package_validation = validation.clone();
         package_validation.set_audience(&[PACKAGE_AUDIENCE]);
+        let mut reset_validation = validation.clone();
+        reset_validation.set_audience(&[RESET_AUDIENCE]);
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             package_validation,
+            reset_validation,
         }
     }
 
@@ -151,6 +158,32 @@ impl TokenKeys {
     }
 }
 
+impl TokenKeys {
+    /// A one-time link's token to set user `user_id`'s password, valid `ttl_secs`. It carries the user's token
+    /// version `ver`: setting the password bumps the version, so the link works once, and a newer link (or
+    /// disabling the user) ends an older one.
+    pub fn issue_reset(&self, user_id: i64, ver: i64, ttl_secs: i64) -> Result<String> {
+        let now = crate::util::unix_now();
+        let claims = Claims {
+            sub: user_id.to_string(),
+            aud: RESET_AUDIENCE.into(),
+            iat: now,
+            exp: now + ttl_secs,
+            jti: new_jti(),
+            ver,
+        };
+        self.issue(&claims)
+    }
+
+    /// The user and token version a password link is for; `None` for anything but a valid, unexpired one.
+    pub fn verify_reset(&self, token: &str) -> Option<(i64, i64)> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.reset_validation)
+            .ok()?
+            .claims;
+        Some((claims.sub.parse().ok()?, claims.ver))
+    }
+}
+
 /// A fresh random token id.
 pub fn new_jti() -> String {
     let mut bytes = [0u8; 16];
@@ -189,6 +222,19 @@ mod tests {
             jti: new_jti(),
             ver: 0,
         }
+    }
+
+    #[test]
+    fn a_password_link_is_not_a_sign_in_token_nor_the_other_way_round() {
+        let keys = TokenKeys::from_secret(b"0123456789abcdef0123456789abcdef");
+        let link = keys.issue_reset(7, 3, 600).unwrap();
+        assert_eq!(keys.verify_reset(&link), Some((7, 3)));
+        assert!(keys.verify(&link).is_err());
+        assert_eq!(keys.verify_reset(&keys.issue(&claims(600)).unwrap()), None);
+        assert_eq!(
+            keys.verify_reset(&keys.issue_reset(7, 3, -60).unwrap()),
+            None
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn router(app: &App) -> OpenApiRouter<Arc<App>> {
         .routes(routes!(list_courses, create_course))
         .routes(routes!(get_course, update_course, delete_course))
         .routes(routes!(archive_course))
+        .routes(routes!(transfer_course))
         .routes(routes!(render_markdown))
         .routes(routes!(set_structure))
         .routes(routes!(create_module))
@@ -163,6 +164,29 @@ async fn archive_course(
     Path(id): Path<i64>,
 ) -> Result<axum::Json<CourseEnvelope>> {
     let course = service::archive_course(&app, user.actor(), id).await?;
+    Ok(axum::Json(CourseEnvelope { course }))
+}
+
+/// Who is to own a course.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerChange {
+    /// The new owner: an active instructor or admin.
+    pub owner_id: i64,
+}
+
+/// Hand a course over to another instructor or admin (admins).
+#[utoipa::path(put, path = "/api/courses/{id}/owner", tag = "courses", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = OwnerChange,
+    responses((status = 200, body = CourseEnvelope), (status = 401, body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, description = "invalid_input on owner_id: not an active instructor or admin", body = ErrorBody)))]
+async fn transfer_course(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(change): Json<OwnerChange>,
+) -> Result<axum::Json<CourseEnvelope>> {
+    let course = service::transfer_course(&app, user.actor(), id, change.owner_id).await?;
     Ok(axum::Json(CourseEnvelope { course }))
 }
 

@@ -189,6 +189,23 @@ pub fn course_hashes(conn: &Connection, course_id: i64) -> Result<Vec<String>> {
         .collect::<Result<_, _>>()?)
 }
 
+/// Whether a workflow that is not finished works on course `id`.
+pub fn has_running_workflow(conn: &Connection, id: i64) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM workflows WHERE course_id = ?1 AND state IN ('queued', 'running'))",
+        [id],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn set_owner(conn: &Connection, id: i64, owner_id: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE courses SET owner_id = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, owner_id, now_rfc3339()],
+    )?;
+    Ok(())
+}
+
 pub fn delete_course(conn: &Connection, id: i64) -> Result<()> {
     conn.execute("DELETE FROM courses WHERE id = ?1", [id])?;
     Ok(())

@@ -8,13 +8,15 @@
 //! The parts: the formats themselves are read by the `smartcourse_formats` crate (re-exported here) and
 //! [`kolibri`]; `import` picks the reader and makes or finds the course; `sync` fills or updates it, with
 //! `diff` deciding, without touching the database, what an import over an earlier one changes; [`native`]
-//! also writes packages (export); [`pipeline`] runs an import as a recorded, resumable workflow.
+//! also writes packages (export), which [`routes`] serves as a download; [`pipeline`] runs an import as a
+//! recorded, resumable workflow.
 
 mod diff;
 mod import;
 pub mod kolibri;
 pub mod native;
 pub mod pipeline;
+pub mod routes;
 mod sync;
 
 pub(crate) use import::{check_owner, import_resuming};

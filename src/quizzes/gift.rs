@@ -16,6 +16,9 @@ use crate::accounts::Actor;
 use crate::courses;
 use crate::error::{Error, Result};
 
+/// The largest GIFT file the teacher's page takes (a file of a thousand questions is well under 1 MiB).
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// The questions of a GIFT file, read with the quiz core's parser under the package budget of `limits`.
 /// 422 `invalid_input` (field `gift`) says the line of the first mistake; an empty file is refused too.
 /// Pure CPU work: call it before opening a transaction.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, State};
-use axum::response::{Html, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::context;
 use serde::Deserialize;
@@ -19,12 +20,23 @@ use crate::http::extract::Path;
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/admin", get(admin))
+        .route("/admin/users", post(add_user))
         .route("/admin/users/{id}", post(admin_user))
+        .route("/admin/users/{id}/reset", post(reset_password))
         .route("/admin/jobs/{id}/retry", post(admin_retry))
         .route("/admin/backup", post(admin_backup))
 }
 
 async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
+    admin_page(&app, &viewer, minijinja::Value::UNDEFINED).await
+}
+
+/// The admin page, with `extra` in its context (a password link to show once, a form's error).
+async fn admin_page(
+    app: &Arc<App>,
+    viewer: &Viewer,
+    extra: minijinja::Value,
+) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
     actor.require_admin()?;
     let (users, failed, queued, running) = app
@@ -39,7 +51,7 @@ async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<Strin
             Ok((users, failed, queued, running))
         })
         .await?;
-    let storage = storage(&app).await?;
+    let storage = storage(app).await?;
     let chunks: i64 = app.db.read(crate::search::chunk_count).await?;
     let models = context! {
         fake => app.config.models.fake,
@@ -50,15 +62,89 @@ async fn admin(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<Strin
         device => crate::ml::device_name(&crate::ml::device()),
         chunks,
         text_documents => app.search.text_documents(),
-        tutor_busy => crate::tutor::busy(&app),
+        tutor_busy => crate::tutor::busy(app),
         problems => crate::ml::manifest::problems(&app.config, false),
     };
     Ok(render(
         "admin.html",
-        &viewer,
+        viewer,
         "Admin",
-        context! { users, failed, queued, running, storage, models },
+        context! { users, failed, queued, running, storage, models, ..extra },
     ))
+}
+
+#[derive(Deserialize)]
+struct NewUserForm {
+    email: String,
+    full_name: String,
+    role: String,
+}
+
+/// Makes an account and shows its password link, once, on the admin page (a form error there too).
+async fn add_user(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(f): Form<NewUserForm>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    actor.require_admin()?;
+    let made = async {
+        let role: Role = f.role.parse()?;
+        accounts::routes::add_user(&app, actor, f.email.clone(), f.full_name.clone(), role).await
+    };
+    let (status, extra) = match made.await {
+        Ok(link) => (
+            StatusCode::CREATED,
+            context! { link => shown_link(&app, &headers, link) },
+        ),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => (
+            e.status(),
+            context! { add_error => e.to_string(), add => context! { email => f.email, full_name => f.full_name, role => f.role } },
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let page = admin_page(&app, &viewer, extra).await?;
+    Ok((status, super::password::PRIVATE, page).into_response())
+}
+
+/// Opens a user's password link and shows it, once, on the admin page.
+async fn reset_password(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let link = accounts::routes::start_reset(&app, actor, id).await?;
+    let page = admin_page(
+        &app,
+        &viewer,
+        context! { link => shown_link(&app, &headers, link) },
+    )
+    .await?;
+    Ok((super::password::PRIVATE, page).into_response())
+}
+
+/// A password link as the admin hands it on: the whole URL, on the host the admin's browser reached.
+fn shown_link(
+    app: &App,
+    headers: &HeaderMap,
+    link: accounts::routes::PasswordLink,
+) -> minijinja::Value {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    context! {
+        user => link.user,
+        url => format!(
+            "{}://{host}{}",
+            if app.config.auth.cookie_secure { "https" } else { "http" },
+            link.reset_path
+        ),
+        hours => link.expires_in / 3600,
+    }
 }
 
 #[derive(Deserialize)]

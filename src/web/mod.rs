@@ -6,7 +6,9 @@
 //! (only lesson HTML, which is sanitised when rendered).
 
 mod admin;
+mod course_care;
 mod pages;
+mod password;
 mod quiz;
 mod teach;
 mod tutor;
@@ -123,6 +125,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "teach_quiz.html",
             include_str!("../../assets/templates/teach_quiz.html"),
         ),
+        (
+            "teach_delete.html",
+            include_str!("../../assets/templates/teach_delete.html"),
+        ),
+        (
+            "reset_password.html",
+            include_str!("../../assets/templates/reset_password.html"),
+        ),
     ] {
         env.add_template(name, source).expect("templates parse");
     }
@@ -149,9 +159,11 @@ pub async fn not_found(
 pub fn router() -> Router<Arc<App>> {
     pages::routes()
         .merge(teach::routes())
+        .merge(course_care::routes())
         .merge(admin::routes())
         .merge(tutor::routes())
         .merge(quiz::routes())
+        .merge(password::routes())
         .route("/assets/{version}/{file}", axum::routing::get(asset))
         .layer(axum::middleware::from_fn(same_origin))
 }
@@ -351,7 +363,7 @@ mod tests {
     #[test]
     fn every_template_parses() {
         // Forces the environment: a template that does not parse panics here, not on a user's request.
-        assert_eq!(TEMPLATES.templates().count(), 20);
+        assert_eq!(TEMPLATES.templates().count(), 22);
         for name in [
             "catalog.html",
             "course.html",

@@ -89,7 +89,7 @@ struct LoginForm {
 }
 
 /// Signs in and hands the browser its cookie.
-async fn sign_in(
+pub(super) async fn sign_in(
     app: &App,
     email: String,
     password: String,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Viewer, WebError, render, see_other};
 use crate::App;
+use crate::courses::upload;
 use crate::error::Error;
 use crate::http::extract::Path;
 use crate::quizzes::{self, Answers, AttemptView, Mark, Response as Answer};
@@ -26,7 +27,11 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/lessons/{id}/quiz", get(quiz_page).post(start))
         .route("/quiz-attempts/{id}", get(result_page).post(submit))
         .route("/teach/lessons/{id}/quiz", get(report_page))
-        .route("/teach/lessons/{id}/quiz/gift", post(upload_gift))
+        .route(
+            "/teach/lessons/{id}/quiz/gift",
+            // The file streams past the form body limit; `upload::stage` applies the GIFT file's own.
+            post(upload_gift).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/teach/quiz-attempts/{id}/mark", post(mark_essay))
 }
 
@@ -394,15 +399,7 @@ async fn upload_gift(
         .map_err(|e| Error::BadRequest(format!("not a valid upload: {e}").into()))?
     {
         match field.name() {
-            Some("gift") => {
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| Error::BadRequest(format!("not a valid upload: {e}").into()))?;
-                let t = String::from_utf8(bytes.to_vec())
-                    .map_err(|_| Error::invalid("gift", "a GIFT file is UTF-8 text"))?;
-                text = Some(t);
-            }
+            Some("gift") => text = Some(stage_gift(&app, &actor, field).await?),
             Some("force") => force = true,
             _ => {}
         }
@@ -416,6 +413,36 @@ async fn upload_gift(
         .write(move |tx| quizzes::gift::replace_questions(tx, &actor, id, questions, force))
         .await?;
     Ok(see_other(&format!("/teach/lessons/{id}/quiz")))
+}
+
+/// Receives a GIFT file the way every upload is received ([`upload::stage`]): streamed to the staging area
+/// under [`quizzes::gift::MAX_FILE_BYTES`] (413), stopped when it stalls (408), within the user's staging share
+/// (409), then read back as text; anything but UTF-8 text is 422 on `gift`.
+async fn stage_gift(
+    app: &App,
+    actor: &crate::accounts::Actor,
+    field: axum::extract::multipart::Field<'_>,
+) -> Result<String, Error> {
+    let not_text = || Error::invalid("gift", "a GIFT file is UTF-8 text");
+    let staged = upload::stage(
+        field,
+        &app.data.join("tmp"),
+        quizzes::gift::MAX_FILE_BYTES,
+        app.upload_stall(),
+        &mut app.upload_quota(actor.user_id()),
+    )
+    .await
+    .map_err(|e| match e {
+        Error::Unsupported(_) => not_text(),
+        Error::Invalid { .. } => Error::invalid("gift", "choose a GIFT file"),
+        other => other,
+    })?;
+    if !staged.content_type.starts_with("text/") {
+        return Err(not_text());
+    }
+    tokio::fs::read_to_string(&staged.path)
+        .await
+        .map_err(|_| not_text())
 }
 
 #[derive(Deserialize)]

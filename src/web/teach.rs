@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, Multipart, State};
+use axum::extract::{Form, Multipart, Query, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use minijinja::context;
@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{Viewer, WebError, render, see_other};
 use crate::App;
+use crate::accounts::Role;
 use crate::courses::service::{self, CourseUpdate, LessonUpdate, NewCourse, NewLesson};
 use crate::courses::upload;
 use crate::error::Error;
@@ -40,14 +41,33 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/teach/workflows/{id}", get(workflow))
 }
 
-async fn teach(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
+#[derive(Deserialize)]
+struct TeachQuery {
+    deleted: Option<String>,
+}
+
+async fn teach(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Query(q): Query<TeachQuery>,
+) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
     crate::courses::require_author(&actor)?;
     let me = actor.user_id();
+    // Admins look after every course, whoever owns it (the demo course's owner is the system).
+    let admin = actor.is_admin();
     let (all, _) =
         service::list_courses(&app, Some(actor), None, Some("newest".into()), 200, 0).await?;
-    let courses: Vec<_> = all.into_iter().filter(|c| Some(c.owner_id) == me).collect();
-    Ok(render("teach.html", &viewer, "Teach", context! { courses }))
+    let courses: Vec<_> = all
+        .into_iter()
+        .filter(|c| admin || Some(c.owner_id) == me)
+        .collect();
+    Ok(render(
+        "teach.html",
+        &viewer,
+        "Teach",
+        context! { courses, admin, deleted => q.deleted.is_some() },
+    ))
 }
 
 /// Imports an uploaded package for the signed-in instructor, then shows the new course (or why not).
@@ -144,13 +164,27 @@ async fn edit_course(
     app.db
         .read(move |c| crate::courses::require_edit(c, &check, id).map(drop))
         .await?;
+    // An admin may hand the course to any active instructor or admin.
+    let owners = if actor.is_admin() {
+        let lister = actor.clone();
+        let (users, _) = app
+            .db
+            .read(move |c| crate::accounts::list_users(c, &lister, None, 500, 0))
+            .await?;
+        users
+            .into_iter()
+            .filter(|u| !u.disabled && matches!(u.role, Role::Instructor | Role::Admin))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let course = service::course_detail(&app, Some(actor), id).await?;
     let title = course.course.title.clone();
     Ok(render(
         "teach_course.html",
         &viewer,
         &title,
-        context! { course },
+        context! { course, owners },
     ))
 }
 

@@ -12,7 +12,7 @@ use smartcourse::accounts::Role;
 use crate::common::{PASSWORD, TestApp};
 
 /// A chromedriver process, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -24,7 +24,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -50,7 +50,7 @@ async fn start_driver() -> Driver {
     Driver { child, url }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+pub(crate) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     session(
         driver,
         profile,
@@ -97,7 +97,7 @@ async fn session(
         .expect("a Chromium session")
 }
 
-async fn text(c: &Client, css: &str) -> String {
+pub(crate) async fn text(c: &Client, css: &str) -> String {
     match c.find(Locator::Css(css)).await {
         Ok(e) => e.text().await.unwrap(),
         Err(e) => {
@@ -112,7 +112,7 @@ async fn text(c: &Client, css: &str) -> String {
     }
 }
 
-async fn fill(c: &Client, css: &str, value: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, value: &str) {
     let e = c
         .find(Locator::Css(css))
         .await
@@ -122,7 +122,7 @@ async fn fill(c: &Client, css: &str, value: &str) {
         .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     let e = c
         .find(Locator::Css(css))
         .await
@@ -146,7 +146,7 @@ async fn wait_for(c: &Client, css: &str, secs: u64, what: &str) {
 }
 
 /// Clicks something that loads a new page, and waits until the new page has loaded.
-async fn go(c: &Client, css: &str) {
+pub(crate) async fn go(c: &Client, css: &str) {
     c.execute("window.__old_page = true;", vec![])
         .await
         .unwrap();

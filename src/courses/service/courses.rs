@@ -142,12 +142,27 @@ pub async fn update_course(
         .await
 }
 
-/// Deletes a course with its modules, lessons, attachments and enrollments, then its content.
+/// Deletes a course and everything that hangs from it, in one transaction: modules, lessons, attachments,
+/// package files, enrollments, progress, quizzes and attempts, tutor conversations, classroom answers,
+/// search chunks with their vectors, and its figures (all `ON DELETE CASCADE`). The same transaction queues
+/// `course.changed`, whose re-index job empties the course from the text index and forgets its vectors; the
+/// content no other course refers to is collected after the commit. Users, other courses and the shared
+/// content stay.
+///
+/// Refused with 409 `course_busy` while a workflow (publishing, an import) works on the course: its steps
+/// would fail half-way. The system is exempt, because an import that fails removes its course from inside its
+/// own workflow.
 pub async fn delete_course(app: &App, actor: Actor, id: i64) -> Result<()> {
     let hashes = app
         .db
         .write(move |tx| {
             require_edit(tx, &actor, id)?;
+            if actor != Actor::System && store::has_running_workflow(tx, id)? {
+                return Err(Error::conflict(
+                    "course_busy",
+                    "the course is being published or imported; wait until that ends",
+                ));
+            }
             let hashes = store::course_hashes(tx, id)?;
             store::delete_course(tx, id)?;
             super::content_changed(tx, id)?;
@@ -157,6 +172,33 @@ pub async fn delete_course(app: &App, actor: Actor, id: i64) -> Result<()> {
     content::collect_garbage(&app.db, &app.content, hashes).await?;
     tracing::info!(course.id = id, "course deleted");
     Ok(())
+}
+
+/// Hands a course over to another instructor or admin (admins only: an owner who leaves asks an admin).
+/// 422 `invalid_input` on `owner_id` when that user is not an active instructor or admin.
+pub async fn transfer_course(app: &App, actor: Actor, id: i64, owner_id: i64) -> Result<Course> {
+    app.db
+        .write(move |tx| {
+            require_edit(tx, &actor, id)?;
+            actor.require_admin()?;
+            let owner = crate::accounts::user(tx, &actor, owner_id)?
+                .ok_or_else(|| Error::invalid("owner_id", "there is no such user"))?;
+            if owner.disabled
+                || !matches!(
+                    owner.role,
+                    crate::accounts::Role::Instructor | crate::accounts::Role::Admin
+                )
+            {
+                return Err(Error::invalid(
+                    "owner_id",
+                    "a course can only be handed to an active instructor or admin",
+                ));
+            }
+            store::set_owner(tx, id, owner_id)?;
+            tracing::info!(course.id = id, owner.id = owner_id, "course handed over");
+            store::get_course(tx, id)
+        })
+        .await
 }
 
 /// Closes a published course to new students; enrolled students keep reading.

@@ -17,7 +17,7 @@ pub use attachments::{
 };
 pub use courses::{
     CourseUpdate, NewCourse, ORDERS, archive_course, course_detail, create_course, delete_course,
-    list_courses, update_course,
+    list_courses, transfer_course, update_course,
 };
 pub use lessons::{
     LessonUpdate, NewLesson, create_lesson, delete_lesson, get_lesson, update_lesson,
