@@ -212,11 +212,12 @@ async fn logout(State(app): State<Arc<App>>, viewer: Viewer) -> Response {
     {
         tracing::warn!(error = %e, "logout could not revoke the token");
     }
-    let mut r = flash::redirect(&app, "/", "You are logged out.");
+    let mut r = see_other("/");
     if let Ok(v) = clear_cookie().parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
-    r
+    // After the sign-in cookie's removal: `insert` would replace the message's cookie.
+    flash::set(&app, r, "You are logged out.")
 }
 
 async fn course(

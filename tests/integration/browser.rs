@@ -259,6 +259,7 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
         }
         shot(&c, "teacher-published").await;
         go(&c, "header form button").await; // Log out
+        assert_eq!(flash(&c).await, "You are logged out.");
 
         // A student signs up, finds the course, enrols, reads and completes it.
         c.goto(&app.url("/register")).await.unwrap();
@@ -1115,6 +1116,7 @@ async fn on_a_phone_the_header_is_one_row_and_every_control_fits_a_finger() {
     app.publish(&teacher, course).await;
     let student = app.user(Role::Student).await;
     app.enroll(&student, course).await;
+    app.drain_jobs().await; // The welcome notification.
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
     let c = phone(&driver, profile.path()).await;
@@ -1134,6 +1136,15 @@ async fn on_a_phone_the_header_is_one_row_and_every_control_fits_a_finger() {
             assert!(small.is_empty(), "{path}: too small to tap: {small:?}");
             fits_width(&c, &path).await;
         }
+        // On the notifications page (the last above), times are words, made local by the page's script.
+        let when = run(
+            &c,
+            "const t = document.querySelector('.notes time[data-local]'); return [t.textContent, t.title];",
+        )
+        .await;
+        assert_eq!(when[0], "just now", "{when}");
+        let title = when[1].as_str().unwrap();
+        assert!(!title.is_empty() && !title.ends_with("UTC"), "the local time: {title}");
         // The menu opens in place and holds the links, each big enough.
         c.goto(&app.url(&format!("/lessons/{first}"))).await.unwrap();
         let body_font = run(&c, "return getComputedStyle(document.body).fontFamily;").await;

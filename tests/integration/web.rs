@@ -520,6 +520,16 @@ async fn an_action_leaves_a_message_for_the_next_page_only_and_a_planted_one_is_
     ))
     .await;
     assert!(!planted.contains("evil.example"), "{planted}");
+
+    // A course's end page is its students' own: 404 for one who is not enrolled.
+    let other = app.user(smartcourse::accounts::Role::Student).await;
+    let r = client
+        .get(app.url(&format!("/courses/{course}/finished")))
+        .header("cookie", format!("smartcourse_token={}", other.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]
