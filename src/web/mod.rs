@@ -4,6 +4,9 @@
 //! cookie set at login; forms are plain POSTs, protected from other sites by SameSite and an Origin check.
 //! Templates (`assets/templates`) are embedded at build time and auto-escape everything not marked safe
 //! (only lesson HTML, which is sanitised when rendered).
+//!
+//! A form action answers with a redirect that carries a one-shot message for the next page ([`flash`]);
+//! `chart` lays out the students chart and `words` holds the `plural` and `when` template filters.
 
 mod admin;
 mod chart;
