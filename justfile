@@ -61,6 +61,11 @@ test-models:
 test-deps:
     @python3 -c 'import openapi_spec_validator, schemathesis, aiosmtpd' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+# Regenerate the README's screenshots in docs/screenshots/ (the demo course in headless Chromium: the lesson on a
+# desktop and a phone, the tutor panel while a question waits, the students chart). Not part of `test`.
+screenshots:
+    SMARTCOURSE_SCREENSHOTS="{{justfile_directory()}}/docs/screenshots" cargo test --locked --test integration browser::screenshots_for_the_readme -- --ignored --exact
+
 # Run the benchmarks (results are written up in BENCHMARKS.md).
 bench: models test-models
     python3 scripts/models.py fetch --set bench

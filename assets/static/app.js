@@ -35,15 +35,24 @@ document.querySelectorAll("[data-workflow]").forEach((box) => {
     const s = await r.json();
     bar.setAttribute("aria-valuenow", s.progress);
     bar.firstElementChild.style.width = `${s.progress}%`;
+    const running = s.status === "QUEUED" || s.status === "RUNNING";
     box.querySelector("[data-status]").textContent = s.status.toLowerCase();
-    box.querySelector("[data-step]").textContent = s.current_step;
+    const step = box.querySelector("[data-step]");
+    // The step is news while it runs; once done it would only repeat the status ("completed · Completed").
+    step.textContent = ` · ${s.current_step}`;
+    step.hidden = !running;
     box.querySelector("[data-error]").textContent = s.error || "";
     const link = document.querySelector("[data-course-link]");
-    if (link && s.course_id) {
+    if (link && s.course_id && s.status === "COMPLETED") {
       link.href = `/teach/courses/${s.course_id}`;
       link.hidden = false;
     }
-    if (s.status === "QUEUED" || s.status === "RUNNING") setTimeout(tick, 700);
+    const heading = document.querySelector("[data-heading]");
+    if (heading && s.status === "COMPLETED" && heading.dataset.doneHeading) {
+      heading.textContent = heading.dataset.doneHeading;
+      document.title = `${heading.dataset.doneHeading} · SmartCourse`;
+    }
+    if (running) setTimeout(tick, 700);
     // An import's report is on the page once the workflow has ended: show it.
     else if (box.dataset.reload !== undefined && !document.querySelector(".report")) location.reload();
   };
@@ -234,8 +243,20 @@ if (activity) {
     if (r.ok && form) {
       const done = document.createElement("span");
       done.className = "done";
-      done.textContent = "✓ Completed";
+      const mark = document.createElement("span");
+      mark.setAttribute("aria-hidden", "true");
+      mark.textContent = "✓ ";
+      done.append(mark, "Completed");
       form.replaceWith(done);
     }
   });
 }
+
+// Times: the server writes "2 hours ago" or a date in UTC (right without JavaScript); here they become the
+// reader's own time zone and language, with the full local time on hover.
+document.querySelectorAll("time[data-local]").forEach((t) => {
+  const when = new Date(t.getAttribute("datetime"));
+  if (Number.isNaN(when.getTime())) return;
+  t.title = when.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
+  if (t.hasAttribute("data-date")) t.textContent = when.toLocaleDateString(undefined, { dateStyle: "medium" });
+});

@@ -24,6 +24,17 @@ pub const PACKAGE_AUDIENCE: &str = "smartcourse-package";
 
 /// The audience of one-time password links ([`TokenKeys::issue_reset`]): never a sign-in token.
 pub const RESET_AUDIENCE: &str = "smartcourse-reset";
+/// The audience of the web UI's one-shot messages ([`TokenKeys::issue_flash`]).
+pub const FLASH_AUDIENCE: &str = "smartcourse-flash";
+
+/// A one-shot message to show on the next page ("Lesson saved.").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct FlashClaims {
+    msg: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
 
 /// What a package-files capability says: which course's files it opens, until when.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -61,6 +72,7 @@ pub struct TokenKeys {
     validation: Validation,
     package_validation: Validation,
     reset_validation: Validation,
+    flash_validation: Validation,
 }
 
 impl TokenKeys {
@@ -98,12 +110,17 @@ impl TokenKeys {
         package_validation.set_audience(&[PACKAGE_AUDIENCE]);
         let mut reset_validation = validation.clone();
         reset_validation.set_audience(&[RESET_AUDIENCE]);
+        let mut flash_validation = Validation::new(Algorithm::HS256);
+        flash_validation.set_audience(&[FLASH_AUDIENCE]);
+        flash_validation.set_required_spec_claims(&["exp", "aud"]);
+        flash_validation.leeway = 0;
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             package_validation,
             reset_validation,
+            flash_validation,
         }
     }
 
@@ -181,6 +198,26 @@ impl TokenKeys {
             .ok()?
             .claims;
         Some((claims.sub.parse().ok()?, claims.ver))
+    /// `message` signed for `ttl_secs`: the value of the web UI's flash cookie. Signed because the browser also
+    /// sends this host's cookies to the package port, whose pages run course packages' scripts and may set
+    /// cookies: an unsigned message could be planted there and shown as SmartCourse's own.
+    pub fn issue_flash(&self, message: &str, ttl_secs: i64) -> Result<String> {
+        let now = crate::util::unix_now();
+        let claims = FlashClaims {
+            msg: message.to_owned(),
+            aud: FLASH_AUDIENCE.into(),
+            iat: now,
+            exp: now + ttl_secs,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("signing a message failed: {e}")))
+    }
+
+    /// The message in a flash cookie's value; `None` unless this installation signed it and it has not expired.
+    pub fn verify_flash(&self, value: &str) -> Option<String> {
+        jsonwebtoken::decode::<FlashClaims>(value, &self.decoding, &self.flash_validation)
+            .ok()
+            .map(|data| data.claims.msg)
     }
 }
 
@@ -306,6 +343,29 @@ mod tests {
         assert!(
             c.verify(&t).is_err(),
             "two installs must not share a secret"
+        );
+    }
+
+    #[test]
+    fn flash_messages_are_signed_expire_and_are_nothing_else() {
+        let keys = TokenKeys::from_secret(b"0123456789abcdef0123456789abcdef");
+        let value = keys.issue_flash("Lesson saved.", 60).unwrap();
+        assert_eq!(keys.verify_flash(&value).as_deref(), Some("Lesson saved."));
+        // Another installation's, an expired one, a sign-in token, and a forged (unsigned) one are nothing.
+        let other = TokenKeys::from_secret(b"fedcba9876543210fedcba9876543210");
+        assert_eq!(other.verify_flash(&value), None);
+        assert_eq!(
+            keys.verify_flash(&keys.issue_flash("old", -1).unwrap()),
+            None
+        );
+        assert_eq!(keys.verify_flash(&keys.issue(&claims(600)).unwrap()), None);
+        assert_eq!(
+            keys.verify_flash("Your password expired: go to evil.example"),
+            None
+        );
+        assert!(
+            keys.verify(&value).is_err(),
+            "a message is not a sign-in token"
         );
     }
 }

@@ -4,14 +4,20 @@
 //! cookie set at login; forms are plain POSTs, protected from other sites by SameSite and an Origin check.
 //! Templates (`assets/templates`) are embedded at build time and auto-escape everything not marked safe
 //! (only lesson HTML, which is sanitised when rendered).
+//!
+//! A form action answers with a redirect that carries a one-shot message for the next page ([`flash`]);
+//! `chart` lays out the students chart and `words` holds the `plural` and `when` template filters.
 
 mod admin;
 mod course_care;
+mod chart;
+pub(crate) mod flash;
 mod pages;
 mod password;
 mod quiz;
 mod teach;
 mod tutor;
+mod words;
 
 use std::sync::{Arc, LazyLock};
 
@@ -47,6 +53,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("typeset", |s: String| {
         Value::from_safe_string(crate::courses::math::typeset_text(&s))
     });
+    env.add_filter("plural", |n: i64, one: String, many: Option<String>| {
+        words::plural(n, &one, many.as_deref())
+    });
+    env.add_filter("when", |s: String| words::when(&s));
     for (name, source) in [
         (
             "base.html",
@@ -118,6 +128,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../assets/templates/quiz.html"),
         ),
         (
+            "finished.html",
+            include_str!("../../assets/templates/finished.html"),
+        ),
+        (
             "quiz_result.html",
             include_str!("../../assets/templates/quiz_result.html"),
         ),
@@ -165,6 +179,8 @@ pub fn router() -> Router<Arc<App>> {
         .merge(quiz::routes())
         .merge(password::routes())
         .route("/assets/{version}/{file}", axum::routing::get(asset))
+        .route("/favicon.ico", axum::routing::get(favicon))
+        .layer(axum::middleware::from_fn(flash::clear_after_page))
         .layer(axum::middleware::from_fn(same_origin))
 }
 
@@ -175,6 +191,8 @@ pub struct Viewer {
     pub actor: Option<Actor>,
     /// Unread notifications.
     pub unread: i64,
+    /// The one-shot message the previous action left for this page ([`flash`]).
+    pub flash: Option<String>,
 }
 
 impl Viewer {
@@ -188,12 +206,14 @@ impl FromRequestParts<Arc<App>> for Viewer {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        let flash = flash::from_headers(&app.tokens, &parts.headers);
         let token = crate::http::auth::cookie_token(&parts.headers);
         let Some(token) = token else {
             return Ok(Viewer {
                 user: None,
                 actor: None,
                 unread: 0,
+                flash,
             });
         };
         let keys = app.tokens.clone();
@@ -212,12 +232,14 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 user: Some(user),
                 actor: Some(actor),
                 unread,
+                flash,
             },
             // An expired or revoked cookie is just signed out.
             Err(_) => Viewer {
                 user: None,
                 actor: None,
                 unread: 0,
+                flash,
             },
         })
     }
@@ -248,6 +270,8 @@ impl IntoResponse for WebError {
                     "The error has been logged. Please try again.".to_owned(),
                 )
             }
+            // The sentence for a person, without the field's name in machine words ("title: …").
+            Error::Invalid { message, .. } => ("That did not work", sentence(message)),
             other => ("That did not work", other.to_string()),
         };
         let status = self.0.status();
@@ -257,6 +281,19 @@ impl IntoResponse for WebError {
         );
         (status, body).into_response()
     }
+}
+
+/// `message` with a capital first letter and a full stop, for showing alone.
+pub(crate) fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 fn render_raw(name: &str, ctx: Value) -> Html<String> {
@@ -276,6 +313,7 @@ pub fn render(name: &str, viewer: &Viewer, title: &str, extra: Value) -> Html<St
         title,
         me => viewer.user.as_ref().map(Value::from_serialize),
         unread => viewer.unread,
+        flash => viewer.flash,
         version => ASSET_VERSION,
     };
     render_raw(name, context! { ..extra, ..base })
@@ -307,6 +345,21 @@ async fn same_origin(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The site's icon: the page's `<link rel="icon">` names it under `/assets/`; browsers that ask for
+/// `/favicon.ico` anyway get the same picture.
+const FAVICON: &str = include_str!("../../assets/static/favicon.svg");
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
+    )
+        .into_response()
+}
+
 async fn asset(
     State(_): State<Arc<App>>,
     axum::extract::Path((version, file)): axum::extract::Path<(String, String)>,
@@ -321,6 +374,7 @@ async fn asset(
             include_str!("../../assets/static/app.js"),
             "text/javascript; charset=utf-8",
         ),
+        "favicon.svg" => (FAVICON, "image/svg+xml"),
         _ => return WebError(Error::NotFound).into_response(),
     };
     if version != ASSET_VERSION {
@@ -363,7 +417,7 @@ mod tests {
     #[test]
     fn every_template_parses() {
         // Forces the environment: a template that does not parse panics here, not on a user's request.
-        assert_eq!(TEMPLATES.templates().count(), 22);
+        assert_eq!(TEMPLATES.templates().count(), 23);
         for name in [
             "catalog.html",
             "course.html",
@@ -383,6 +437,7 @@ mod tests {
             user: None,
             actor: None,
             unread: 0,
+            flash: Some("<b>saved</b>".into()),
         };
         let html = render(
             "error.html",
@@ -396,6 +451,10 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;b&gt;saved"),
+            "a flash message is text: {html}"
+        );
         assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">"));
     }
 

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::{Viewer, WebError, render, safe_next, see_other};
+use super::{Viewer, WebError, flash, render, safe_next, see_other};
 use crate::App;
 use crate::accounts::{self, NewUser, Role};
 use crate::courses::{self, service};
@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/courses/{id}", get(course))
         .route("/courses/{id}/enroll", post(enroll))
         .route("/courses/{id}/leave", post(leave))
+        .route("/courses/{id}/finished", get(finished))
         .route("/lessons/{id}", get(lesson))
         .route("/lessons/{id}/complete", post(complete))
         .route("/my", get(my_courses))
@@ -53,7 +54,7 @@ async fn catalog(
         "catalog.html",
         &viewer,
         "Courses",
-        context! { courses, q => q.q.unwrap_or_default() },
+        context! { courses, q => q.q.unwrap_or_default(), catalog_search => true },
     ))
 }
 
@@ -168,11 +169,39 @@ async fn register(
         sign_in(&app, f.email.clone(), f.password, "/").await
     };
     match attempt.await {
-        Ok(r) => r,
+        Ok(r) => flash::set(
+            &app,
+            r,
+            &format!(
+                "Welcome, {}! Your account is ready: choose a course below and enrol.",
+                f.full_name.trim()
+            ),
+        ),
         Err(e) => {
             let status = e.status();
-            let error = e.to_string();
-            (status, render("login.html", &viewer, "Sign up", context! { action => "/register", register => true, error, email => f.email, full_name => f.full_name })).into_response()
+            // A field's error is shown beside that field (and tied to it for screen readers), in words.
+            let field = match &e {
+                Error::Invalid { field, .. } => Some(field.to_string()),
+                Error::Conflict {
+                    code: "email_taken",
+                    ..
+                } => Some("email".to_owned()),
+                _ => None,
+            };
+            let error = match &e {
+                Error::Invalid { message, .. } => super::sentence(message),
+                other => super::sentence(&other.to_string()),
+            };
+            (
+                status,
+                render(
+                    "login.html",
+                    &viewer,
+                    "Sign up",
+                    context! { action => "/register", register => true, error, field, email => f.email, full_name => f.full_name },
+                ),
+            )
+                .into_response()
         }
     }
 }
@@ -187,7 +216,8 @@ async fn logout(State(app): State<Arc<App>>, viewer: Viewer) -> Response {
     if let Ok(v) = clear_cookie().parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
-    r
+    // After the sign-in cookie's removal: `insert` would replace the message's cookie.
+    flash::set(&app, r, "You are logged out.")
 }
 
 async fn course(
@@ -259,11 +289,19 @@ async fn enroll(
         .write(move |tx| crate::learning::enrollment::enroll(tx, &actor, id))
         .await
     {
-        Ok(_)
-        | Err(Error::Conflict {
+        Ok(_) => Ok(flash::redirect(
+            &app,
+            &format!("/courses/{id}"),
+            "You are enrolled. Start with the first lesson whenever you like.",
+        )),
+        Err(Error::Conflict {
             code: "already_enrolled",
             ..
-        }) => Ok(see_other(&format!("/courses/{id}"))),
+        }) => Ok(flash::redirect(
+            &app,
+            &format!("/courses/{id}"),
+            "You were already enrolled in this course.",
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -277,7 +315,11 @@ async fn leave(
     app.db
         .write(move |tx| crate::learning::enrollment::unenroll(tx, &actor, id))
         .await?;
-    Ok(see_other(&format!("/courses/{id}")))
+    Ok(flash::redirect(
+        &app,
+        &format!("/courses/{id}"),
+        "You left this course.",
+    ))
 }
 
 async fn lesson(
@@ -432,10 +474,32 @@ async fn complete(
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
-    app.db
-        .write(move |tx| crate::learning::progress::complete(tx, &actor, id))
+    let (done, course_id) = app
+        .db
+        .write(move |tx| {
+            let done = crate::learning::progress::complete(tx, &actor, id)?;
+            let course = crate::courses::lesson_ref(tx, id)?.ok_or(Error::NotFound)?;
+            Ok((done, course))
+        })
         .await?;
-    Ok(see_other(&format!("/lessons/{id}")))
+    // The last lesson done: the course's end page says so and offers what to do next, instead of the
+    // lesson page ending in empty space.
+    Ok(if done.course_progress == 100 {
+        flash::redirect(
+            &app,
+            &format!("/courses/{course_id}/finished"),
+            "Lesson marked complete.",
+        )
+    } else {
+        flash::redirect(
+            &app,
+            &format!("/lessons/{id}"),
+            &format!(
+                "Lesson marked complete: {}% of the course done.",
+                done.course_progress
+            ),
+        )
+    })
 }
 
 async fn my_courses(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Html<String>, WebError> {
@@ -480,7 +544,11 @@ async fn notification_settings(
     app.db
         .write(move |tx| accounts::set_preferences(tx, &actor, Some(&f.language), Some(email)))
         .await?;
-    Ok(see_other("/notifications"))
+    Ok(flash::redirect(
+        &app,
+        "/notifications",
+        "Notification settings saved.",
+    ))
 }
 
 async fn read_notification(
@@ -493,4 +561,65 @@ async fn read_notification(
         .write(move |tx| crate::notify::mark_read(tx, &actor, id))
         .await?;
     Ok(see_other("/notifications"))
+}
+
+/// The end of a course for a student: how far they got (all of it, or what is left), and where to go next
+/// (their other courses, courses they could take, the catalog).
+async fn finished(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let actor = viewer.require()?;
+    let detail = service::course_detail(&app, Some(actor.clone()), id).await?;
+    let me = actor.clone();
+    let (progress, mine) = app
+        .db
+        .read(move |c| {
+            let progress = crate::learning::progress::course_progress(c, &me, id)?;
+            let mine = crate::learning::enrollment::mine(c, &me)?;
+            Ok((progress, mine))
+        })
+        .await?;
+    // Students only: a teacher's progress lists every student, which this page is not about.
+    let Some(student) = progress
+        .students
+        .into_iter()
+        .find(|s| Some(s.user_id) == actor.user_id())
+    else {
+        return Err(Error::NotFound.into());
+    };
+    let done: Vec<i64> = student.completed.iter().map(|d| d.lesson_id).collect();
+    let left: Vec<Value> = detail
+        .modules
+        .iter()
+        .flat_map(|m| m.lessons.iter())
+        .filter(|l| !done.contains(&l.id))
+        .map(|l| context! { id => l.id, title => l.title })
+        .collect();
+    let enrolled: Vec<i64> = mine.iter().map(|m| m.course.id).collect();
+    let ongoing: Vec<_> = mine
+        .into_iter()
+        .filter(|m| m.course.id != id && m.completed_at.is_none())
+        .collect();
+    let (catalog, _) = service::list_courses(&app, Some(actor), None, None, 200, 0).await?;
+    let others: Vec<_> = catalog
+        .into_iter()
+        .filter(|c| !enrolled.contains(&c.id) && c.status == courses::CourseStatus::Published)
+        .take(3)
+        .collect();
+    let title = if left.is_empty() {
+        format!("You finished {}", detail.course.title)
+    } else {
+        format!("The end of {}", detail.course.title)
+    };
+    Ok(render(
+        "finished.html",
+        &viewer,
+        &title,
+        context! {
+            course => detail.course, lessons_done => done.len(), lesson_count => progress.lesson_count,
+            percent => student.percent, completed_at => student.completed_at, left, ongoing, others,
+        },
+    ))
 }

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{Viewer, WebError, render, see_other};
+use super::{Viewer, WebError, flash, render, see_other};
 use crate::App;
 use crate::accounts::Role;
 use crate::courses::service::{self, CourseUpdate, LessonUpdate, NewCourse, NewLesson};
@@ -151,7 +151,11 @@ async fn create_course(
         capacity: capacity(&f.capacity)?,
     };
     let course = service::create_course(&app, actor, owner, input).await?;
-    Ok(see_other(&format!("/teach/courses/{}", course.id)))
+    Ok(flash::redirect(
+        &app,
+        &format!("/teach/courses/{}", course.id),
+        "Course created. Add its lessons below; students see it once you publish it.",
+    ))
 }
 
 async fn edit_course(
@@ -201,7 +205,11 @@ async fn save_course(
         capacity: Some(capacity(&f.capacity)?),
     };
     service::update_course(&app, actor, id, change).await?;
-    Ok(see_other(&format!("/teach/courses/{id}")))
+    Ok(flash::redirect(
+        &app,
+        &format!("/teach/courses/{id}"),
+        "Course details saved.",
+    ))
 }
 
 #[derive(Deserialize)]
@@ -229,7 +237,11 @@ async fn add_lesson(
         },
     )
     .await?;
-    Ok(see_other(&format!("/teach/lessons/{}", lesson.id)))
+    Ok(flash::redirect(
+        &app,
+        &format!("/teach/lessons/{}", lesson.id),
+        "Lesson added. Write it below, then save.",
+    ))
 }
 
 #[derive(Deserialize)]
@@ -245,7 +257,11 @@ async fn add_module(
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
     service::create_module(&app, actor, id, f.title, None).await?;
-    Ok(see_other(&format!("/teach/courses/{id}")))
+    Ok(flash::redirect(
+        &app,
+        &format!("/teach/courses/{id}"),
+        "Module added.",
+    ))
 }
 
 async fn publish(
@@ -265,7 +281,11 @@ async fn archive(
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
     service::archive_course(&app, actor, id).await?;
-    Ok(see_other(&format!("/teach/courses/{id}")))
+    Ok(flash::redirect(
+        &app,
+        &format!("/teach/courses/{id}"),
+        "Course archived.",
+    ))
 }
 
 async fn students(
@@ -291,22 +311,10 @@ async fn students(
                 .find(|r| r.course_id == id))
         })
         .await?;
-    let chart: Vec<_> = report
-        .iter()
-        .flat_map(|r| {
-            let max = r
-                .daily
-                .iter()
-                .map(|d| d.enrollments)
-                .max()
-                .unwrap_or(1)
-                .max(1);
-            let skip = r.daily.len().saturating_sub(30);
-            r.daily.iter().skip(skip).map(move |d| {
-                context! { day => d.day, n => d.enrollments, h => d.enrollments * 100 / max }
-            })
-        })
-        .collect();
+    let today = time::OffsetDateTime::now_utc().date();
+    let chart = report
+        .as_ref()
+        .and_then(|r| super::chart::enrollments(&r.daily, today));
     let course = service::course_detail(&app, Some(actor), id).await?.course;
     Ok(render(
         "students.html",
@@ -362,7 +370,11 @@ async fn save_lesson(
         },
     )
     .await?;
-    Ok(see_other(&format!("/teach/lessons/{id}")))
+    Ok(flash::redirect(
+        &app,
+        &format!("/teach/lessons/{id}"),
+        "Lesson saved.",
+    ))
 }
 
 async fn upload_file(
@@ -394,7 +406,11 @@ async fn upload_file(
             )
             .await?;
             service::add_attachment(&app, actor, id, staged).await?;
-            return Ok(see_other(&format!("/teach/lessons/{id}")));
+            return Ok(flash::redirect(
+                &app,
+                &format!("/teach/lessons/{id}"),
+                "File attached.",
+            ));
         }
     }
     Err(Error::invalid("file", "choose a file to upload").into())
@@ -412,7 +428,11 @@ async fn delete_lesson(
         .read(move |c| crate::courses::require_lesson_read(c, &lookup, id))
         .await?;
     service::delete_lesson(&app, actor, id).await?;
-    Ok(see_other(&format!("/teach/courses/{}", course.id)))
+    Ok(flash::redirect(
+        &app,
+        &format!("/teach/courses/{}", course.id),
+        "Lesson deleted.",
+    ))
 }
 
 async fn delete_attachment(
@@ -423,7 +443,11 @@ async fn delete_attachment(
     let actor = viewer.require()?;
     let a = service::attachment(&app, actor.clone(), id).await?;
     service::delete_attachment(&app, actor, id).await?;
-    Ok(see_other(&format!("/teach/lessons/{}", a.lesson_id)))
+    Ok(flash::redirect(
+        &app,
+        &format!("/teach/lessons/{}", a.lesson_id),
+        "File removed.",
+    ))
 }
 
 async fn workflow(
@@ -441,18 +465,29 @@ async fn workflow(
             Ok((s, report))
         })
         .await?;
-    let title = if status.kind
-        == <crate::packages::pipeline::ImportPackage as crate::jobs::workflow::Workflow>::KIND
-    {
-        "Importing a package"
-    } else {
-        "Publishing"
+    let import = status.kind
+        == <crate::packages::pipeline::ImportPackage as crate::jobs::workflow::Workflow>::KIND;
+    // The heading says what happened once it has: "Importing a package" while it runs would stay on a
+    // finished page otherwise.
+    let done_heading = match (&report, import) {
+        (Some(r), true) => format!("Imported “{}”", r.title),
+        (None, true) => "Imported".to_owned(),
+        (_, false) => "Published".to_owned(),
+    };
+    let heading = match (status.status.as_str(), import) {
+        ("QUEUED" | "RUNNING", true) => "Importing a package".to_owned(),
+        ("QUEUED" | "RUNNING", false) => "Publishing".to_owned(),
+        ("COMPLETED", _) => done_heading.clone(),
+        ("CANCELLED", true) => "The import was cancelled".to_owned(),
+        ("CANCELLED", false) => "Publishing was cancelled".to_owned(),
+        (_, true) => "The import failed".to_owned(),
+        (_, false) => "Publishing failed".to_owned(),
     };
     let course_id = status.course_id;
     Ok(render(
         "workflow.html",
         &viewer,
-        title,
-        context! { status, course_id, report },
+        &heading,
+        context! { status, course_id, report, heading, done_heading },
     ))
 }

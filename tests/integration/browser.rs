@@ -172,6 +172,11 @@ pub(crate) async fn go(c: &Client, css: &str) {
     }
 }
 
+/// The one-shot message the page shows after an action, read from the page's status region.
+async fn flash(c: &Client) -> String {
+    text(c, "[role=status] .flash").await
+}
+
 async fn shot(c: &Client, name: &str) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screens");
     std::fs::create_dir_all(&dir).unwrap();
@@ -214,19 +219,23 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
         fill(&c, "#capacity", "30").await;
         go(&c, "form[action='/teach/courses'] button").await;
         assert!(text(&c, "h1").await.starts_with("Fractions <b>for all</b>"), "titles are shown as text, not markup");
+        assert!(flash(&c).await.starts_with("Course created."));
         fill(&c, "#lesson_title", "Halves").await;
         go(&c, "form[action$='/lessons'] button").await;
+        assert!(flash(&c).await.starts_with("Lesson added."));
         let editor = c.current_url().await.unwrap();
         assert!(editor.path().starts_with("/teach/lessons/"), "{editor}");
         fill(&c, "#body", "# Halves\n\nA half is one of **two** equal parts.\n\n<script>window.pwned = 1</script>\n").await;
         click(&c, "[data-preview-button]").await;
         c.wait().for_element(Locator::Css("#preview h1")).await.unwrap();
         go(&c, "#lesson-form button").await;
+        assert_eq!(flash(&c).await, "Lesson saved.");
         let pdf = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/content/cc-viewer-sample-document.pdf");
         let pdf = std::fs::canonicalize(pdf).unwrap();
         c.find(Locator::Css("#file")).await.unwrap().send_keys(pdf.to_str().unwrap()).await.unwrap();
         go(&c, "form[enctype] button").await;
         assert!(text(&c, ".files").await.contains("cc-viewer-sample-document.pdf"));
+        assert_eq!(flash(&c).await, "File attached.");
         let srt = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/content/openedx-demo-video-en.srt");
         let srt = std::fs::canonicalize(srt).unwrap();
         c.find(Locator::Css("#file")).await.unwrap().send_keys(srt.to_str().unwrap()).await.unwrap();
@@ -250,6 +259,7 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
         }
         shot(&c, "teacher-published").await;
         go(&c, "header form button").await; // Log out
+        assert_eq!(flash(&c).await, "You are logged out.");
 
         // A student signs up, finds the course, enrols, reads and completes it.
         c.goto(&app.url("/register")).await.unwrap();
@@ -258,11 +268,16 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
         fill(&c, "#password", "a-good-long-password").await;
         go(&c, "form.stack button").await;
         assert!(text(&c, ".who").await.contains("Sam Student"));
+        assert!(flash(&c).await.starts_with("Welcome, Sam Student!"));
         fill(&c, "#q", "fractions").await;
         go(&c, ".search button").await;
         go(&c, ".cards h2 a").await;
         go(&c, "main form button").await; // Enrol
         assert!(text(&c, "main").await.contains("0% done"));
+        assert!(flash(&c).await.starts_with("You are enrolled."));
+        // Once: the next page has no message.
+        c.refresh().await.unwrap();
+        assert!(c.find(Locator::Css(".flash")).await.is_err(), "a message shown twice");
         go(&c, "main a.button").await; // Start
         assert_eq!(text(&c, ".lesson h1").await, "Halves");
         assert!(text(&c, ".lesson .body").await.contains("A half is one of two equal parts."));
@@ -287,7 +302,13 @@ async fn a_teacher_publishes_and_a_student_completes_a_course_in_the_browser() {
         assert!(text(&c, ".transcript summary").await.contains("openedx-demo-video-en.srt"));
         shot(&c, "student-lesson").await;
         go(&c, ".pager form button").await; // Mark complete
-        assert!(text(&c, ".pager").await.contains("Completed"));
+        // The course's only lesson: its end, with what to do next, not an empty page.
+        assert_eq!(flash(&c).await, "Lesson marked complete.");
+        assert_eq!(text(&c, "h1").await, "You finished Fractions <b>for all</b>");
+        assert!(text(&c, ".finished .summary").await.starts_with("1 of 1 lesson done (100%)"));
+        let next = text(&c, "main").await;
+        assert!(next.contains("What next") && next.contains("Find another course in the catalog"), "{next}");
+        shot(&c, "student-finished").await;
         go(&c, ".crumbs a").await;
         assert!(text(&c, "main").await.contains("100% done"));
         app.drain_jobs().await;
@@ -339,7 +360,9 @@ async fn a_student_searches_and_asks_the_tutor_in_the_browser() {
         fill(&c, "#password", PASSWORD).await;
         go(&c, "form.stack button").await;
 
-        // The search box in the header finds the lesson, with the word highlighted.
+        // The search box in the header finds the lesson, with the word highlighted (on any page but the
+        // catalog, which has its own search, for courses).
+        c.goto(&app.url("/my")).await.unwrap();
         fill(&c, ".nav-search input", "chlorophyll\n").await;
         wait_for(&c, ".results", 20, "no search results page").await;
         assert_eq!(text(&c, ".results li a").await, "Photosynthesis");
@@ -450,11 +473,20 @@ async fn a_teacher_imports_a_real_cartridge_and_publishes_it_with_live_progress(
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(
-            text(&c, ".report")
-                .await
-                .contains("IMS Common Cartridge 1.3")
-        );
+        let report = text(&c, ".report").await;
+        assert!(report.contains("IMS Common Cartridge 1.3"), "{report}");
+        assert!(!report.contains("(s)"), "{report}");
+        // The page says what happened, once, and leads to the course with a button.
+        let heading = text(&c, "h1").await;
+        assert!(heading.starts_with("Imported “"), "{heading}");
+        assert!(c.title().await.unwrap().starts_with("Imported “"));
+        let step = c.find(Locator::Css("[data-step]")).await.unwrap();
+        assert!(!step.is_displayed().await.unwrap(), "completed · Completed");
+        let link = c
+            .find(Locator::Css("a.button[data-course-link]"))
+            .await
+            .unwrap();
+        assert!(link.is_displayed().await.unwrap());
         shot(&c, "teacher-import-report").await;
         go(&c, "[data-course-link]").await;
         // The course page of the imported draft, with the cartridge's pages as lessons.
@@ -490,6 +522,8 @@ async fn a_teacher_imports_a_real_cartridge_and_publishes_it_with_live_progress(
             .await
             .unwrap();
         assert_eq!(final_value.as_deref(), Some("100"), "{seen:?}");
+        // The page followed it to the end: its heading too.
+        assert_eq!(text(&c, "h1").await, "Published");
         shot(&c, "teacher-import-published").await;
         go(&c, ".crumbs a").await;
         assert!(!text(&c, "main").await.contains("draft"));
@@ -1063,7 +1097,8 @@ async fn a_student_fails_retries_and_passes_a_quiz_on_a_phone_and_the_teacher_se
             tokio::time::sleep(Duration::from_millis(100)).await;
             c.refresh().await.unwrap();
         }
-        go(&c, "header form button").await; // Log out
+        click(&c, ".menu summary").await; // The phone's menu
+        go(&c, ".menu form button").await; // Log out
 
         // The teacher, on the same phone: the figures of both attempts.
         c.goto(&app.url("/login")).await.unwrap();
@@ -1097,7 +1132,7 @@ async fn a_student_fails_retries_and_passes_a_quiz_on_a_phone_and_the_teacher_se
         assert!(
             text(&c, "main")
                 .await
-                .contains("2 attempt(s) by 1 student(s); 1 passed.")
+                .contains("2 attempts by 1 student; 1 passed.")
         );
         fits_width(&c, "the teacher's quiz page").await;
         shot(&c, "phone-quiz-teacher").await;
@@ -1105,4 +1140,337 @@ async fn a_student_fails_retries_and_passes_a_quiz_on_a_phone_and_the_teacher_se
     .await;
     c.close().await.unwrap();
     result
+}
+
+/// Signs `email` in through the login form.
+async fn sign_in(c: &Client, app: &TestApp, email: &str) {
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(c, "#email", email).await;
+    fill(c, "#password", PASSWORD).await;
+    go(c, "form.stack button").await;
+}
+
+/// The size of the first element matching `css`, in CSS pixels.
+async fn size(c: &Client, css: &str) -> (f64, f64) {
+    let r = c
+        .execute(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [r.width, r.height];",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    (r[0].as_f64().unwrap(), r[1].as_f64().unwrap())
+}
+
+/// A course's enrollments per day as the analytics keep them: `days` days up to today, `n(i)` on day `i`.
+async fn enrollment_history(app: &TestApp, course: i64, days: i64, n: fn(i64) -> i64) {
+    app.app
+        .db
+        .write(move |tx| {
+            tx.execute("DELETE FROM course_stats_daily WHERE course_id = ?1", [course])?;
+            let today = time::OffsetDateTime::now_utc().date();
+            for i in 0..days {
+                let day = today - time::Duration::days(days - 1 - i);
+                tx.execute(
+                    "INSERT INTO course_stats_daily (course_id, day, enrollments) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![course, day.to_string(), n(i)],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// The students chart: the same box on a course's first day (one enrollment) as over a whole term, with a
+/// table of the figures under it.
+#[tokio::test]
+async fn the_students_chart_keeps_its_size_from_the_first_day_to_a_term() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let course = app.course(&teacher, "Weather").await;
+    app.lesson(&teacher, course, "Clouds", "Water in the air.")
+        .await;
+    app.publish(&teacher, course).await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, course).await;
+    app.drain_jobs().await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let result = async {
+        sign_in(&c, &app, &teacher.email).await;
+        let page = app.url(&format!("/teach/courses/{course}/students"));
+        c.goto(&page).await.unwrap();
+        // Day 1: one bar, short, in a chart of stated size (600 × 220 at most).
+        let (w, h) = size(&c, "figure.chart svg").await;
+        assert!(w <= 600.5 && (150.0..=220.5).contains(&h), "day 1: {w}×{h}");
+        assert_eq!(
+            c.find_all(Locator::Css("figure.chart rect"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let (_, bar) = size(&c, "figure.chart rect").await;
+        assert!(
+            bar <= h / 4.0,
+            "one enrollment is a short bar: {bar}px of {h}px"
+        );
+        let rows = c
+            .find_all(Locator::Css(".chart-table tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].text().await.unwrap().ends_with(" 1"));
+        shot(&c, "teacher-chart-day-1").await;
+
+        // A term: 90 days of figures, up to 40 a day (none on three of them).
+        let per_day = |i: i64| (i * 7) % 41;
+        enrollment_history(&app, course, 90, per_day).await;
+        let days_with_enrollments = (0..90).filter(|i| per_day(*i) > 0).count();
+        c.goto(&page).await.unwrap();
+        let (w, h) = size(&c, "figure.chart svg").await;
+        assert!(
+            w <= 600.5 && (150.0..=220.5).contains(&h),
+            "90 days: {w}×{h}"
+        );
+        let bars = c
+            .find_all(Locator::Css("figure.chart rect"))
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(
+            bars, days_with_enrollments,
+            "a bar for every day with enrollments"
+        );
+        let ticks = text(&c, "figure.chart svg").await;
+        assert!(
+            ticks.contains("40"),
+            "the y axis reaches the largest day: {ticks}"
+        );
+        assert_eq!(
+            c.find_all(Locator::Css(".chart-table tbody tr"))
+                .await
+                .unwrap()
+                .len(),
+            days_with_enrollments
+        );
+        shot(&c, "teacher-chart-term").await;
+    }
+    .await;
+    c.close().await.unwrap();
+    result
+}
+
+/// Every control on the page that is shorter than 44 CSS pixels (links inside running text excepted, as
+/// WCAG 2.5.5 does), described for the failure message.
+async fn small_targets(c: &Client) -> Vec<String> {
+    let found = c
+        .execute(
+            "const small = [];
+             for (const e of document.querySelectorAll('header a, header button, header input, header summary, main a, main button, main input, main select, main textarea, main summary')) {
+               const r = e.getBoundingClientRect();
+               if (r.width === 0 && r.height === 0) continue; // not shown
+               if (e.type === 'hidden') continue;
+               if (e.matches('a:not(.button)') && e.closest('p:not(.crumbs), small, .body, figcaption, td')) continue;
+               if (e.matches('input[type=checkbox], input[type=radio]')) {
+                 const label = e.closest('label');
+                 if (label && label.getBoundingClientRect().height >= 43.5) continue;
+               }
+               if (r.height < 43.5) small.push(`${e.tagName.toLowerCase()} '${(e.textContent || e.name || '').trim().slice(0, 30)}' ${Math.round(r.height)}px`);
+             }
+             return small;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A 390 × 844 phone: a one-row header with a menu, controls big enough for a finger, and the tutor's box in
+/// the body's font.
+#[tokio::test]
+async fn on_a_phone_the_header_is_one_row_and_every_control_fits_a_finger() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let course = app.course(&teacher, "Weather").await;
+    let first = app
+        .lesson(&teacher, course, "Clouds", "Water in the air.")
+        .await;
+    let last = app
+        .lesson(&teacher, course, "Rain", "Water from the clouds.")
+        .await;
+    app.publish(&teacher, course).await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, course).await;
+    app.drain_jobs().await; // The welcome notification.
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = phone(&driver, profile.path()).await;
+    let result = async {
+        sign_in(&c, &app, &student.email).await;
+        for path in [
+            "/".to_owned(),
+            format!("/courses/{course}"),
+            format!("/lessons/{first}"),
+            format!("/lessons/{last}"),
+            "/notifications".to_owned(),
+        ] {
+            c.goto(&app.url(&path)).await.unwrap();
+            let (_, header) = size(&c, "header.top").await;
+            assert!(header <= 64.0, "{path}: the header is {header}px tall");
+            let small = small_targets(&c).await;
+            assert!(small.is_empty(), "{path}: too small to tap: {small:?}");
+            fits_width(&c, &path).await;
+        }
+        // On the notifications page (the last above), times are words, made local by the page's script.
+        let when = run(
+            &c,
+            "const t = document.querySelector('.notes time[data-local]'); return [t.textContent, t.title];",
+        )
+        .await;
+        assert_eq!(when[0], "just now", "{when}");
+        let title = when[1].as_str().unwrap();
+        assert!(!title.is_empty() && !title.ends_with("UTC"), "the local time: {title}");
+        // The menu opens in place and holds the links, each big enough.
+        c.goto(&app.url(&format!("/lessons/{first}"))).await.unwrap();
+        let body_font = run(&c, "return getComputedStyle(document.body).fontFamily;").await;
+        let tutor_font = run(
+            &c,
+            "return getComputedStyle(document.querySelector('form[data-tutor] textarea')).fontFamily;",
+        )
+        .await;
+        assert_eq!(tutor_font, body_font, "the tutor's box");
+        shot(&c, "phone-lesson").await;
+        click(&c, ".menu summary").await;
+        let small = small_targets(&c).await;
+        assert!(small.is_empty(), "the open menu: {small:?}");
+        let my = c.find(Locator::Css(".menu a[href='/my']")).await.unwrap();
+        assert!(my.is_displayed().await.unwrap());
+        shot(&c, "phone-menu").await;
+        go(&c, ".menu a[href='/my']").await;
+        assert_eq!(text(&c, "h1").await, "My courses");
+    }
+    .await;
+    c.close().await.unwrap();
+    result
+}
+
+/// The README's screenshots (`just screenshots`): the demo course's lesson on a desktop and a phone, the tutor
+/// panel while a question waits for the model, and the students chart over a month. Ignored: pictures, not a
+/// check, and kept out of `just test`'s time.
+#[tokio::test]
+#[ignore = "run by `just screenshots`"]
+async fn screenshots_for_the_readme() {
+    let dir = std::env::var_os("SMARTCOURSE_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+        });
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = |c: &Client, name: &'static str| {
+        let path = dir.join(format!("{name}.png"));
+        let c = c.clone();
+        async move { std::fs::write(&path, c.screenshot().await.unwrap()).unwrap() }
+    };
+    let app = TestApp::spawn().await;
+    let (course, student) = app.demo_course().await;
+    let lesson: i64 = app
+        .app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT l.id FROM lessons l JOIN modules m ON m.id = l.module_id WHERE l.course_id = ?1
+                 ORDER BY m.position, l.position LIMIT 1 OFFSET 1",
+                [course],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let desktop = session(
+        &driver,
+        profile.path(),
+        "--window-size=1280,900",
+        serde_json::json!({}),
+    )
+    .await;
+    sign_in(&desktop, &app, &student.email).await;
+    desktop
+        .goto(&app.url(&format!("/lessons/{lesson}")))
+        .await
+        .unwrap();
+    save(&desktop, "lesson-desktop").await;
+    // Waiting for the tutor: the page's own panel, given the events a busy model sends first (two questions
+    // ahead), with no answer after them.
+    run(
+        &desktop,
+        "const real = window.fetch;
+         window.fetch = (url, opts) => {
+           if (!String(url).endsWith('/api/ai/ask')) return real(url, opts);
+           const events = 'event: status\\ndata: {\"state\":\"waiting\"}\\n\\nevent: queue\\ndata: {\"ahead\":2}\\n\\n';
+           const body = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(events)); } });
+           return Promise.resolve(new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } }));
+         };
+         return null;",
+    )
+    .await;
+    fill(
+        &desktop,
+        ".tutor-panel textarea",
+        "Is a half always bigger than a third?",
+    )
+    .await;
+    click(&desktop, ".tutor-panel button").await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    run(
+        &desktop,
+        "document.querySelector('.tutor-panel').scrollIntoView(); return null;",
+    )
+    .await;
+    save(&desktop, "tutor-waiting").await;
+    desktop.close().await.unwrap();
+
+    let profile = tempfile::tempdir().unwrap();
+    let c = phone(&driver, profile.path()).await;
+    sign_in(&c, &app, &student.email).await;
+    c.goto(&app.url(&format!("/lessons/{lesson}")))
+        .await
+        .unwrap();
+    save(&c, "lesson-phone").await;
+    c.close().await.unwrap();
+
+    // A month of enrollments, seen by an admin.
+    enrollment_history(&app, course, 30, |i| {
+        [2, 5, 3, 0, 1, 7, 4][i as usize % 7] + i / 6
+    })
+    .await;
+    let admin = app.user(Role::Admin).await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = session(
+        &driver,
+        profile.path(),
+        "--window-size=1280,900",
+        serde_json::json!({}),
+    )
+    .await;
+    sign_in(&c, &app, &admin.email).await;
+    c.goto(&app.url(&format!("/teach/courses/{course}/students")))
+        .await
+        .unwrap();
+    run(
+        &c,
+        "document.querySelector('figure.chart').scrollIntoView(); return null;",
+    )
+    .await;
+    save(&c, "students-chart").await;
+    c.close().await.unwrap();
 }

@@ -448,3 +448,236 @@ async fn a_student_posting_to_the_teach_upload_form_is_refused_before_a_byte_is_
         .unwrap_or_default();
     assert!(staged.is_empty(), "staged: {staged:?}");
 }
+
+/// A client that does not follow redirects, so a test sees what each response sets.
+fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value a response's `Set-Cookie` gives `name`, if it sets it.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_owned())
+}
+
+#[tokio::test]
+async fn an_action_leaves_a_message_for_the_next_page_only_and_a_planted_one_is_not_shown() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(smartcourse::accounts::Role::Instructor).await;
+    let student = app.user(smartcourse::accounts::Role::Student).await;
+    let course = app.course(&teacher, "Rivers").await;
+    app.lesson(&teacher, course, "Deltas", "Where rivers meet the sea.")
+        .await;
+    app.publish(&teacher, course).await;
+    let client = plain_client();
+    let login = format!("smartcourse_token={}", student.token);
+    let r = client
+        .post(app.url(&format!("/courses/{course}/enroll")))
+        .header("cookie", &login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let flash = set_cookie(&r, "sc_flash").expect("enrolling sets a message");
+    let page = |cookie: String| {
+        let client = client.clone();
+        let url = app.url(&format!("/courses/{course}"));
+        async move {
+            let r = client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            let cleared = set_cookie(&r, "sc_flash");
+            (cleared, r.text().await.unwrap())
+        }
+    };
+    let (cleared, html) = page(format!("{login}; sc_flash={flash}")).await;
+    assert!(html.contains("You are enrolled."), "{html}");
+    assert!(
+        html.contains("<div class=\"flash-region\" role=\"status\"><p class=\"flash\">"),
+        "in the page's status region: {html}"
+    );
+    assert_eq!(
+        cleared.as_deref(),
+        Some(""),
+        "the page that shows it removes it"
+    );
+    let (_, again) = page(login.clone()).await;
+    assert!(!again.contains("You are enrolled."), "shown once");
+    // A cookie planted by a package page (the browser sends this host's cookies to every port) is not ours.
+    let (_, planted) = page(format!(
+        "{login}; sc_flash=Your%20password%20expired%3A%20go%20to%20evil.example"
+    ))
+    .await;
+    assert!(!planted.contains("evil.example"), "{planted}");
+
+    // A course's end page is its students' own: 404 for one who is not enrolled.
+    let other = app.user(smartcourse::accounts::Role::Student).await;
+    let r = client
+        .get(app.url(&format!("/courses/{course}/finished")))
+        .header("cookie", format!("smartcourse_token={}", other.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn sign_up_errors_are_words_beside_their_field() {
+    let app = TestApp::spawn().await;
+    let taken = app.user(smartcourse::accounts::Role::Student).await;
+    let client = plain_client();
+    let post = |form: Vec<(&'static str, String)>| {
+        let client = client.clone();
+        let url = app.url("/register");
+        async move {
+            let r = client.post(url).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = post(vec![
+        ("full_name", "Ana".into()),
+        ("email", "ana@school.test".into()),
+        ("password", "short".into()),
+    ])
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(!html.contains("password: "), "machine words: {html}");
+    assert!(
+        html.contains(
+            "id=\"password-error\" role=\"alert\">The password must have at least 8 characters.</p>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("aria-invalid=\"true\" aria-describedby=\"password-error\">"),
+        "the field names its error: {html}"
+    );
+    let (status, html) = post(vec![
+        ("full_name", "Ana".into()),
+        ("email", taken.email.clone()),
+        ("password", "a-good-long-password".into()),
+    ])
+    .await;
+    assert_eq!(status, 409, "{html}");
+    assert!(
+        html.contains("aria-describedby=\"email-error\"") && html.contains("id=\"email-error\""),
+        "{html}"
+    );
+}
+
+/// The visible text of an HTML page: what is outside its tags.
+fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether `text` holds an RFC 3339 time such as `2026-11-30T17:45:46Z`.
+fn has_raw_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(10).any(|w| {
+        w[0].is_ascii_digit()
+            && w[1].is_ascii_digit()
+            && w[2] == b'T'
+            && w[3].is_ascii_digit()
+            && w[4].is_ascii_digit()
+            && w[5] == b':'
+            && w[6].is_ascii_digit()
+            && w[7].is_ascii_digit()
+            && w[8] == b':'
+    })
+}
+
+#[tokio::test]
+async fn pages_say_times_in_words_marks_in_text_and_have_one_search_box_and_an_icon() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(smartcourse::accounts::Role::Instructor).await;
+    let student = app.user(smartcourse::accounts::Role::Student).await;
+    let course = app.course(&teacher, "Rivers").await;
+    let lesson = app
+        .lesson(&teacher, course, "Deltas", "Where rivers meet the sea.")
+        .await;
+    app.lesson(&teacher, course, "Sources", "Where rivers start.")
+        .await;
+    app.publish(&teacher, course).await;
+    app.enroll(&student, course).await;
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/lessons/{lesson}/complete"),
+            Some(&student.token),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success());
+    app.drain_jobs().await;
+    let page = |path: String, token: String| {
+        let client = plain_client();
+        let url = app.url(&path);
+        async move {
+            let r = client
+                .get(url)
+                .header("cookie", format!("smartcourse_token={token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    // Notifications and the teacher's table of students: times in words, the exact time kept in `datetime`.
+    let notes = page("/notifications".into(), student.token.clone()).await;
+    assert!(notes.contains("<time datetime=\""), "{notes}");
+    assert!(!has_raw_time(&visible_text(&notes)), "{notes}");
+    let students = page(
+        format!("/teach/courses/{course}/students"),
+        teacher.token.clone(),
+    )
+    .await;
+    assert!(!has_raw_time(&visible_text(&students)), "{students}");
+    assert!(!students.contains("(s)"), "{students}");
+
+    // The ✓ beside a completed lesson says so in words to a screen reader.
+    let outline = page(format!("/courses/{course}"), student.token.clone()).await;
+    assert!(
+        outline.contains(
+            "<span aria-hidden=\"true\">✓</span><span class=\"visually-hidden\">(completed)</span>"
+        ),
+        "{outline}"
+    );
+    assert!(outline.contains("2 lessons"), "{outline}");
+
+    // One search box on the catalog (its own, for courses); the header's lesson search is on other pages.
+    let catalog = page("/".into(), student.token.clone()).await;
+    assert_eq!(catalog.matches("type=\"search\"").count(), 1, "{catalog}");
+    assert!(outline.matches("type=\"search\"").count() >= 1);
+
+    // The icon the pages name, and the one browsers ask for without being told.
+    let icon = format!("/assets/{}/favicon.svg", smartcourse::web::ASSET_VERSION);
+    assert!(catalog.contains(&format!("<link rel=\"icon\" href=\"{icon}\"")));
+    for path in [icon.as_str(), "/favicon.ico"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(r.text().await.unwrap().starts_with("<svg"));
+    }
+}

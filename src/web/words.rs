@@ -1,0 +1,148 @@
+//! Template filters that turn figures and stored times into words: `3|plural("lesson")` → "3 lessons",
+//! `created_at|when` → a `<time>` saying "2 hours ago".
+//!
+//! Times are stored as RFC 3339 UTC (`2026-11-30T17:45:46Z`), which reads as noise. The page shows them
+//! relative to when it was made (right in any time zone, and without JavaScript), or as a date once they are
+//! a week old; the full time is in the `title`, and `datetime` keeps the exact value for app.js, which
+//! rewrites dates and titles in the reader's own time zone and language.
+
+use minijinja::Value;
+use time::{Date, Duration, Month, OffsetDateTime};
+
+/// `n` and the noun that goes with it: `plural(1, "lesson")` is "1 lesson", `plural(3, "lesson")` "3 lessons";
+/// a noun whose plural is not an added "s" passes it: `plural(2, "quiz", "quizzes")`.
+pub fn plural(n: i64, one: &str, many: Option<&str>) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        match many {
+            Some(many) => format!("{n} {many}"),
+            None => format!("{n} {one}s"),
+        }
+    }
+}
+
+/// The `when` filter: a stored time as HTML (`<time>`), relative to now.
+pub fn when(stored: &str) -> Value {
+    Value::from_safe_string(when_at(stored, OffsetDateTime::now_utc()))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An RFC 3339 time (`2026-11-30T17:45:46Z`, `…46.5+01:00`; SQLite's `2026-11-30 17:45:46` as UTC), in UTC.
+/// By hand: `time`'s parser is a feature whose switch would rebuild every crate that uses `time`.
+fn parse_utc(s: &str) -> Option<OffsetDateTime> {
+    let num = |from: usize, to: usize| s.get(from..to)?.parse::<u16>().ok();
+    let seps = s.as_bytes();
+    if seps.len() < 19
+        || seps[4] != b'-'
+        || seps[7] != b'-'
+        || !matches!(seps[10], b'T' | b't' | b' ')
+        || seps[13] != b':'
+        || seps[16] != b':'
+    {
+        return None;
+    }
+    let month = Month::try_from(u8::try_from(num(5, 7)?).ok()?).ok()?;
+    let date = Date::from_calendar_date(
+        i32::from(num(0, 4)?),
+        month,
+        u8::try_from(num(8, 10)?).ok()?,
+    )
+    .ok()?;
+    let time = date
+        .with_hms(
+            u8::try_from(num(11, 13)?).ok()?,
+            u8::try_from(num(14, 16)?).ok()?,
+            u8::try_from(num(17, 19)?).ok()?,
+        )
+        .ok()?
+        .assume_utc();
+    let mut rest = &s[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        rest = fraction.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = rest[1..].split_once(':')?;
+            let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    Some(time - Duration::seconds(offset))
+}
+
+fn when_at(stored: &str, now: OffsetDateTime) -> String {
+    let Some(t) = parse_utc(stored.trim()) else {
+        // Not a time after all: shown as it is.
+        return escape(stored);
+    };
+    let month = t.month().to_string();
+    let date = format!("{} {} {}", t.day(), &month[..3], t.year());
+    let full = format!("{date}, {:02}:{:02} UTC", t.hour(), t.minute());
+    let ago = (now - t).whole_seconds();
+    let (text, absolute) = match ago {
+        s if s < 60 => ("just now".to_owned(), false),
+        s if s < 3600 => (format!("{} ago", plural(s / 60, "minute", None)), false),
+        s if s < 86_400 => (format!("{} ago", plural(s / 3600, "hour", None)), false),
+        s if s < 7 * 86_400 => (format!("{} ago", plural(s / 86_400, "day", None)), false),
+        _ => (date, true),
+    };
+    format!(
+        "<time datetime=\"{}\" title=\"{full}\" data-local{}>{text}</time>",
+        escape(stored.trim()),
+        if absolute { " data-date" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_take_the_right_noun() {
+        assert_eq!(plural(1, "lesson", None), "1 lesson");
+        assert_eq!(plural(0, "lesson", None), "0 lessons");
+        assert_eq!(plural(12, "question", None), "12 questions");
+        assert_eq!(plural(2, "quiz", Some("quizzes")), "2 quizzes");
+    }
+
+    #[test]
+    fn stored_times_read_as_words() {
+        let now = parse_utc("2026-11-30T18:00:00Z").unwrap();
+        let at = |s: &str| when_at(s, now);
+        assert_eq!(
+            at("2026-11-30T17:45:46Z"),
+            "<time datetime=\"2026-11-30T17:45:46Z\" title=\"30 Nov 2026, 17:45 UTC\" data-local>14 minutes ago</time>"
+        );
+        assert!(at("2026-11-30T17:59:30Z").contains(">just now<"));
+        assert!(at("2026-11-30T16:59:00Z").contains(">1 hour ago<"));
+        assert!(at("2026-11-28T12:00:00Z").contains(">2 days ago<"));
+        let old = at("2026-09-01T08:05:00Z");
+        assert!(
+            old.contains(">1 Sep 2026<") && old.contains("data-date"),
+            "{old}"
+        );
+        // Other spellings of the same moment.
+        for same in [
+            "2026-11-30T18:45:46+01:00",
+            "2026-11-30 17:45:46",
+            "2026-11-30T17:45:46.250Z",
+        ] {
+            assert!(at(same).contains(">14 minutes ago<"), "{same}");
+        }
+        // Not a time: the text, escaped.
+        assert_eq!(at("<b>soon</b>"), "&lt;b&gt;soon&lt;/b&gt;");
+    }
+}
