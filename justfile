@@ -36,6 +36,7 @@ FUZZ_LIMITS := "-rss_limit_mb=2048 -timeout=10"
 fuzz SECS="60": fuzz-tools
     cargo fuzz run --sanitizer none manifests fuzz/corpus/manifests -- {{FUZZ_LIMITS}} -max_total_time={{SECS}} -print_final_stats=1
     cargo fuzz run --sanitizer none subtitles fuzz/corpus/subtitles -- {{FUZZ_LIMITS}} -max_total_time={{SECS}} -max_len=8192 -print_final_stats=1
+    cargo fuzz run --sanitizer none kolibri fuzz/corpus/kolibri -- {{FUZZ_LIMITS}} -max_total_time={{SECS}} -max_len=65536 -print_final_stats=1
 
 # A fixed seed and a fixed number of inputs per target (about 30 s each here), so a run can be repeated; `just
 # fuzz` explores further.

@@ -7,15 +7,35 @@
 //! first, a lesson. Documents (PDF, EPUB), videos and audio are attached; a video's subtitles are attached
 //! too (so the lesson plays it with them) and their text becomes the lesson's transcript, so search and the
 //! tutor find it. Exercises, HTML5 apps, slideshows and other kinds are reported as skipped.
+//!
+//! A channel database comes from anywhere, and an SQLite file is a program as much as data: its schema can
+//! hold virtual tables, generated columns, views and triggers, all evaluated by whoever reads it. So the file
+//! is opened read-only in SQLite's defensive mode with `trusted_schema` off and views and triggers disabled;
+//! a database with a virtual table or a generated column is refused before any query reads a row; every row
+//! read is charged to the package's budget, each value is cut to what a lesson can use, and SQLite's own work
+//! is metered ([`MAX_SQL_STEPS`]), so a database without the indexes Kolibri makes (every lookup a full scan)
+//! stops with an error instead of running for hours. The topic tree is a pointer graph (parent links): it is
+//! walked with a visited set, so duplicated ids and cycles cannot make it loop or grow.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{Package, PackageLesson, PackageModule, Source};
-use crate::courses::subtitles;
-use crate::error::{Error, Result};
+use crate::subtitles;
+use crate::{Error, Limits, Package, PackageLesson, PackageModule, Result, Source};
+
+/// How much work SQLite may do for one channel, in thousands of its virtual machine's instructions: about a
+/// minute on a laptop at worst. A real channel of 50,000 nodes, read through Kolibri's indexes, takes a few
+/// hundred thousand instructions per thousand nodes; a crafted database that makes every lookup a full scan
+/// reaches this instead of running for hours.
+pub const MAX_SQL_STEPS: u64 = 2_000_000;
+
+/// Longest title or content kind read from a node; longer ones are cut (a lesson title is far shorter).
+const MAX_TITLE_CHARS: i64 = 1_000;
 
 fn bad(message: impl Into<String>) -> Error {
     Error::invalid("package", message.into())
@@ -69,8 +89,15 @@ const ACCEPTED: &[&str] = &["pdf", "mp4", "webm", "mp3", "ogg", "vtt", "srt"];
 struct Node {
     id: String,
     title: String,
-    description: String,
+    /// Where the node's row is, to read its description only when it becomes a lesson.
+    row: i64,
     kind: String,
+}
+
+/// An SQLite error while reading the channel: the file's fault (damaged, or not what Kolibri writes), or the
+/// step meter stopping it (turned into the budget's error by [`read`]).
+fn sql(e: rusqlite::Error) -> Error {
+    bad(format!("the channel database cannot be read: {e}"))
 }
 
 struct File {
@@ -80,8 +107,9 @@ struct File {
     lang: Option<String>,
 }
 
-/// Reads a channel: the package outline, and the folder its files are read from.
-pub fn read(path: &Path) -> Result<(Source, Package)> {
+/// Reads a channel within `limits`: the package outline, and the folder its files are read from (with the
+/// budget this reading started).
+pub fn read(path: &Path, limits: &Limits) -> Result<(Source, Package)> {
     let db = if path.is_dir() {
         let found = databases_in(path);
         match found.as_slice() {
@@ -108,11 +136,85 @@ pub fn read(path: &Path) -> Result<(Source, Package)> {
     } else {
         path.to_path_buf()
     };
+    let root_dir = content_root(&db);
+    // The files are read from this folder with the same budget as the database's rows.
+    let source = Source::dir(
+        root_dir
+            .clone()
+            .unwrap_or_else(|| db.parent().unwrap_or(Path::new(".")).to_path_buf()),
+        limits,
+    );
+    let (conn, steps) = open(&db)?;
+    let package = read_channel(&conn, &db, root_dir, &source).map_err(|e| {
+        if steps.load(Ordering::Relaxed) > MAX_SQL_STEPS {
+            Error::TooLarge(
+                format!(
+                    "this channel's database takes more than {MAX_SQL_STEPS} thousand steps to read \
+                     (a channel exported by Kolibri takes far fewer: its indexes may be missing)"
+                )
+                .into(),
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok((source, package))
+}
+
+/// Opens a channel database read-only and defensively (see the module's docs); the counter is SQLite's work
+/// so far, in thousands of instructions.
+fn open(db: &Path) -> Result<(Connection, Arc<AtomicU64>)> {
+    let cannot = |e: rusqlite::Error| bad(format!("{}: cannot open the database: {e}", db.display()));
     let conn = Connection::open_with_flags(
-        &db,
+        db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| bad(format!("{}: cannot open the database: {e}", db.display())))?;
+    .map_err(cannot)?;
+    for (option, on) in [
+        (DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true),
+        (DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false),
+    ] {
+        conn.set_db_config(option, on).map_err(cannot)?;
+    }
+    let steps = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&steps);
+    conn.progress_handler(
+        1000,
+        Some(move || counted.fetch_add(1, Ordering::Relaxed) >= MAX_SQL_STEPS),
+    );
+    // Virtual tables run a module's code on every read; generated columns compute on every read. Kolibri
+    // makes neither, so a database with one is not a channel export.
+    let refused: Option<String> = conn
+        .query_row(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%'
+             UNION ALL
+             SELECT m.name || '.' || x.name FROM sqlite_schema m, pragma_table_xinfo(m.name) x
+             WHERE m.type = 'table' AND x.hidden IN (2, 3)
+             LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| bad(format!("{} is not an SQLite database: {e}", db.display())))?;
+    if let Some(what) = refused {
+        return Err(bad(format!(
+            "{}: {what} is a virtual table or a generated column, which a Kolibri channel does not have; \
+             the database is not read",
+            db.display()
+        )));
+    }
+    Ok((conn, steps))
+}
+
+/// The channel's outline, its rows and files charged to `source`'s budget.
+fn read_channel(
+    conn: &Connection,
+    db: &Path,
+    root_dir: Option<PathBuf>,
+    source: &Source,
+) -> Result<Package> {
     let schema_ok: bool = conn
         .query_row(
             "SELECT count(*) = 4 FROM sqlite_master WHERE type = 'table' AND name IN
@@ -127,11 +229,12 @@ pub fn read(path: &Path) -> Result<(Source, Package)> {
             db.display()
         )));
     }
-    let sql = |e: rusqlite::Error| bad(format!("{}: {e}", db.display()));
     let (channel, name, description, version, root): (String, String, String, i64, String) = conn
         .query_row(
-            "SELECT id, name, description, version, root_id FROM content_channelmetadata LIMIT 1",
-            [],
+            "SELECT substr(id, 1, 64), substr(name, 1, ?1), substr(description, 1, ?2), version,
+                    substr(root_id, 1, 64)
+             FROM content_channelmetadata LIMIT 1",
+            rusqlite::params![MAX_TITLE_CHARS, source.budget().max_lesson_bytes()],
             |r| {
                 Ok((
                     r.get(0)?,
@@ -145,12 +248,13 @@ pub fn read(path: &Path) -> Result<(Source, Package)> {
         .optional()
         .map_err(sql)?
         .ok_or_else(|| bad(format!("{}: the channel has no metadata row", db.display())))?;
-    let root_dir = content_root(&db);
     let mut reader = Reader {
-        conn: &conn,
+        conn,
+        source,
         root_dir: root_dir.clone(),
         skipped: Vec::new(),
         file_names: BTreeMap::new(),
+        visited: HashSet::from([root.clone()]),
     };
     if root_dir.is_none() {
         reader.skipped.push(format!(
@@ -160,16 +264,16 @@ pub fn read(path: &Path) -> Result<(Source, Package)> {
     }
     let mut modules = Vec::new();
     let mut loose = Vec::new();
-    for node in reader.children(&root).map_err(sql)? {
+    for node in reader.children(&root)? {
         if node.kind == "topic" {
             let mut lessons = Vec::new();
-            reader.collect(&node, &mut lessons, 0).map_err(sql)?;
+            reader.collect(&node, &mut lessons, 0)?;
             modules.push(PackageModule {
                 title: node.title,
                 lessons,
             });
-        } else if let Some(l) = reader.lesson(&node).map_err(sql)? {
-            loose.push(l);
+        } else if let Some(l) = reader.lesson(&node)? {
+            loose.push(source.budget().keep(l)?);
         }
     }
     if !loose.is_empty() {
@@ -182,57 +286,66 @@ pub fn read(path: &Path) -> Result<(Source, Package)> {
         );
     }
     modules.retain(|m| !m.lessons.is_empty());
-    let source = Source::Dir(
-        root_dir.unwrap_or_else(|| db.parent().unwrap_or(Path::new(".")).to_path_buf()),
-    );
-    Ok((
-        source,
-        Package {
-            kept_files: None,
-            format: format!("Kolibri channel (version {version})"),
-            key: Some(format!("kolibri:{channel}")),
-            title: name,
-            description,
-            capacity: None,
-            modules,
-            skipped: reader.skipped,
-            file_names: reader.file_names,
-            skip_unsupported_files: true,
-        },
-    ))
+    Ok(Package {
+        kept_files: None,
+        format: format!("Kolibri channel (version {version})"),
+        key: Some(format!("kolibri:{channel}")),
+        title: name,
+        description,
+        capacity: None,
+        modules,
+        skipped: reader.skipped,
+        file_names: reader.file_names,
+        skip_unsupported_files: true,
+    })
 }
 
 struct Reader<'c> {
     conn: &'c Connection,
+    source: &'c Source,
     root_dir: Option<PathBuf>,
     skipped: Vec<String>,
     file_names: BTreeMap<String, String>,
+    /// Nodes met so far, by id: parent links come from the file, so one id may appear under several parents
+    /// (duplicated rows: the table's key is not enforced by a crafted file) or under itself; each is walked once.
+    visited: HashSet<String>,
 }
 
+/// What the budget calls the rows it is charged for.
+const ROWS: &str = "the channel database";
+
 impl Reader<'_> {
-    fn children(&self, parent: &str) -> rusqlite::Result<Vec<Node>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, title, coalesce(description, ''), kind FROM content_contentnode
-             WHERE parent_id = ?1 AND id != ?1 ORDER BY sort_order, lft, title",
-        )?;
-        stmt.query_map([parent], |r| {
-            Ok(Node {
-                id: r.get(0)?,
-                title: r.get(1)?,
-                description: r.get(2)?,
-                kind: r.get(3)?,
-            })
-        })?
-        .collect()
+    /// The nodes under `parent` not met before, in order; each row read is charged to the budget.
+    fn children(&mut self, parent: &str) -> Result<Vec<Node>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT substr(id, 1, 64), substr(title, 1, ?2), rowid, substr(kind, 1, 32)
+                 FROM content_contentnode WHERE parent_id = ?1 ORDER BY sort_order, lft, title",
+            )
+            .map_err(sql)?;
+        let mut rows = stmt
+            .query(rusqlite::params![parent, MAX_TITLE_CHARS])
+            .map_err(sql)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(sql)? {
+            self.source.budget().rows(1, ROWS)?;
+            let id: String = r.get(0).map_err(sql)?;
+            if !self.visited.insert(id.clone()) {
+                continue;
+            }
+            out.push(Node {
+                id,
+                title: r.get::<_, Option<String>>(1).map_err(sql)?.unwrap_or_default(),
+                row: r.get(2).map_err(sql)?,
+                kind: r.get::<_, Option<String>>(3).map_err(sql)?.unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 
-    /// Every resource under `topic`, depth first, in order.
-    fn collect(
-        &mut self,
-        topic: &Node,
-        out: &mut Vec<PackageLesson>,
-        depth: usize,
-    ) -> rusqlite::Result<()> {
+    /// Every resource under `topic`, depth first, in order, each charged to the budget.
+    fn collect(&mut self, topic: &Node, out: &mut Vec<PackageLesson>, depth: usize) -> Result<()> {
         if depth > 32 {
             self.skipped
                 .push(format!("“{}”: topics nest too deep", topic.title));
@@ -242,27 +355,49 @@ impl Reader<'_> {
             if node.kind == "topic" {
                 self.collect(&node, out, depth + 1)?;
             } else if let Some(l) = self.lesson(&node)? {
-                out.push(l);
+                out.push(self.source.budget().keep(l)?);
             }
         }
         Ok(())
     }
 
-    fn files(&self, node: &str) -> rusqlite::Result<Vec<File>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT l.id, l.extension, f.preset, f.lang_id FROM content_file f
-             JOIN content_localfile l ON l.id = f.local_file_id
-             WHERE f.contentnode_id = ?1 AND NOT f.thumbnail ORDER BY f.supplementary, f.priority, f.preset",
-        )?;
-        stmt.query_map([node], |r| {
-            Ok(File {
-                checksum: r.get(0)?,
-                extension: r.get(1)?,
-                preset: r.get(2)?,
-                lang: r.get(3)?,
-            })
-        })?
-        .collect()
+    /// A node's description, cut at the longest lesson body.
+    fn description(&self, node: &Node) -> Result<String> {
+        let max = self.source.budget().max_lesson_bytes();
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT substr(description, 1, ?2) FROM content_contentnode WHERE rowid = ?1",
+                rusqlite::params![node.row, max],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        Ok(text.unwrap_or_default())
+    }
+
+    fn files(&self, node: &str) -> Result<Vec<File>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT substr(l.id, 1, 64), substr(l.extension, 1, 16), substr(f.preset, 1, 64),
+                        substr(f.lang_id, 1, 16)
+                 FROM content_file f JOIN content_localfile l ON l.id = f.local_file_id
+                 WHERE f.contentnode_id = ?1 AND NOT f.thumbnail
+                 ORDER BY f.supplementary, f.priority, f.preset",
+            )
+            .map_err(sql)?;
+        let mut rows = stmt.query([node]).map_err(sql)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(sql)? {
+            self.source.budget().rows(1, ROWS)?;
+            out.push(File {
+                checksum: r.get::<_, Option<String>>(0).map_err(sql)?.unwrap_or_default(),
+                extension: r.get::<_, Option<String>>(1).map_err(sql)?.unwrap_or_default(),
+                preset: r.get::<_, Option<String>>(2).map_err(sql)?.unwrap_or_default(),
+                lang: r.get(3).map_err(sql)?,
+            });
+        }
+        Ok(out)
     }
 
     /// The file's path under the content root, if the file is there and of a kind lessons take (else
@@ -304,7 +439,7 @@ impl Reader<'_> {
         Some(path)
     }
 
-    fn lesson(&mut self, node: &Node) -> rusqlite::Result<Option<PackageLesson>> {
+    fn lesson(&mut self, node: &Node) -> Result<Option<PackageLesson>> {
         let kind = node.kind.as_str();
         if !matches!(kind, "video" | "audio" | "document") {
             let why = match kind {
@@ -332,8 +467,9 @@ impl Reader<'_> {
             .to_owned();
         let mut attachments = Vec::new();
         let mut body = String::new();
-        if !node.description.trim().is_empty() {
-            body.push_str(node.description.trim());
+        let description = self.description(node)?;
+        if !description.trim().is_empty() {
+            body.push_str(description.trim());
             body.push_str("\n\n");
         }
         // One main file (the first by priority), and for videos every subtitle track.
@@ -352,11 +488,14 @@ impl Reader<'_> {
             else {
                 continue;
             };
-            if !transcript_done
-                && let Some(root) = &self.root_dir
-                && let Ok(text) = std::fs::read_to_string(root.join(&p))
-            {
-                let cues = subtitles::parse(&text);
+            // The subtitle file is read within the lesson limit (its text becomes the lesson's) and charged.
+            let text = if transcript_done {
+                None
+            } else {
+                self.source.budget().soft(self.source.read_lesson(&p))?.ok()
+            };
+            if let Some(text) = text {
+                let cues = subtitles::parse(&String::from_utf8_lossy(&text));
                 if !cues.is_empty() {
                     body.push_str("### Transcript\n\n");
                     body.push_str(&subtitles::to_transcript(&cues));
