@@ -164,7 +164,8 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Source, Package)> {
 /// Opens a channel database read-only and defensively (see the module's docs); the counter is SQLite's work
 /// so far, in thousands of instructions.
 fn open(db: &Path) -> Result<(Connection, Arc<AtomicU64>)> {
-    let cannot = |e: rusqlite::Error| bad(format!("{}: cannot open the database: {e}", db.display()));
+    let cannot =
+        |e: rusqlite::Error| bad(format!("{}: cannot open the database: {e}", db.display()));
     let conn = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -336,9 +337,15 @@ impl Reader<'_> {
             }
             out.push(Node {
                 id,
-                title: r.get::<_, Option<String>>(1).map_err(sql)?.unwrap_or_default(),
+                title: r
+                    .get::<_, Option<String>>(1)
+                    .map_err(sql)?
+                    .unwrap_or_default(),
                 row: r.get(2).map_err(sql)?,
-                kind: r.get::<_, Option<String>>(3).map_err(sql)?.unwrap_or_default(),
+                kind: r
+                    .get::<_, Option<String>>(3)
+                    .map_err(sql)?
+                    .unwrap_or_default(),
             });
         }
         Ok(out)
@@ -391,9 +398,18 @@ impl Reader<'_> {
         while let Some(r) = rows.next().map_err(sql)? {
             self.source.budget().rows(1, ROWS)?;
             out.push(File {
-                checksum: r.get::<_, Option<String>>(0).map_err(sql)?.unwrap_or_default(),
-                extension: r.get::<_, Option<String>>(1).map_err(sql)?.unwrap_or_default(),
-                preset: r.get::<_, Option<String>>(2).map_err(sql)?.unwrap_or_default(),
+                checksum: r
+                    .get::<_, Option<String>>(0)
+                    .map_err(sql)?
+                    .unwrap_or_default(),
+                extension: r
+                    .get::<_, Option<String>>(1)
+                    .map_err(sql)?
+                    .unwrap_or_default(),
+                preset: r
+                    .get::<_, Option<String>>(2)
+                    .map_err(sql)?
+                    .unwrap_or_default(),
                 lang: r.get(3).map_err(sql)?,
             });
         }

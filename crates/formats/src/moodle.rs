@@ -347,17 +347,21 @@ impl Reader<'_> {
     fn html(&mut self, html: &str, files: &Linkable) -> (String, Vec<String>) {
         let mut skipped = std::mem::take(&mut self.skipped);
         let mut names = BTreeMap::new();
-        let (out, attached) = rewrite_links(html, "@@PLUGINFILE@@", &mut skipped, |decoded| {
-            match files.find(decoded) {
-                Some(f) if self.source.contains(&f.stored_at()) => {
-                    names.insert(f.stored_at(), f.name.clone());
-                    Ok(f.stored_at())
-                }
-                _ => Err(format!(
-                    "{decoded} (linked from a page) is missing from the backup"
-                )),
-            }
-        });
+        let (out, attached) =
+            rewrite_links(
+                html,
+                "@@PLUGINFILE@@",
+                &mut skipped,
+                |decoded| match files.find(decoded) {
+                    Some(f) if self.source.contains(&f.stored_at()) => {
+                        names.insert(f.stored_at(), f.name.clone());
+                        Ok(f.stored_at())
+                    }
+                    _ => Err(format!(
+                        "{decoded} (linked from a page) is missing from the backup"
+                    )),
+                },
+            );
         self.skipped = skipped;
         self.file_names.extend(names);
         (html_block(&out), attached)

@@ -517,13 +517,21 @@ fn a_moodle_page_linking_thousands_of_files_is_rewritten_in_linear_time() {
     let files = moodle_page_linking_every_file(N, MISSING);
     let package = read_moodle(files, Limits::default()).expect("the page reads");
     let lesson = &package.modules[0].lessons[0];
-    assert_eq!(lesson.attachments.len(), N, "each linked file attached once");
+    assert_eq!(
+        lesson.attachments.len(),
+        N,
+        "each linked file attached once"
+    );
     assert_eq!(
         lesson.body.matches("sc-file:files/").count(),
         N,
         "each link points at its stored file"
     );
-    assert!(lesson.body.contains(&format!("sc-file:files/00/{:040x} ", 7)));
+    assert!(
+        lesson
+            .body
+            .contains(&format!("sc-file:files/00/{:040x} ", 7))
+    );
     assert_eq!(lesson.body.matches("#missing").count(), MISSING);
     let missing: Vec<_> = package
         .skipped

@@ -38,7 +38,8 @@ fn channel(dir: &Path, node_table: &str) -> (PathBuf, rusqlite::Connection) {
 
 /// `content_contentnode` as Kolibri makes it, without the key: nothing in SQLite makes a crafted file keep
 /// ids unique.
-const NODES: &str = "CREATE TABLE content_contentnode (id TEXT, title TEXT NOT NULL, description TEXT,
+const NODES: &str =
+    "CREATE TABLE content_contentnode (id TEXT, title TEXT NOT NULL, description TEXT,
     kind TEXT NOT NULL, sort_order REAL, lft INTEGER, parent_id TEXT)";
 
 fn node(db: &rusqlite::Connection, id: &str, parent: Option<&str>, kind: &str) {
@@ -97,7 +98,10 @@ fn a_channel_with_a_virtual_table_is_refused() {
     db.execute_batch("CREATE VIRTUAL TABLE search USING fts5(body)")
         .unwrap();
     drop(db);
-    refused(read(path), "search is a virtual table or a generated column");
+    refused(
+        read(path),
+        "search is a virtual table or a generated column",
+    );
 }
 
 #[test]
