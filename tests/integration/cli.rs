@@ -42,8 +42,8 @@ fn stdout(o: &Output) -> String {
 }
 
 /// A `serve` child process and the URL it printed.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     url: String,
 }
 
@@ -79,7 +79,7 @@ impl Server {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -92,7 +92,7 @@ impl Server {
         clippy::disallowed_methods,
         reason = "a synchronous test polling a child process"
     )]
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -1131,7 +1131,7 @@ fn a_full_disk_answers_507_loses_nothing_and_recovers_when_space_returns() {
 }
 
 /// A server on a fixed port (it keeps its address across restarts), for the kill test.
-fn start_on(data: &Path, port: u16) -> Server {
+pub(crate) fn start_on(data: &Path, port: u16) -> Server {
     let mut cmd = smartcourse();
     cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
         .arg(data)
