@@ -110,6 +110,12 @@ struct File {
 /// Reads a channel within `limits`: the package outline, and the folder its files are read from (with the
 /// budget this reading started).
 pub fn read(path: &Path, limits: &Limits) -> Result<(Source, Package)> {
+    read_metered(path, limits, MAX_SQL_STEPS)
+}
+
+/// [`read`] with SQLite's work capped at `max_sql_steps` thousand instructions instead of [`MAX_SQL_STEPS`]
+/// (a test reaches a lower cap with a small database).
+pub fn read_metered(path: &Path, limits: &Limits, max_sql_steps: u64) -> Result<(Source, Package)> {
     let db = if path.is_dir() {
         let found = databases_in(path);
         match found.as_slice() {
@@ -144,12 +150,12 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Source, Package)> {
             .unwrap_or_else(|| db.parent().unwrap_or(Path::new(".")).to_path_buf()),
         limits,
     );
-    let (conn, steps) = open(&db)?;
+    let (conn, steps) = open(&db, max_sql_steps)?;
     let package = read_channel(&conn, &db, root_dir, &source).map_err(|e| {
-        if steps.load(Ordering::Relaxed) > MAX_SQL_STEPS {
+        if steps.load(Ordering::Relaxed) > max_sql_steps {
             Error::TooLarge(
                 format!(
-                    "this channel's database takes more than {MAX_SQL_STEPS} thousand steps to read \
+                    "this channel's database takes more than {max_sql_steps} thousand steps to read \
                      (a channel exported by Kolibri takes far fewer: its indexes may be missing)"
                 )
                 .into(),
@@ -161,9 +167,9 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Source, Package)> {
     Ok((source, package))
 }
 
-/// Opens a channel database read-only and defensively (see the module's docs); the counter is SQLite's work
-/// so far, in thousands of instructions.
-fn open(db: &Path) -> Result<(Connection, Arc<AtomicU64>)> {
+/// Opens a channel database read-only and defensively (see the module's docs), its work capped at `max_steps`;
+/// the counter is SQLite's work so far, in thousands of instructions.
+fn open(db: &Path, max_steps: u64) -> Result<(Connection, Arc<AtomicU64>)> {
     let cannot =
         |e: rusqlite::Error| bad(format!("{}: cannot open the database: {e}", db.display()));
     let conn = Connection::open_with_flags(
@@ -183,7 +189,7 @@ fn open(db: &Path) -> Result<(Connection, Arc<AtomicU64>)> {
     let counted = Arc::clone(&steps);
     conn.progress_handler(
         1000,
-        Some(move || counted.fetch_add(1, Ordering::Relaxed) >= MAX_SQL_STEPS),
+        Some(move || counted.fetch_add(1, Ordering::Relaxed) >= max_steps),
     );
     // Virtual tables run a module's code on every read; generated columns compute on every read. Kolibri
     // makes neither, so a database with one is not a channel export.

@@ -180,3 +180,36 @@ fn a_database_is_opened_read_only_and_left_as_it_was() {
     read(path.clone()).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+/// A channel without Kolibri's indexes, so each lesson's files are found by a scan of every file: the work
+/// grows with the square of the channel, 3,000 documents costing SQLite more than 10⁷ instructions. With its
+/// work capped there, the read stops, naming the cap (the default cap, 200 times higher, is reached the same
+/// way by a database some 15 times larger); the same channel reads under the default.
+#[test]
+fn a_channel_that_makes_sqlite_work_past_its_cap_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, db) = channel(dir.path(), NODES);
+    node(&db, "root", None, "topic");
+    db.execute_batch("BEGIN").unwrap();
+    for i in 0..3_000 {
+        let id = format!("doc{i}");
+        node(&db, &id, Some("root"), "document");
+        db.execute(
+            "INSERT INTO content_file VALUES (?1, 'document', 0, 0, 1, ?1, NULL, 'aa11')",
+            [&id],
+        )
+        .unwrap();
+    }
+    db.execute_batch("COMMIT").unwrap();
+    drop(db);
+    let Err(e) = kolibri::read_metered(&path, &Limits::default(), 10_000) else {
+        panic!("read a channel past the cap on SQLite's work");
+    };
+    assert_eq!(e.code(), "too_large", "{e}");
+    assert!(
+        e.to_string().contains("more than 10000 thousand steps"),
+        "{e}"
+    );
+    let (_, package) = read(path).unwrap();
+    assert_eq!(package.modules[0].lessons.len(), 3_000);
+}
