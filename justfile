@@ -45,7 +45,7 @@ fuzz SECS="60": fuzz-tools
 fuzz-ci: fuzz-tools
     cargo fuzz run --sanitizer none manifests fuzz/corpus/manifests -- {{FUZZ_LIMITS}} -seed=1 -runs=100000 -print_final_stats=1
     cargo fuzz run --sanitizer none subtitles fuzz/corpus/subtitles -- {{FUZZ_LIMITS}} -seed=1 -runs=40000 -max_len=8192 -print_final_stats=1
-    cargo fuzz run --sanitizer none kolibri fuzz/corpus/kolibri -- {{FUZZ_LIMITS}} -seed=1 -runs=8000 -max_len=65536 -print_final_stats=1
+    cargo fuzz run --sanitizer none kolibri fuzz/corpus/kolibri -- {{FUZZ_LIMITS}} -seed=1 -runs=80000 -max_len=65536 -print_final_stats=1
 
 # cargo-fuzz, and the corpus seeded with the samples' manifests and subtitles.
 fuzz-tools:
