@@ -1,6 +1,7 @@
 //! Reading course packages: SmartCourse's own format, IMS Common Cartridge, SCORM, Moodle course backups and
-//! Open edX OLX exports, from a folder or an archive, into a [`Package`] outline; and subtitle files
-//! ([`subtitles`]). No database, no server: the SmartCourse application imports what these readers return.
+//! Open edX OLX exports, from a folder or an archive, and Kolibri channels (an SQLite database, opened
+//! read-only and defensively: [`kolibri`]), into a [`Package`] outline; and subtitle files ([`subtitles`]). No
+//! server and none of SmartCourse's own data: the SmartCourse application imports what these readers return.
 //!
 //! A crate of its own so the readers, which take files from anyone, can be fuzzed with `cargo fuzz` (see
 //! `fuzz/`) without building the whole application under the fuzzer's instrumentation.
