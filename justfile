@@ -23,9 +23,10 @@ test: test-deps test-models
     cargo test --workspace --locked --doc
     just fuzz-ci
 
-# The package readers (Common Cartridge, SCORM, Moodle, Open edX and SmartCourse manifests) and the subtitle
-# reader under cargo fuzz (libFuzzer, coverage-guided), starting from the real samples' manifests. A crash fails
-# the run and leaves its input in fuzz/artifacts/ (replay: `cargo fuzz run --sanitizer none TARGET FILE`).
+# The package readers (Common Cartridge, SCORM, Moodle, Open edX and SmartCourse manifests, Kolibri channel
+# databases) and the subtitle reader under cargo fuzz (libFuzzer, coverage-guided), starting from the real
+# samples' manifests and small generated channels. A crash fails the run and leaves its input in fuzz/artifacts/
+# (replay: `cargo fuzz run --sanitizer none TARGET FILE`).
 # Stable Rust: no sanitizer (the readers forbid unsafe code; AddressSanitizer needs nightly).
 # A resource blow-up is a failure too, not only a panic: libFuzzer stops an input that takes the process past
 # FUZZ_LIMITS' memory (2 GiB, what the package budget's largest figure, `uploads.max_package_bytes`, allows) or
@@ -36,6 +37,7 @@ FUZZ_LIMITS := "-rss_limit_mb=2048 -timeout=10"
 fuzz SECS="60": fuzz-tools
     cargo fuzz run --sanitizer none manifests fuzz/corpus/manifests -- {{FUZZ_LIMITS}} -max_total_time={{SECS}} -print_final_stats=1
     cargo fuzz run --sanitizer none subtitles fuzz/corpus/subtitles -- {{FUZZ_LIMITS}} -max_total_time={{SECS}} -max_len=8192 -print_final_stats=1
+    cargo fuzz run --sanitizer none kolibri fuzz/corpus/kolibri -- {{FUZZ_LIMITS}} -max_total_time={{SECS}} -max_len=65536 -print_final_stats=1
 
 # A fixed seed and a fixed number of inputs per target (about 30 s each here), so a run can be repeated; `just
 # fuzz` explores further.
@@ -43,6 +45,7 @@ fuzz SECS="60": fuzz-tools
 fuzz-ci: fuzz-tools
     cargo fuzz run --sanitizer none manifests fuzz/corpus/manifests -- {{FUZZ_LIMITS}} -seed=1 -runs=100000 -print_final_stats=1
     cargo fuzz run --sanitizer none subtitles fuzz/corpus/subtitles -- {{FUZZ_LIMITS}} -seed=1 -runs=40000 -max_len=8192 -print_final_stats=1
+    cargo fuzz run --sanitizer none kolibri fuzz/corpus/kolibri -- {{FUZZ_LIMITS}} -seed=1 -runs=80000 -max_len=65536 -print_final_stats=1
 
 # cargo-fuzz, and the corpus seeded with the samples' manifests and subtitles.
 fuzz-tools:

@@ -184,10 +184,67 @@ pub async fn keep_files(
             .collect(),
         None => Vec::new(),
     };
+    // The package's files count against the course's storage limit with its attachments (its earlier package
+    // files are replaced, so they do not), checked before each file is stored.
+    let max_course = app.config.uploads.max_course_bytes;
+    let attached = app
+        .db
+        .read(move |c| crate::courses::store::attachment_bytes(c, course_id))
+        .await?;
     let guard = app.content.content_lock().await;
-    let mut rows = Vec::with_capacity(names.len());
+    // What this call has put in the store: taken out again if it fails, so a failed import leaves no blob that
+    // nothing refers to.
+    let mut put: Vec<String> = Vec::new();
+    let stored = store_files(
+        app,
+        course_id,
+        source,
+        &prefix,
+        names,
+        max_course.saturating_sub(u64::try_from(attached).unwrap_or(0)),
+        &mut put,
+    )
+    .await;
+    drop(guard);
+    let (rows, old) = match stored {
+        Ok(done) => done,
+        Err(e) => {
+            if let Err(gc) = content::collect_garbage(&app.db, &app.content, put).await {
+                tracing::warn!(error = %gc, course.id = course_id, "could not remove a failed import's files; doctor will");
+            }
+            return Err(e);
+        }
+    };
+    let kept = rows.len();
+    let new: std::collections::HashMap<String, String> = rows
+        .iter()
+        .map(|(p, s, _, _)| (p.clone(), s.clone()))
+        .collect();
+    let unchanged = old.iter().filter(|(p, s)| new.get(p) == Some(s)).count();
+    let changed = (old.len() - unchanged) + (kept - unchanged);
+    let hashes = old.into_iter().map(|(_, s)| s).collect();
+    content::collect_garbage(&app.db, &app.content, hashes).await?;
+    Ok((kept, changed))
+}
+
+/// A package file's row: (path in the package folder, SHA-256, size, content type).
+type FileRow = (String, String, i64, &'static str);
+
+/// Stores the files `names` of `source` (under `prefix`) and makes them the course's package files, within
+/// `room` bytes; returns the rows written and the (path, hash) rows they replaced. Every hash put in the
+/// store is added to `put`, so the caller can take them out if this fails. The caller holds the content lock.
+async fn store_files(
+    app: &App,
+    course_id: i64,
+    source: Option<Arc<Source>>,
+    prefix: &str,
+    names: Vec<String>,
+    room: u64,
+    put: &mut Vec<String>,
+) -> Result<(Vec<FileRow>, Vec<(String, String)>)> {
+    let mut rows: Vec<FileRow> = Vec::with_capacity(names.len());
     let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut batch_bytes = 0;
+    let (mut batch_bytes, mut total) = (0, 0u64);
     for name in names {
         let Some(src) = source.clone() else { break };
         let (name, sum, bytes) = crate::blocking(move || {
@@ -195,6 +252,17 @@ pub async fn keep_files(
             Ok((name, content::sha256(&bytes), bytes))
         })
         .await?;
+        total += bytes.len() as u64;
+        if total > room {
+            return Err(Error::TooLarge(
+                format!(
+                    "this package's files and the course's attachments take more than the {} a course's files may \
+                     take in all (uploads.max_course_bytes)",
+                    smartcourse_formats::budget::size(app.config.uploads.max_course_bytes)
+                )
+                .into(),
+            ));
+        }
         rows.push((
             name[prefix.len()..].to_owned(),
             sum.clone(),
@@ -204,16 +272,15 @@ pub async fn keep_files(
         batch_bytes += bytes.len();
         batch.push((sum, bytes));
         if batch_bytes >= BATCH_BYTES {
-            content::put_blobs(&app.content, std::mem::take(&mut batch)).await?;
+            let batch = std::mem::take(&mut batch);
+            put.extend(batch.iter().map(|(s, _)| s.clone()));
+            content::put_blobs(&app.content, batch).await?;
             batch_bytes = 0;
         }
     }
+    put.extend(batch.iter().map(|(s, _)| s.clone()));
     content::put_blobs(&app.content, batch).await?;
-    let kept = rows.len();
-    let new: std::collections::HashMap<String, String> = rows
-        .iter()
-        .map(|(p, s, _, _)| (p.clone(), s.clone()))
-        .collect();
+    let written = rows.clone();
     let old: Vec<(String, String)> = app
         .db
         .write(move |tx| {
@@ -229,18 +296,13 @@ pub async fn keep_files(
                 "INSERT INTO package_files (course_id, path, sha256, size, content_type)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for (path, sum, size, kind) in &rows {
+            for (path, sum, size, kind) in &written {
                 insert.execute(rusqlite::params![course_id, path, sum, size, kind])?;
             }
             Ok(old)
         })
         .await?;
-    drop(guard);
-    let unchanged = old.iter().filter(|(p, s)| new.get(p) == Some(s)).count();
-    let changed = (old.len() - unchanged) + (kept - unchanged);
-    let hashes = old.into_iter().map(|(_, s)| s).collect();
-    content::collect_garbage(&app.db, &app.content, hashes).await?;
-    Ok((kept, changed))
+    Ok((rows, old))
 }
 
 /// A file of a course's package: (SHA-256, size, content type).

@@ -438,7 +438,19 @@ pub fn attachment_by_id(conn: &Connection, id: i64) -> Result<Option<Attachment>
         .optional()?)
 }
 
+/// What a course's files take in the store, against `uploads.max_course_bytes`: its attachments and the files
+/// kept from its package (SCORM pages and what they load).
 pub fn course_bytes(conn: &Connection, course_id: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT (SELECT coalesce(sum(size), 0) FROM attachments WHERE course_id = ?1)
+              + (SELECT coalesce(sum(size), 0) FROM package_files WHERE course_id = ?1)",
+        [course_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// What a course's attachments alone take (its package files are about to be replaced).
+pub fn attachment_bytes(conn: &Connection, course_id: i64) -> Result<i64> {
     Ok(conn.query_row(
         "SELECT coalesce(sum(size), 0) FROM attachments WHERE course_id = ?1",
         [course_id],

@@ -25,7 +25,7 @@ pub fn read_package(
     scratch: &Path,
 ) -> Result<(Source, Package)> {
     if kolibri::is_channel(path) {
-        let (source, mut package) = kolibri::read(path)?;
+        let (source, mut package) = kolibri::read(path, limits)?;
         prepare(&mut package)?;
         return Ok((source, package));
     }

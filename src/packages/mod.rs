@@ -5,15 +5,14 @@
 //! body sizes, upload types by their bytes, per-file and per-course limits). A package that fails half-way
 //! leaves nothing behind: the partial course is deleted.
 //!
-//! The parts: the formats themselves are read by the `smartcourse_formats` crate (re-exported here) and
-//! [`kolibri`]; `import` picks the reader and makes or finds the course; `sync` fills or updates it, with
+//! The parts: the formats themselves, Kolibri channels included, are read by the `smartcourse_formats` crate
+//! (re-exported here); `import` picks the reader and makes or finds the course; `sync` fills or updates it, with
 //! `diff` deciding, without touching the database, what an import over an earlier one changes; [`native`]
 //! also writes packages (export), which [`routes`] serves as a download; [`pipeline`] runs an import as a
 //! recorded, resumable workflow.
 
 mod diff;
 mod import;
-pub mod kolibri;
 pub mod native;
 pub mod pipeline;
 pub mod routes;
@@ -23,7 +22,7 @@ pub(crate) use import::{check_owner, import_resuming};
 pub use import::{import, inspect, read_package};
 
 pub use smartcourse_formats::{
-    Package, PackageLesson, PackageModule, Source, cc, moodle, olx, scorm, source,
+    Package, PackageLesson, PackageModule, Source, cc, kolibri, moodle, olx, scorm, source,
 };
 
 use serde::{Deserialize, Serialize};

@@ -248,7 +248,9 @@ async fn attach_files(
     unsupported: &mut Vec<String>,
 ) -> Result<Attached> {
     let staging: PathBuf = app.data.join("tmp");
-    let mut body = lesson.body.clone();
+    // Where each `sc-file:` placeholder now points, applied in one pass at the end: replacing in the whole
+    // body once per file cost files × body (a Moodle page may link tens of thousands of files).
+    let mut links: HashMap<String, String> = HashMap::new();
     let (mut files, mut changed) = (0, false);
     let mut kept = Vec::new();
     // The lesson's files now (name, bytes' hash), to keep those the package has unchanged.
@@ -291,7 +293,7 @@ async fn attach_files(
             }
             Err(Error::Unsupported(message)) if package.skip_unsupported_files => {
                 unsupported.push(format!("{label}: {message}; not attached"));
-                body = body.replace(&format!("sc-file:{file}"), "#not-imported");
+                links.insert(file.clone(), "#not-imported".to_owned());
                 continue;
             }
             Err(
@@ -305,8 +307,9 @@ async fn attach_files(
         };
         files += 1;
         // Links to the lesson's own files now point at the stored attachments.
-        body = body.replace(&format!("sc-file:{file}"), &url);
+        links.insert(file.clone(), url);
     }
+    let body = replace_file_links(&lesson.body, &links);
     for old in have.iter().filter(|a| !kept.contains(&a.id)) {
         changed = true;
         service::delete_attachment(app, Actor::System, old.id).await?;
@@ -316,6 +319,37 @@ async fn attach_files(
         files,
         changed,
     })
+}
+
+/// `body` with each `sc-file:<path>` placeholder whose path is a key of `links` replaced by its value (the
+/// longest key that fits, so `a.pdf` does not take the place of `a.pdf.txt`); others are left as they are.
+/// One pass over the body, trying at each placeholder only the lengths the keys have.
+fn replace_file_links(body: &str, links: &HashMap<String, String>) -> String {
+    const MARK: &str = "sc-file:";
+    let mut lengths: Vec<usize> = links.keys().map(String::len).collect();
+    lengths.sort_unstable_by(|a, b| b.cmp(a));
+    lengths.dedup();
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(i) = rest.find(MARK) {
+        let after = &rest[i + MARK.len()..];
+        let found = lengths
+            .iter()
+            .find_map(|&n| Some((n, links.get(after.get(..n)?)?)));
+        match found {
+            Some((n, url)) => {
+                out.push_str(&rest[..i]);
+                out.push_str(url);
+                rest = &after[n..];
+            }
+            None => {
+                out.push_str(&rest[..i + MARK.len()]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Points `sc-lesson:<name>` links at the lessons with that name among their refs (`/lessons/<id>`); a link to
@@ -349,4 +383,45 @@ fn rewrite_lesson_links(
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_links_are_replaced_by_the_longest_path_that_fits() {
+        let links: HashMap<String, String> = [
+            ("a.pdf", "/api/attachments/1"),
+            ("a.pdf.txt", "/api/attachments/2"),
+            ("web_resources/leaf diagram.pdf", "#not-imported"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let body = "[one](sc-file:a.pdf) [two](sc-file:a.pdf.txt) <a href=\"sc-file:web_resources/leaf diagram.pdf\">é</a> \
+                    [other](sc-file:b.pdf) sc-file:";
+        assert_eq!(
+            replace_file_links(body, &links),
+            "[one](/api/attachments/1) [two](/api/attachments/2) <a href=\"#not-imported\">é</a> \
+             [other](sc-file:b.pdf) sc-file:"
+        );
+    }
+
+    /// A page linking each of 20,000 files: every link replaced in one pass over the body (this was a pass per
+    /// file, 20,000 passes over a megabyte).
+    #[test]
+    fn a_page_linking_thousands_of_files_is_rewritten_in_one_pass() {
+        let n = 20_000;
+        let links: HashMap<String, String> = (0..n)
+            .map(|i| (format!("files/{i:05}.png"), format!("/api/attachments/{i}")))
+            .collect();
+        let body: String = (0..n)
+            .map(|i| format!("![](sc-file:files/{i:05}.png)\n"))
+            .collect();
+        let out = replace_file_links(&body, &links);
+        assert!(!out.contains("sc-file:"));
+        assert_eq!(out.lines().count(), n);
+        assert_eq!(out.lines().nth(1234), Some("![](/api/attachments/1234)"));
+    }
 }

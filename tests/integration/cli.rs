@@ -42,8 +42,8 @@ fn stdout(o: &Output) -> String {
 }
 
 /// A `serve` child process and the URL it printed.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     url: String,
 }
 
@@ -79,7 +79,7 @@ impl Server {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -92,7 +92,7 @@ impl Server {
         clippy::disallowed_methods,
         reason = "a synchronous test polling a child process"
     )]
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -1131,7 +1131,7 @@ fn a_full_disk_answers_507_loses_nothing_and_recovers_when_space_returns() {
 }
 
 /// A server on a fixed port (it keeps its address across restarts), for the kill test.
-fn start_on(data: &Path, port: u16) -> Server {
+pub(crate) fn start_on(data: &Path, port: u16) -> Server {
     let mut cmd = smartcourse();
     cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
         .arg(data)
@@ -1216,6 +1216,29 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
                 .unwrap(),
         );
     }
+    // A quiz lesson (one short-answer question, made from GIFT on the Teach page), which students submit.
+    let quiz = send(&|| {
+        http.post(format!("{url}/api/courses/{course}/lessons"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"title": "Check", "body_markdown": "Answer the question."}))
+    })
+    .json::<serde_json::Value>()
+    .unwrap()["lesson"]["id"]
+        .as_i64()
+        .unwrap();
+    let r = send(&|| {
+        let form = reqwest::blocking::multipart::Form::new().part(
+            "gift",
+            reqwest::blocking::multipart::Part::bytes(
+                b"::half:: Two halves make one {=whole}".to_vec(),
+            )
+            .file_name("quiz.gift"),
+        );
+        http.post(format!("{url}/teach/lessons/{quiz}/quiz/gift"))
+            .header("cookie", format!("smartcourse_token={admin}"))
+            .multipart(form)
+    });
+    assert_eq!(r.status(), 303);
     let r = send(&|| {
         http.post(format!("{url}/api/courses/{course}/publish"))
             .bearer_auth(&admin)
@@ -1281,6 +1304,7 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
     let mut enrolled: Vec<(String, String)> = Vec::new(); // acknowledged: (email, token)
     let mut completed: Vec<(String, i64)> = Vec::new();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut submitted: Vec<(String, i64)> = Vec::new(); // acknowledged quiz submissions: (email, attempt)
     for i in 0..30 {
         let email = format!("kid{i}@school.test");
         let body = serde_json::json!({"email": email, "password": "a-good-long-password", "full_name": format!("Kid {i}")});
@@ -1310,6 +1334,32 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
                 completed.push((email.clone(), *lesson));
             }
         }
+        // Every other student takes the quiz: starting it (or resuming the open attempt), then submitting.
+        if i % 2 == 0 && status == 201 {
+            let r = send(&|| {
+                http.post(format!("{url}/api/lessons/{quiz}/quiz/attempts"))
+                    .bearer_auth(&token)
+            });
+            let view: serde_json::Value = r.json().unwrap();
+            if let (Some(attempt), Some(question)) = (
+                view["attempt_id"].as_i64(),
+                view["quiz"]["questions"][0]["id"].as_str(),
+            ) {
+                let answers =
+                    serde_json::json!({"answers": {question: {"type": "text", "text": "whole"}}});
+                let r = send(&|| {
+                    http.post(format!("{url}/api/quiz-attempts/{attempt}/submit"))
+                        .bearer_auth(&token)
+                        .json(&answers)
+                });
+                // A submission whose answer a kill cut short may have committed: asked again, it is 409.
+                assert!(matches!(r.status().as_u16(), 200 | 409), "{}", r.status());
+                if r.status() == 200 {
+                    assert_eq!(r.json::<serde_json::Value>().unwrap()["passed"], true);
+                    submitted.push((email.clone(), attempt));
+                }
+            }
+        }
         if i % 3 == 0 {
             let bytes = format!("worksheet {i}\n").repeat(2000).into_bytes();
             let r = send(&|| {
@@ -1334,11 +1384,13 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
     let kills = kills.join().unwrap();
     assert!(kills >= 3, "only {kills} kills landed during the workload");
     eprintln!(
-        "{kills} kills; acknowledged: {} enrollments, {} completions, {} files",
+        "{kills} kills; acknowledged: {} enrollments, {} completions, {} files, {} quiz submissions",
         enrolled.len(),
         completed.len(),
-        files.len()
+        files.len(),
+        submitted.len()
     );
+    assert!(!submitted.is_empty(), "no quiz submission was acknowledged");
 
     // Let the restarted server finish what was in flight.
     let db_path = data.join("smartcourse.db");
@@ -1386,6 +1438,37 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
             .unwrap();
         assert_eq!(n, 1, "{email}'s acknowledged completion of lesson {lesson}");
     }
+    // An acknowledged quiz submission is kept, graded as answered, and completes the lesson; no student has
+    // two submitted attempts.
+    for (email, attempt) in &submitted {
+        let (submitted_at, passed): (Option<String>, Option<i64>) = c
+            .query_row(
+                "SELECT a.submitted_at, a.passed FROM quiz_attempts a JOIN users u ON u.id = a.user_id
+                 WHERE a.id = ?1 AND u.email = ?2 AND a.lesson_id = ?3",
+                rusqlite::params![attempt, email, quiz],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(submitted_at.is_some(), "{email}'s acknowledged submission");
+        assert_eq!(passed, Some(1), "{email}'s grade");
+        let done: i64 = c
+            .query_row(
+                "SELECT count(*) FROM lesson_progress p JOIN users u ON u.id = p.user_id WHERE u.email = ?1 AND p.lesson_id = ?2",
+                rusqlite::params![email, quiz],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(done, 1, "{email}'s passed quiz completes the lesson");
+    }
+    let twice: i64 = c
+        .query_row(
+            "SELECT count(*) FROM (SELECT user_id FROM quiz_attempts WHERE lesson_id = ?1
+             AND submitted_at IS NOT NULL GROUP BY user_id HAVING count(*) > 1)",
+            [quiz],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(twice, 0, "a student's one answer was submitted twice");
     for (u, bytes) in &files {
         let got = send(&|| http.get(format!("{url}{u}")).bearer_auth(&admin));
         assert_eq!(got.bytes().unwrap().as_ref(), bytes.as_slice(), "{u}");
@@ -1423,8 +1506,16 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(imported.len(), 1, "{imported:?}");
-    assert!(imported[0].1 >= 10, "{imported:?}");
+    // What the import workflow went through, for a failure's message.
+    let import_workflow: Vec<(String, i64, Option<String>)> = c
+        .prepare("SELECT state, next_step, error FROM workflows WHERE kind = 'package.import'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(imported.len(), 1, "{imported:?} {import_workflow:?}");
+    assert!(imported[0].1 >= 10, "{imported:?} {import_workflow:?}");
     let state: String = c
         .query_row(
             "SELECT state FROM workflows WHERE kind = 'package.import'",
@@ -1432,7 +1523,7 @@ fn a_mixed_classroom_workload_survives_kill_9_with_nothing_acknowledged_lost_or_
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(state, "completed");
+    assert_eq!(state, "completed", "{import_workflow:?}");
     // The kept report figures agree with a recount.
     let kept =
         smartcourse::analytics::enrollments(&c, &smartcourse::accounts::Actor::System).unwrap();

@@ -11,6 +11,7 @@ mod courses;
 mod enrollment;
 mod formats;
 mod fuzz;
+mod hostile;
 mod idor;
 mod jobs;
 mod layering;

@@ -398,3 +398,115 @@ async fn scorm_packages_import_their_item_tree_with_the_text_of_each_page() {
     assert_eq!(r.title, "Golf Explained - Run-time Basic Calls");
     assert_eq!(r.lessons, 1);
 }
+
+/// A SCORM 1.2 package of one lesson whose launch page is `p.html`, with `files` beside it (kept with the
+/// course, as the page may load them). Stored without compression: what is tested is what the import keeps.
+fn scorm_with_files(path: &Path, files: &[(String, Vec<u8>)]) {
+    let manifest = r#"<manifest identifier="m" xmlns:adlcp="http://www.adlnet.org/xsd/adlcp_rootv1p2">
+<metadata><schema>ADL SCORM</schema><schemaversion>1.2</schemaversion></metadata>
+<organizations default="o"><organization identifier="o"><title>T</title>
+<item identifier="i" identifierref="r"><title>Page</title></item></organization></organizations>
+<resources><resource identifier="r" href="p.html" adlcp:scormtype="sco"/></resources></manifest>"#;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in [
+        ("imsmanifest.xml".to_owned(), manifest.as_bytes().to_vec()),
+        (
+            "p.html".to_owned(),
+            b"<html><body><p>A page.</p></body></html>".to_vec(),
+        ),
+    ]
+    .iter()
+    .chain(files)
+    {
+        zip.start_file(name.as_str(), stored).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// `n` files of `mib` MiB each, all different (`a.bin`, `b.bin`, …, in the order the import stores them).
+fn big_files(n: u8, mib: usize) -> Vec<(String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let name = format!("{}.bin", char::from(b'a' + i));
+            (name, vec![i; mib << 20])
+        })
+        .collect()
+}
+
+/// The files a SCORM package keeps count against the course's storage limit as they are stored: a package
+/// whose files go past it is refused naming the limit, and what it had stored so far (more than one batch
+/// of the content store's writes) is taken out again. Without the count the import succeeded, 45 MiB in a
+/// course limited to 40.
+#[tokio::test]
+async fn a_package_whose_kept_files_go_past_the_course_limit_is_refused_and_leaves_nothing() {
+    let app = TestApp::spawn_with(|c| c.uploads.max_course_bytes = 40 << 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.zip");
+    scorm_with_files(&path, &big_files(5, 9));
+    let before = app.stored_hashes().await;
+    let err = packages::import(&app.app, &path, None, false)
+        .await
+        .expect_err("45 MiB of files in a course limited to 40 MiB");
+    assert_eq!(err.code(), "too_large", "{err}");
+    assert!(
+        err.to_string().contains("40 MiB") && err.to_string().contains("max_course_bytes"),
+        "{err}"
+    );
+    assert_eq!(course_count(&app).await, 0, "no half-imported course");
+    assert_eq!(app.stored_hashes().await, before, "no blob left behind");
+
+    // Within the limit, the same kind of package imports, and its files then count for attachments too:
+    // 36 MiB kept leaves no room for a 5 MiB PDF.
+    let owner = app.user(Role::Instructor).await;
+    let path = dir.path().join("fits.zip");
+    scorm_with_files(&path, &big_files(4, 9));
+    let report = packages::import(&app.app, &path, Some(owner.email.clone()), false)
+        .await
+        .unwrap();
+    assert_eq!(report.package_files, 6);
+    let course = report.course_id;
+    let lesson: i64 = app
+        .app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT id FROM lessons WHERE course_id = ?1",
+                [course],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(5 << 20, b'x');
+    crate::common::assert_error(
+        app.upload(&owner, lesson, "notes.pdf", pdf).await,
+        413,
+        "too_large",
+    )
+    .await;
+}
+
+/// A package that fails half-way through storing its kept files (here a file over the per-file limit, after
+/// more than a batch of others were written to the content store) leaves no blob behind: before, the files
+/// stored before the bad one stayed in the store with nothing referring to them.
+#[tokio::test]
+async fn a_package_failing_half_way_through_its_files_leaves_no_orphan_blobs() {
+    let app = TestApp::spawn_with(|c| c.uploads.max_file_bytes = 10 << 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.zip");
+    let mut files = big_files(4, 9);
+    files.push(("z-too-big.bin".to_owned(), vec![7; 11 << 20]));
+    scorm_with_files(&path, &files);
+    let before = app.stored_hashes().await;
+    let err = packages::import(&app.app, &path, None, false)
+        .await
+        .expect_err("a file over the per-file limit");
+    assert_eq!(err.code(), "too_large", "{err}");
+    assert!(err.to_string().contains("z-too-big.bin"), "{err}");
+    assert_eq!(course_count(&app).await, 0);
+    assert_eq!(app.stored_hashes().await, before, "no blob left behind");
+}

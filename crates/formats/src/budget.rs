@@ -111,6 +111,17 @@ impl Budget {
         Err(self.too_many_nodes(name))
     }
 
+    /// Charges `n` database rows read from `name` (a Kolibri channel), against the same count as XML nodes.
+    pub fn rows(&self, n: u64, name: &str) -> Result<()> {
+        if charge(&self.xml_nodes, n, self.limits.max_package_xml_nodes) {
+            return Ok(());
+        }
+        Err(too_large(format!(
+            "this package has more than {} rows and XML elements to read (the last in {name})",
+            self.limits.max_package_xml_nodes
+        )))
+    }
+
     fn too_many_nodes(&self, name: &str) -> Error {
         too_large(format!(
             "this package has more than {} XML elements to read (the last in {name})",

@@ -5,7 +5,7 @@
 //! when the package has one) become quiz lessons through [`crate::quiz::qti1`]; LTI links, question banks and
 //! other activities are reported as skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use roxmltree::Node;
 
@@ -160,6 +160,7 @@ pub fn read(source: &Source, manifest_text: &str) -> Result<Package> {
         });
     }
     modules.retain(|m| !m.lessons.is_empty());
+    dedup(&mut skipped);
     if modules.is_empty() {
         return Err(bad(format!(
             "the cartridge has no pages, links, discussions or quizzes to import{}",
@@ -532,7 +533,11 @@ fn rewrite_filebase(
 
 /// Replaces each link that starts with `marker` by an `sc-file:` placeholder for the package file `resolve`
 /// finds for its (percent-decoded) rest, collecting those files; a link to a missing file becomes `#missing`
-/// and `resolve`'s reason goes to `skipped`.
+/// and `resolve`'s reason goes to `skipped` (once per page; the reader removes repeats across pages with
+/// [`dedup`]).
+///
+/// Linear in the page: a page may hold hundreds of thousands of links, so the files and reasons already met
+/// are kept in sets, not looked for in the lists.
 pub(super) fn rewrite_links(
     html: &str,
     marker: &str,
@@ -541,6 +546,8 @@ pub(super) fn rewrite_links(
 ) -> (String, Vec<String>) {
     let mut out = String::with_capacity(html.len());
     let mut files = Vec::new();
+    let mut listed = HashSet::new();
+    let mut reported = HashSet::new();
     let mut rest = html;
     while let Some(i) = rest.find(marker) {
         out.push_str(&rest[..i]);
@@ -553,12 +560,12 @@ pub(super) fn rewrite_links(
             Ok(path) => {
                 out.push_str("sc-file:");
                 out.push_str(&path);
-                if !files.contains(&path) {
+                if listed.insert(path.clone()) {
                     files.push(path);
                 }
             }
             Err(reason) => {
-                if !skipped.contains(&reason) {
+                if reported.insert(reason.clone()) {
                     skipped.push(reason);
                 }
                 out.push_str("#missing");
@@ -568,6 +575,13 @@ pub(super) fn rewrite_links(
     }
     out.push_str(rest);
     (out, files)
+}
+
+/// Removes repeated reasons from a reader's `skipped`, keeping the first of each in its place: one pass with a
+/// set, where checking the list before each push would cost its square.
+pub(super) fn dedup(skipped: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    skipped.retain(|s| seen.insert(s.clone()));
 }
 
 fn percent_decode(s: &str) -> String {

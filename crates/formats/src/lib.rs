@@ -1,12 +1,14 @@
 //! Reading course packages: SmartCourse's own format, IMS Common Cartridge, SCORM, Moodle course backups and
-//! Open edX OLX exports, from a folder or an archive, into a [`Package`] outline; and subtitle files
-//! ([`subtitles`]). No database, no server: the SmartCourse application imports what these readers return.
+//! Open edX OLX exports, from a folder or an archive, and Kolibri channels (an SQLite database, opened
+//! read-only and defensively: [`kolibri`]), into a [`Package`] outline; and subtitle files ([`subtitles`]). No
+//! server and none of SmartCourse's own data: the SmartCourse application imports what these readers return.
 //!
 //! A crate of its own so the readers, which take files from anyone, can be fuzzed with `cargo fuzz` (see
 //! `fuzz/`) without building the whole application under the fuzzer's instrumentation.
 
 pub mod budget;
 pub mod cc;
+pub mod kolibri;
 pub mod moodle;
 pub mod native;
 pub mod olx;
@@ -92,8 +94,9 @@ pub struct Limits {
     /// thousand lessons naming one file a thousand times does not.
     pub max_package_reads: u64,
     /// Most XML nodes (elements and their text) parsed from a package's manifests and pages, with each Open
-    /// edX block visited counting one more. Default 5,000,000: a parsed node takes about 64 bytes, so the
-    /// largest document fits in about 320 MiB; a large real Moodle backup has a few hundred thousand.
+    /// edX block visited and each Kolibri database row read counting one more. Default 5,000,000: a parsed
+    /// node takes about 64 bytes, so the largest document fits in about 320 MiB; a large real Moodle backup
+    /// has a few hundred thousand.
     pub max_package_xml_nodes: u64,
     /// Most lessons a package may make. Default 50,000: a large course has hundreds, and the largest Kolibri
     /// channels tens of thousands.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use roxmltree::{Document, Node};
 
-use crate::cc::{child, children, html_block, rewrite_links};
+use crate::cc::{child, children, dedup, html_block, rewrite_links};
 use crate::scorm::plain_text;
 use crate::{Error, Result};
 use crate::{Package, PackageLesson, PackageModule, Source};
@@ -30,6 +30,56 @@ fn value(n: Node<'_, '_>, name: &str) -> Option<String> {
 fn parse<'i>(source: &Source, path: &str, text: &'i mut String) -> Result<Document<'i>> {
     *text = source.read_text(path)?;
     source.parse_xml(text, path)
+}
+
+/// An activity's files, found by what a `@@PLUGINFILE@@` link names: the file's path and name, else (a link
+/// written by hand, or a path changed since) its name alone, the first file of that name. Built once per page
+/// or activity, so each link costs a lookup rather than a pass over the files: a page linking each of
+/// thousands of files would otherwise cost their square.
+struct Linkable {
+    files: Vec<BackupFile>,
+    by_path: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Linkable {
+    fn new(files: Vec<BackupFile>) -> Linkable {
+        let mut by_path = HashMap::new();
+        let mut by_name = HashMap::new();
+        for (i, f) in files.iter().enumerate() {
+            let path = format!("{}{}", f.path, f.name);
+            by_path
+                .entry(path.trim_start_matches('/').to_owned())
+                .or_insert(i);
+            by_name.entry(f.name.clone()).or_insert(i);
+        }
+        Linkable {
+            files,
+            by_path,
+            by_name,
+        }
+    }
+
+    /// The file a link's (decoded) path names. Moodle file names hold no `/`, so the fallback compares the
+    /// link's last segment.
+    fn find(&self, decoded: &str) -> Option<&BackupFile> {
+        let last = decoded.rsplit('/').next().unwrap_or(decoded);
+        let i = self
+            .by_path
+            .get(decoded)
+            .or_else(|| self.by_name.get(last))?;
+        self.files.get(*i)
+    }
+}
+
+/// An activity's files of one `filearea`, grouped by the item (book chapter, lesson page) they belong to, in
+/// one pass: looking for each item's files among all of them would cost items × files.
+fn by_item(files: &[BackupFile], area: &str) -> HashMap<String, Vec<BackupFile>> {
+    let mut out: HashMap<String, Vec<BackupFile>> = HashMap::new();
+    for f in files.iter().filter(|f| f.filearea == area) {
+        out.entry(f.itemid.clone()).or_default().push(f.clone());
+    }
+    out
 }
 
 /// A file of the backup, from `files.xml`.
@@ -187,6 +237,7 @@ pub fn read(source: &Source) -> Result<Package> {
         });
     }
     modules.retain(|m| !m.lessons.is_empty());
+    dedup(&mut reader.skipped);
     let key = value(info, "original_site_identifier_hash")
         .zip(value(info, "original_course_id"))
         .map(|(site, course)| format!("moodle:{site}:{course}"));
@@ -283,10 +334,9 @@ impl Reader<'_> {
     fn attach(&mut self, file: &BackupFile) -> Option<String> {
         let path = file.stored_at();
         if !self.source.contains(&path) {
-            let reason = format!("{} is missing from the backup", file.name);
-            if !self.skipped.contains(&reason) {
-                self.skipped.push(reason);
-            }
+            // Repeats are removed once, at the end (`dedup`).
+            self.skipped
+                .push(format!("{} is missing from the backup", file.name));
             return None;
         }
         self.file_names.insert(path.clone(), file.name.clone());
@@ -294,24 +344,24 @@ impl Reader<'_> {
     }
 
     /// HTML with its `@@PLUGINFILE@@` links pointing at the attachments they name (among `files`).
-    fn html(&mut self, html: &str, files: &[BackupFile]) -> (String, Vec<String>) {
+    fn html(&mut self, html: &str, files: &Linkable) -> (String, Vec<String>) {
         let mut skipped = std::mem::take(&mut self.skipped);
         let mut names = BTreeMap::new();
-        let (out, attached) = rewrite_links(html, "@@PLUGINFILE@@", &mut skipped, |decoded| {
-            let found = files
-                .iter()
-                .find(|f| format!("{}{}", f.path, f.name).trim_start_matches('/') == decoded)
-                .or_else(|| files.iter().find(|f| decoded.ends_with(&f.name)));
-            match found {
-                Some(f) if self.source.contains(&f.stored_at()) => {
-                    names.insert(f.stored_at(), f.name.clone());
-                    Ok(f.stored_at())
-                }
-                _ => Err(format!(
-                    "{decoded} (linked from a page) is missing from the backup"
-                )),
-            }
-        });
+        let (out, attached) =
+            rewrite_links(
+                html,
+                "@@PLUGINFILE@@",
+                &mut skipped,
+                |decoded| match files.find(decoded) {
+                    Some(f) if self.source.contains(&f.stored_at()) => {
+                        names.insert(f.stored_at(), f.name.clone());
+                        Ok(f.stored_at())
+                    }
+                    _ => Err(format!(
+                        "{decoded} (linked from a page) is missing from the backup"
+                    )),
+                },
+            );
         self.skipped = skipped;
         self.file_names.extend(names);
         (html_block(&out), attached)
@@ -352,6 +402,7 @@ impl Reader<'_> {
             return Ok(Vec::new());
         };
         let files = self.activity_files(dir)?;
+        let linkable = Linkable::new(files.clone());
         let name = value(node, "name").unwrap_or_else(|| title.to_owned());
         let intro = value(node, "intro").unwrap_or_default();
         let lesson = |title: String, body: String, attachments: Vec<String>| PackageLesson {
@@ -369,11 +420,11 @@ impl Reader<'_> {
         Ok(match module {
             "page" => {
                 let content = value(node, "content").unwrap_or_default();
-                let (body, attached) = self.html(&content, &files);
+                let (body, attached) = self.html(&content, &linkable);
                 vec![lesson(name, body, attached)]
             }
             "label" => {
-                let (body, attached) = self.html(&intro, &files);
+                let (body, attached) = self.html(&intro, &linkable);
                 // A label's name is its text, cut; a shorter title reads better in the lesson list.
                 let mut short: String = plain_text(&intro)
                     .replace('\\', "")
@@ -400,14 +451,11 @@ impl Reader<'_> {
                     })
                     .collect();
                 chapters.sort_by_key(|(n, _)| *n);
+                let mut by_chapter = by_item(&files, "chapter");
                 let mut out = Vec::new();
                 for (_, c) in chapters {
-                    let id = c.attribute("id").unwrap_or_default().to_owned();
-                    let own: Vec<BackupFile> = files
-                        .iter()
-                        .filter(|f| f.filearea == "chapter" && f.itemid == id)
-                        .cloned()
-                        .collect();
+                    let id = c.attribute("id").unwrap_or_default();
+                    let own = Linkable::new(by_chapter.remove(id).unwrap_or_default());
                     let (body, attached) =
                         self.html(&value(c, "content").unwrap_or_default(), &own);
                     let chapter =
@@ -423,7 +471,7 @@ impl Reader<'_> {
             "lesson" => self.lesson_pages(node, &name, &files),
             "url" => {
                 let url = value(node, "externalurl").unwrap_or_default();
-                let (intro, attached) = self.html(&intro, &files);
+                let (intro, attached) = self.html(&intro, &linkable);
                 let link = format!(
                     "[{}]({})",
                     name.replace(['[', ']'], ""),
@@ -442,8 +490,9 @@ impl Reader<'_> {
                         attached.push(p);
                     }
                 }
-                let (intro, mut linked) = self.html(&intro, &files);
-                linked.retain(|p| !attached.contains(p));
+                let (intro, mut linked) = self.html(&intro, &linkable);
+                let kept: HashSet<&String> = attached.iter().collect();
+                linked.retain(|p| !kept.contains(p));
                 attached.extend(linked);
                 if attached.is_empty() && intro.trim().is_empty() {
                     self.skipped
@@ -498,15 +547,12 @@ impl Reader<'_> {
         }
         let mut out = Vec::new();
         let mut questions = 0;
+        let mut by_page = by_item(files, "page_contents");
         for p in ordered {
             match value(p, "qtype").as_deref() {
                 Some("20") => {
-                    let id = p.attribute("id").unwrap_or_default().to_owned();
-                    let own: Vec<BackupFile> = files
-                        .iter()
-                        .filter(|f| f.filearea == "page_contents" && f.itemid == id)
-                        .cloned()
-                        .collect();
+                    let id = p.attribute("id").unwrap_or_default();
+                    let own = Linkable::new(by_page.remove(id).unwrap_or_default());
                     let (body, attached) =
                         self.html(&value(p, "contents").unwrap_or_default(), &own);
                     let title = value(p, "title").unwrap_or_else(|| "Page".into());

@@ -174,16 +174,6 @@ impl Source {
         }
     }
 
-    /// [`Source::dir`] with the default limits: what `Source::Dir(root)` built when `Source` was an enum, kept
-    /// so its callers (the application's Kolibri reader) build unchanged.
-    #[expect(
-        non_snake_case,
-        reason = "stands in for the former enum variant `Source::Dir`, so callers keep compiling"
-    )]
-    pub fn Dir(root: PathBuf) -> Source {
-        Source::dir(root, &Limits::default())
-    }
-
     /// What reading this package has used, and its limits.
     pub fn budget(&self) -> &Budget {
         &self.budget
