@@ -198,6 +198,8 @@ impl TokenKeys {
             .ok()?
             .claims;
         Some((claims.sub.parse().ok()?, claims.ver))
+    }
+
     /// `message` signed for `ttl_secs`: the value of the web UI's flash cookie. Signed because the browser also
     /// sends this host's cookies to the package port, whose pages run course packages' scripts and may set
     /// cookies: an unsigned message could be planted there and shown as SmartCourse's own.

@@ -9,8 +9,8 @@
 //! `chart` lays out the students chart and `words` holds the `plural` and `when` template filters.
 
 mod admin;
-mod course_care;
 mod chart;
+mod course_care;
 pub(crate) mod flash;
 mod pages;
 mod password;
