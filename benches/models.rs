@@ -341,6 +341,8 @@ fn bench_tutor_http(full: bool, name: &str, file: &str) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = smartcourse::config::Config { data: dir.path().join("data"), ..Default::default() };
         config.log.level = "warn".into();
+        // A free port for the package pages too (server.packages_port), so two runs do not collide.
+        config.server.addr = "127.0.0.1:0".parse().unwrap();
         config.models.embedding = embedding;
         config.models.llm = llm;
         config.tutor.max_answer_tokens = if full { 128 } else { 8 };
