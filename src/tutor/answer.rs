@@ -129,8 +129,11 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         } else if p.quiz.any() {
             // No course sentences in place of a hint during a quiz.
             g.text
-        } else if found.coverage >= evidence::LEXICAL_MIN && refuses(&g.text) {
-            // A small model copying "not covered" when the course plainly answers: show the course instead.
+        } else if found.coverage >= evidence::LEXICAL_MIN
+            && (refuses(&g.text) || says_nothing(&g.text))
+        {
+            // A small model copying "not covered" when the course plainly answers, or writing only citation
+            // marks or a source's label ("[1] [2] [3]"): show the course instead.
             let text = from_evidence(&hits, &found);
             let _ = tx.send(TutorEvent::Replace(text.clone())).await;
             text
@@ -250,6 +253,29 @@ fn evidence_items(hits: &[Hit], found: &Evidence) -> Vec<EvidenceItem> {
 }
 
 /// Whether an answer says the course does not cover the question (the phrases small models copy).
+/// Whether an answer holds fewer than three words outside brackets, and no sum or fraction: citation marks and source labels only
+/// ("[1] [2] [3]", "[1] Normans, part 1"), which a small model writes when it copies the prompt's layout
+/// (`cargo bench --bench tutor` showed it on a third of the demo course's questions).
+fn says_nothing(answer: &str) -> bool {
+    let mut depth = 0usize;
+    let mut outside = String::new();
+    for c in answer.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => outside.push(c),
+            _ => {}
+        }
+    }
+    let words = outside
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .count();
+    // A sum or a fraction is an answer however short ("2/5").
+    let math = outside.contains(['/', '=', '+']);
+    words < 3 && !math
+}
+
 fn refuses(answer: &str) -> bool {
     let a = answer.to_lowercase();
     [
@@ -438,6 +464,20 @@ mod tests {
         assert!(refuses("The course material does not cover it."));
         assert!(refuses("I could not find this in the sources."));
         assert!(!refuses("A third is one of 3 equal parts [1]."));
+    }
+
+    #[test]
+    fn an_answer_of_citation_marks_or_a_label_says_nothing() {
+        assert!(says_nothing("[1] [2] [3]"));
+        assert!(says_nothing("[1] Normans, part 1"));
+        assert!(says_nothing(""));
+        assert!(says_nothing(
+            "[1] (Taking Care of the Course) practice swing."
+        ));
+        assert!(!says_nothing("A quarter is a fraction. [1]"));
+        assert!(!says_nothing("The denominator is 6."));
+        assert!(!says_nothing("1/5 + 2/5 = 3/5 [1]"));
+        assert!(!says_nothing("2/5"));
     }
 
     #[test]
