@@ -81,6 +81,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "classroom_answers",
         sql: include_str!("migrations/0012_classroom_answers.sql"),
     },
+    Migration {
+        version: 13,
+        name: "quiz_versions",
+        sql: include_str!("migrations/0013_quiz_versions.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

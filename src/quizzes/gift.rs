@@ -3,8 +3,9 @@
 //! attempts, shuffling, drawing) stay with the lesson, so exporting a quiz and importing the file again into
 //! the same lesson gives the same quiz.
 //!
-//! Replacing the questions of a quiz that students have attempted would show their earlier attempts against
-//! questions they never saw, so it is refused (409 `quiz_has_attempts`) unless the caller forces it.
+//! Replacing the questions of a quiz that students have attempted is refused (409 `quiz_has_attempts`) unless
+//! the caller forces it: the teacher's figures would then mix two versions. The attempts themselves keep the
+//! version they were started on (`quiz_versions`), open ones included.
 
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;

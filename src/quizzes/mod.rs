@@ -4,9 +4,11 @@
 //!
 //! - A lesson with a quiz (`quizzes`, the [`Quiz`] as JSON) is a quiz lesson. Package imports set it
 //!   ([`set_quiz`]) with the lesson.
-//! - [`start`] opens an attempt (or resumes the open one) with a random seed, kept with it: the student's view
-//!   ([`AttemptView`]) is [`Quiz::view`] of that seed, so it renders the same after a restart, and holds no
-//!   answer, no fraction and no answer feedback: those types have no field for them.
+//! - [`start`] opens an attempt (or resumes the open one) with a random seed and a copy of the quiz as it is
+//!   then (`quiz_versions`), both kept with it: the student's view ([`AttemptView`]) is [`Quiz::view`] of that
+//!   copy and seed, so it renders the same after a restart or an edit of the quiz, and holds no answer, no
+//!   fraction and no answer feedback: those types have no field for them. Grading, results, marking and the
+//!   teacher's figures read the attempt's copy too, so a result never changes meaning when the quiz is edited.
 //! - [`save`] keeps answers as the student goes; [`submit`] grades them ([`grade_quiz`]) and stores every grade,
 //!   the attempt's result and a `quiz.attempted` event (and `quiz.passed` when it passes, which completes the
 //!   lesson through `learning`'s subscriber) in one transaction.
@@ -153,6 +155,12 @@ fn require_student(conn: &Connection, actor: &Actor, course_id: i64) -> Result<i
     }
 }
 
+/// The quiz attempt `a` was started on (404 when it is gone): what it shows, grades and reports against,
+/// whatever the teacher changed since.
+fn attempt_quiz(conn: &Connection, a: &store::AttemptRow) -> Result<Quiz> {
+    store::attempt_quiz(conn, a)?.ok_or(Error::NotFound)
+}
+
 fn new_seed() -> Result<u64> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b)
@@ -214,7 +222,7 @@ pub fn start(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<AttemptV
     let (course, quiz) = readable_quiz(tx, actor, lesson_id)?;
     let user = require_student(tx, actor, course.id)?;
     if let Some(open) = store::open_attempt(tx, user, lesson_id)? {
-        return view_of(tx, &quiz, &open);
+        return view_of(tx, &attempt_quiz(tx, &open)?, &open);
     }
     let used = store::attempts_of(tx, user, lesson_id)?.len() as u32;
     if quiz.max_attempts.is_some_and(|max| used >= max) {
@@ -223,7 +231,7 @@ pub fn start(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<AttemptV
             message: format!("you have used all {used} attempts this quiz allows").into(),
         });
     }
-    let id = store::insert_attempt(tx, user, lesson_id, new_seed()?)?;
+    let id = store::insert_attempt(tx, user, lesson_id, new_seed()?, &quiz)?;
     let attempt = store::attempt(tx, id)?.ok_or(Error::NotFound)?;
     tracing::info!(
         attempt.id = id,
@@ -244,8 +252,9 @@ fn own_open_attempt(
     let a = store::attempt(conn, attempt_id)?
         .filter(|a| a.user_id == user)
         .ok_or(Error::NotFound)?;
-    let (course, quiz) = readable_quiz(conn, actor, a.lesson_id)?;
+    let (course, _) = readable_quiz(conn, actor, a.lesson_id)?;
     require_student(conn, actor, course.id)?;
+    let quiz = attempt_quiz(conn, &a)?;
     if a.submitted_at.is_some() {
         return Err(Error::Conflict {
             code: "attempt_submitted",
@@ -257,10 +266,10 @@ fn own_open_attempt(
 
 /// The open attempt of the calling student at the quiz of `lesson_id`, read only (404 when there is none).
 pub fn resume(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<AttemptView> {
-    let (course, quiz) = readable_quiz(conn, actor, lesson_id)?;
+    let (course, _) = readable_quiz(conn, actor, lesson_id)?;
     let user = require_student(conn, actor, course.id)?;
     let open = store::open_attempt(conn, user, lesson_id)?.ok_or(Error::NotFound)?;
-    view_of(conn, &quiz, &open)
+    view_of(conn, &attempt_quiz(conn, &open)?, &open)
 }
 
 /// The view of the caller's own open attempt `attempt_id` (what a submitted form answers).
@@ -363,10 +372,11 @@ pub fn result(conn: &Connection, actor: &Actor, attempt_id: i64) -> Result<Attem
     let a = store::attempt(conn, attempt_id)?.ok_or(Error::NotFound)?;
     let mine = actor.user_id() == Some(a.user_id);
     // Someone else's attempt in a course they may not read: 404, not 403, so ids tell outsiders nothing.
-    let (course, quiz) = match readable_quiz(conn, actor, a.lesson_id) {
+    let (course, _) = match readable_quiz(conn, actor, a.lesson_id) {
         Err(Error::Forbidden) if !mine => return Err(Error::NotFound),
         other => other?,
     };
+    let quiz = attempt_quiz(conn, &a)?;
     if !mine && !courses::may_edit(actor, &course) {
         return Err(Error::NotFound);
     }
@@ -486,7 +496,7 @@ fn spaced_words(text: &str) -> String {
 /// The quizzes `user` has an attempt open at in `course_id` (see [`OpenQuizzes`]).
 pub fn open_for_tutor(conn: &Connection, user: i64, course_id: i64) -> Result<OpenQuizzes> {
     let mut stmt = conn.prepare(
-        "SELECT a.lesson_id, l.title FROM quiz_attempts a
+        "SELECT a.id, l.title FROM quiz_attempts a
            JOIN quizzes q ON q.lesson_id = a.lesson_id
            JOIN lessons l ON l.id = a.lesson_id
           WHERE a.user_id = ?1 AND a.submitted_at IS NULL AND q.course_id = ?2",
@@ -497,9 +507,14 @@ pub fn open_for_tutor(conn: &Connection, user: i64, course_id: i64) -> Result<Op
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = OpenQuizzes::default();
-    for (lesson, title) in open {
+    for (attempt, title) in open {
         out.titles.push(title);
-        if let Some(quiz) = quiz_of(conn, lesson)? {
+        // The answers of the version the student is answering, which may differ from the quiz now.
+        let quiz = match store::attempt(conn, attempt)? {
+            Some(a) => store::attempt_quiz(conn, &a)?,
+            None => None,
+        };
+        if let Some(quiz) = quiz {
             for q in &quiz.questions {
                 hidden_answers(q, &mut out.answers);
             }

@@ -644,3 +644,92 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     );
     rows
 }
+
+/// An attempt is graded, shown and reported against the quiz it was started on: a teacher's forced new GIFT
+/// file while it is open changes nothing for it, and the next attempt gets the new questions.
+#[tokio::test]
+async fn an_open_attempt_keeps_the_quiz_it_was_started_on() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, teacher, student) = course(&app).await;
+    let origin = app.base.clone();
+    let r = post_gift(&app, lesson, &teacher, &origin, GIFT, false).await;
+    assert_eq!(r.status(), 303);
+    let start = || async {
+        json_of(
+            app.send(
+                Method::POST,
+                &format!("/api/lessons/{lesson}/quiz/attempts"),
+                Some(&student.token),
+                None,
+            )
+            .await,
+            201,
+        )
+        .await
+    };
+    let view = start().await;
+    let attempt = view["attempt_id"].as_i64().unwrap();
+
+    // Mid-attempt, the teacher replaces the questions: 2 + 2 becomes 3 + 3, Paris is no longer right.
+    let edited = GIFT
+        .replace("2 + 2", "3 + 3")
+        .replace("{#4}", "{#6}")
+        .replace("=Paris ~Lyon", "~Paris =Lyon");
+    let r = post_gift(&app, lesson, &teacher, &origin, &edited, true).await;
+    assert_eq!(r.status(), 303);
+
+    // Resuming shows the old questions; submitting the old right answers scores them right.
+    let resumed = start().await;
+    assert_eq!(resumed["attempt_id"], attempt);
+    assert!(resumed.to_string().contains("2 + 2"), "{resumed}");
+    assert!(!resumed.to_string().contains("3 + 3"), "{resumed}");
+    let result = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/quiz-attempts/{attempt}/submit"),
+            Some(&student.token),
+            Some(&right_answers(&view)),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(result["score"], 2.0, "{result}");
+    let sum = result["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["prompt"].as_str().unwrap().contains("How much"))
+        .unwrap();
+    assert_eq!(sum["prompt"], "How much is 2 + 2?");
+    assert_eq!(sum["correct"], true);
+
+    // Its result page, and the teacher's figures, read the same version.
+    let (status, html) = page(&app, &format!("/quiz-attempts/{attempt}"), &student).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("2 + 2") && !html.contains("3 + 3"), "{html}");
+    let report = json_of(
+        app.send(
+            Method::GET,
+            &format!("/api/lessons/{lesson}/quiz/report"),
+            Some(&teacher.token),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let capital = report["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["title"] == "capital")
+        .unwrap();
+    assert_eq!(capital["right"], 1, "{report}");
+
+    // A new attempt gets the new version.
+    let next = start().await;
+    assert_ne!(next["attempt_id"], attempt);
+    assert!(next.to_string().contains("3 + 3"), "{next}");
+    assert!(!next.to_string().contains("2 + 2"), "{next}");
+}
