@@ -154,5 +154,13 @@ fn settings(quiz: &Quiz) -> Vec<String> {
     if let Some(n) = quiz.draw {
         out.push(format!("{n} question(s) drawn for each attempt"));
     }
+    for g in &quiz.groups {
+        out.push(format!(
+            "{} of the {} question(s) of the group “{}” drawn for each attempt",
+            g.draw,
+            g.questions.len(),
+            g.title
+        ));
+    }
     out
 }
