@@ -708,6 +708,9 @@ async fn an_open_attempt_keeps_the_quiz_it_was_started_on() {
     let (status, html) = page(&app, &format!("/quiz-attempts/{attempt}"), &student).await;
     assert_eq!(status, 200);
     assert!(html.contains("2 + 2") && !html.contains("3 + 3"), "{html}");
+    // Scores read as a person writes them ("2 of 3 points", not "2.0 of 3.0 point(s)").
+    assert!(html.contains("2 of 3 points"), "{html}");
+    assert!(html.contains("<small>1 / 1,"), "{html}");
     let report = json_of(
         app.send(
             Method::GET,
@@ -732,4 +735,10 @@ async fn an_open_attempt_keeps_the_quiz_it_was_started_on() {
     assert_ne!(next["attempt_id"], attempt);
     assert!(next.to_string().contains("3 + 3"), "{next}");
     assert!(!next.to_string().contains("2 + 2"), "{next}");
+    let (_, html) = page(&app, &format!("/lessons/{lesson}/quiz"), &student).await;
+    assert!(
+        html.contains("· 3 points") && html.contains("(1 point)"),
+        "{html}"
+    );
+    assert!(!html.contains(".0 point"), "{html}");
 }
