@@ -168,13 +168,40 @@ fn new_seed() -> Result<u64> {
     Ok(u64::from_le_bytes(b))
 }
 
-/// The student's view with its texts sanitised: they come from packages and teachers.
+/// Package or teacher HTML as a student sees it: sanitised, then its TeX (`\(…\)`, `\[…\]`, `$$…$$`; not
+/// single dollars, which quizzes use for prices) typeset as MathML, as lessons are. The MathML is made after
+/// the cleaning, which has no MathML on its list, and from the cleaned text, so nothing the cleaning took out
+/// comes back; the pages show these texts as they are, with no second cleaning.
+fn shown_html(html: &str) -> String {
+    courses::math::typeset_html(&courses::render::clean_html(html), false)
+}
+
+/// A fill-in-the-blanks prompt as shown: typeset unless a formula holds a gap's marker, which the page replaces
+/// with the gap's number and must find as written (the TeX then stays as written).
+fn shown_gap_prompt(html: &str) -> String {
+    let cleaned = courses::render::clean_html(html);
+    let gap_in_formula = courses::math::formula_spans(&cleaned)
+        .into_iter()
+        .any(|r| cleaned[r].contains("[["));
+    if gap_in_formula {
+        cleaned
+    } else {
+        courses::math::typeset_html(&cleaned, false)
+    }
+}
+
+/// The student's view with its texts sanitised and their formulas typeset: they come from packages and
+/// teachers. A gap's choices stay plain (they are a drop-down's options, which hold text only).
 fn clean_view(mut view: QuizView) -> QuizView {
     use smartcourse_formats::quiz::view::{GapKindView, KindView};
-    let clean = courses::render::clean_html;
+    let clean = shown_html;
     view.intro = clean(&view.intro);
     for q in &mut view.questions {
-        q.prompt = clean(&q.prompt);
+        q.prompt = if matches!(q.kind, KindView::FillBlanks { .. }) {
+            shown_gap_prompt(&q.prompt)
+        } else {
+            clean(&q.prompt)
+        };
         match &mut q.kind {
             KindView::SingleChoice { choices } | KindView::MultipleResponse { choices } => {
                 choices.iter_mut().for_each(|c| c.text = clean(&c.text));
@@ -186,7 +213,9 @@ fn clean_view(mut view: QuizView) -> QuizView {
             KindView::FillBlanks { gaps } => {
                 for g in gaps {
                     if let GapKindView::Choice { choices } = &mut g.kind {
-                        choices.iter_mut().for_each(|c| c.text = clean(&c.text));
+                        choices
+                            .iter_mut()
+                            .for_each(|c| c.text = courses::render::clean_html(&c.text));
                     }
                 }
             }
@@ -390,7 +419,6 @@ pub fn result(conn: &Connection, actor: &Actor, attempt_id: i64) -> Result<Attem
         .into_iter()
         .map(|r| (r.question_id.clone(), r))
         .collect();
-    let clean = courses::render::clean_html;
     let questions: Vec<QuestionResult> = quiz
         .attempt_questions(a.seed)
         .into_iter()
@@ -398,14 +426,18 @@ pub fn result(conn: &Connection, actor: &Actor, attempt_id: i64) -> Result<Attem
             let row = answers.get(&q.id);
             QuestionResult {
                 question_id: q.id.clone(),
-                prompt: clean(&q.prompt),
+                prompt: if matches!(q.kind, QuestionKind::FillBlanks { .. }) {
+                    shown_gap_prompt(&q.prompt)
+                } else {
+                    shown_html(&q.prompt)
+                },
                 points: q.points,
                 score: row.and_then(|r| r.score).unwrap_or(0.0),
                 correct: row.and_then(|r| r.correct).unwrap_or(false),
                 needs_marking: row.is_some_and(|r| r.needs_marking),
                 response: row.and_then(|r| r.response.clone()),
                 feedback: row
-                    .map(|r| r.feedback.iter().map(|f| clean(f)).collect())
+                    .map(|r| r.feedback.iter().map(|f| shown_html(f)).collect())
                     .unwrap_or_default(),
             }
         })

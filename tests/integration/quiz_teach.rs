@@ -742,3 +742,92 @@ async fn an_open_attempt_keeps_the_quiz_it_was_started_on() {
     );
     assert!(!html.contains(".0 point"), "{html}");
 }
+
+/// TeX in a quiz is typeset as MathML as in lessons, in the prompt, the choices and (after submitting) the
+/// feedback, on the pages as in the API; and a hidden answer stays hidden.
+#[tokio::test]
+async fn formulas_in_quizzes_are_mathml_and_hide_no_answer() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, teacher, student) = course(&app).await;
+    let gift = r"::half::What is \(\frac\{1\}\{2\} + \frac\{1\}\{2\}\)? {=\(1\) ~\(2\)#Not \(2\).}
+
+::pi::What is the constant \(\pi\) in \(A = \pi r^2\) called? {=Archimedes' constant#\(\pi\) is Archimedes' constant.}
+";
+    let r = post_gift(&app, lesson, &teacher, &app.base, gift, false).await;
+    assert_eq!(r.status(), 303);
+    let view = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/lessons/{lesson}/quiz/attempts"),
+            Some(&student.token),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let text = view.to_string();
+    assert!(
+        !text.contains("\\\\frac") && !text.contains("\\\\("),
+        "{text}"
+    );
+    assert!(text.contains("<mfrac>"), "{text}");
+    assert!(!text.contains("Archimedes"), "{text}");
+    let half = view["quiz"]["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["title"] == "half")
+        .unwrap()
+        .clone();
+    let choices = half["kind"]["choices"].as_array().unwrap();
+    assert!(
+        choices
+            .iter()
+            .all(|c| c["text"].as_str().unwrap().contains("<math")),
+        "{half}"
+    );
+
+    // The page shows the same MathML, with no answer in it.
+    let (status, html) = page(&app, &format!("/lessons/{lesson}/quiz"), &student).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<mfrac>") && html.contains("<math"), "{html}");
+    assert!(
+        !html.contains("\\frac") && !html.contains("Archimedes"),
+        "{html}"
+    );
+
+    // After submitting, the feedback's formulas are typeset too.
+    let wrong = choices
+        .iter()
+        .find(|c| c["text"].as_str().unwrap().contains("<mn>2</mn>"))
+        .unwrap()["id"]
+        .clone();
+    let attempt = view["attempt_id"].as_i64().unwrap();
+    let answers =
+        json!({"answers": {half["id"].as_str().unwrap(): {"type": "choice", "choice": wrong}}});
+    let result = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/quiz-attempts/{attempt}/submit"),
+            Some(&student.token),
+            Some(&answers),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let fb = result["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["question_id"] == half["id"])
+        .unwrap()["feedback"]
+        .to_string();
+    assert!(fb.contains("Not <math"), "{fb}");
+    let (_, html) = page(&app, &format!("/quiz-attempts/{attempt}"), &student).await;
+    assert!(
+        html.contains("<mfrac>") && html.contains("Not <math"),
+        "{html}"
+    );
+}
