@@ -67,8 +67,8 @@ pub fn replace_questions(
         return Err(Error::Conflict {
             code: "quiz_has_attempts",
             message: format!(
-                "students have made {attempts} attempt(s) at this quiz; replacing its questions would show \
-                 those attempts against questions they never saw"
+                "students have made {attempts} attempt(s) at this quiz; replacing its questions would mix \
+                 two versions in its figures (the attempts keep the questions they were started on)"
             )
             .into(),
         });

@@ -18,11 +18,13 @@
 //!
 //! - [`teacher`] holds what the course's teachers do with a quiz: the figures, the essays to mark, the marks.
 //! - [`results`] lists every attempt per student, with each question's score, as JSON or CSV.
+//! - [`edit`] changes a question, or adds a single-choice one, from the teacher's page.
 //! - [`gift`] reads a quiz's questions from GIFT text and writes them back (the command line and the teacher's
 //!   page).
 //!
 //! Only students enrolled in the course take quizzes; the course's owner and admins see and mark them.
 
+pub mod edit;
 pub mod gift;
 pub mod results;
 pub mod routes;

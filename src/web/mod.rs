@@ -142,6 +142,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../assets/templates/teach_quiz.html"),
         ),
         (
+            "teach_quiz_question.html",
+            include_str!("../../assets/templates/teach_quiz_question.html"),
+        ),
+        (
             "teach_delete.html",
             include_str!("../../assets/templates/teach_delete.html"),
         ),

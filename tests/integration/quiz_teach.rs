@@ -831,3 +831,180 @@ async fn formulas_in_quizzes_are_mathml_and_hide_no_answer() {
         "{html}"
     );
 }
+
+/// The teacher edits a question's text, choices and right answer, and adds a single-choice question, in the
+/// browser; students and other teachers cannot, and bad forms change nothing.
+#[tokio::test]
+async fn teachers_edit_and_add_questions_in_the_browser_students_cannot() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, teacher, student) = course(&app).await;
+    let other_teacher = app.user(Role::Instructor).await;
+    let r = post_gift(&app, lesson, &teacher, &app.base, GIFT, false).await;
+    assert_eq!(r.status(), 303);
+    let before = quiz_of(&app, lesson).await.unwrap();
+    let edit = format!("/teach/lessons/{lesson}/quiz/questions/1");
+    let add = format!("/teach/lessons/{lesson}/quiz/questions");
+    let good = [
+        ("prompt", "Which city is the capital of France?"),
+        ("choice", "Paris"),
+        ("choice", "Lyon"),
+        ("choice", ""),
+        ("choice", "Nice"),
+        ("right", "1"),
+    ];
+    let new = [
+        ("prompt", "How much is 2 + 3?"),
+        ("choice", "4"),
+        ("choice", "5"),
+        ("right", "1"),
+    ];
+
+    // Crossing the boundary: a student, another teacher, another site's form.
+    for who in [&student, &other_teacher] {
+        assert_eq!(page(&app, &edit, who).await.0, 403);
+        let (status, _) = page(&app, &format!("{add}/new"), who).await;
+        assert_eq!(status, 403);
+        assert_eq!(post_form(&app, &edit, who, &good).await.status(), 403);
+        assert_eq!(post_form(&app, &add, who, &new).await.status(), 403);
+    }
+    let foreign = page_client()
+        .post(app.url(&edit))
+        .header("cookie", format!("smartcourse_token={}", teacher.token))
+        .header("origin", "http://evil.example")
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert_eq!(quiz_of(&app, lesson).await.unwrap(), before);
+
+    // Bad forms: 422 (404 for no such question), and nothing changes.
+    let no_right = &good[..5];
+    let one_choice = [("prompt", "x"), ("choice", "Paris"), ("right", "0")];
+    let two_right = [
+        ("prompt", "x"),
+        ("choice", "Paris"),
+        ("choice", "Lyon"),
+        ("right", "0"),
+        ("right", "1"),
+    ];
+    let same = [
+        ("prompt", "x"),
+        ("choice", "Paris"),
+        ("choice", "Paris"),
+        ("right", "0"),
+    ];
+    let no_prompt = [
+        ("prompt", "  "),
+        ("choice", "a"),
+        ("choice", "b"),
+        ("right", "0"),
+    ];
+    let odd_right = [
+        ("prompt", "x"),
+        ("choice", "a"),
+        ("choice", "b"),
+        ("right", "first"),
+    ];
+    for form in [
+        no_right,
+        &one_choice,
+        &two_right,
+        &same,
+        &no_prompt,
+        &odd_right,
+    ] {
+        let r = post_form(&app, &edit, &teacher, form).await;
+        assert_eq!(r.status(), 422, "{form:?}");
+        let r = post_form(&app, &add, &teacher, form).await;
+        assert_eq!(r.status(), 422, "{form:?}");
+    }
+    for n in ["0", "4", "x"] {
+        let path = format!("/teach/lessons/{lesson}/quiz/questions/{n}");
+        assert_eq!(
+            post_form(&app, &path, &teacher, &good).await.status(),
+            404,
+            "{n}"
+        );
+    }
+    assert_eq!(quiz_of(&app, lesson).await.unwrap(), before);
+
+    // The teacher's form shows the question; saving changes text, choices and the right one.
+    let (status, html) = page(&app, &edit, &teacher).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("What is the capital of France?") && html.contains("value=\"Marseille\"")
+    );
+    assert_eq!(post_form(&app, &edit, &teacher, &good).await.status(), 303);
+    let quiz = quiz_of(&app, lesson).await.unwrap();
+    let q = &quiz.questions[0];
+    assert_eq!(q.prompt, "Which city is the capital of France?");
+    let QuestionKind::SingleChoice { choices } = &q.kind else {
+        panic!("{q:?}")
+    };
+    let texts: Vec<(&str, f64)> = choices
+        .iter()
+        .map(|c| (c.text.as_str(), c.fraction))
+        .collect();
+    assert_eq!(texts, [("Paris", 0.0), ("Lyon", 1.0), ("Nice", 0.0)]);
+    assert_eq!(
+        choices[1].feedback, "Lyon is not the capital.",
+        "kept with its text"
+    );
+    assert_eq!(quiz.questions[1..], before.questions[1..]);
+
+    // A new single-choice question, which the next attempt grades.
+    assert_eq!(post_form(&app, &add, &teacher, &new).await.status(), 303);
+    let quiz = quiz_of(&app, lesson).await.unwrap();
+    assert_eq!(quiz.questions.len(), 4);
+    let view = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/lessons/{lesson}/quiz/attempts"),
+            Some(&student.token),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let shown = view["quiz"]["questions"].as_array().unwrap();
+    let added = shown
+        .iter()
+        .find(|q| q["prompt"] == "How much is 2 + 3?")
+        .unwrap();
+    let capital = shown.iter().find(|q| q["title"] == "capital").unwrap();
+    let pick = |q: &Value, text: &str| {
+        q["kind"]["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["text"] == text)
+            .unwrap()["id"]
+            .clone()
+    };
+    let answers = json!({"answers": {
+        added["id"].as_str().unwrap(): {"type": "choice", "choice": pick(added, "5")},
+        capital["id"].as_str().unwrap(): {"type": "choice", "choice": pick(capital, "Lyon")},
+    }});
+    let attempt = view["attempt_id"].as_i64().unwrap();
+    let result = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/quiz-attempts/{attempt}/submit"),
+            Some(&student.token),
+            Some(&answers),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let right: Vec<bool> = result["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["question_id"] == added["id"] || q["question_id"] == capital["id"])
+        .map(|q| q["correct"].as_bool().unwrap())
+        .collect();
+    assert_eq!(right, [true, true], "{result}");
+}
