@@ -185,8 +185,8 @@ pub(crate) enum QuizCommand {
     /// named after it, passing at half the points). The file is checked first: a mistake is reported with its
     /// line and nothing changes. A quiz already there keeps its settings (pass rule, attempts, shuffling).
     #[command(
-        after_help = "A quiz students have attempted is refused unless --force: their earlier \
-        attempts keep their scores and passes, but would be shown against the new questions."
+        after_help = "A quiz students have attempted is refused unless --force: its attempts, \
+        open ones too, keep the questions they were started on; new attempts get the new ones."
     )]
     ImportGift {
         /// Id of the lesson.

@@ -81,6 +81,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "classroom_answers",
         sql: include_str!("migrations/0012_classroom_answers.sql"),
     },
+    Migration {
+        version: 13,
+        name: "quiz_versions",
+        sql: include_str!("migrations/0013_quiz_versions.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {
@@ -204,6 +209,39 @@ mod tests {
         apply(&mut c, &newer).unwrap();
         let err = apply(&mut c, &newer[..1]).unwrap_err().to_string();
         assert!(err.contains("newer SmartCourse"), "{err}");
+    }
+
+    /// Attempts made before quiz versions existed get the quiz as it is when the migration runs (what they
+    /// were graded against until then).
+    #[test]
+    fn earlier_quiz_attempts_get_the_current_quiz_as_their_version() {
+        let mut c = Connection::open_in_memory().unwrap();
+        apply(&mut c, &MIGRATIONS[..12]).unwrap();
+        // With foreign keys off, the rows need no user, course or lesson.
+        c.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO quizzes VALUES (7, 1, '{\"title\":\"Q\"}', '2026-11-30T00:00:00Z');
+             INSERT INTO quiz_attempts (id, user_id, lesson_id, course_id, seed, started_at)
+                 VALUES (1, 1, 7, 1, 0, 'x'), (2, 2, 7, 1, 0, 'x'), (3, 1, 8, 1, 0, 'x');",
+        )
+        .unwrap();
+        run(&mut c).unwrap();
+        let rows: Vec<(i64, Option<String>)> = c
+            .prepare(
+                "SELECT a.id, v.quiz_json FROM quiz_attempts a
+                 LEFT JOIN quiz_versions v ON v.id = a.quiz_version_id ORDER BY a.id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let q = Some("{\"title\":\"Q\"}".to_owned());
+        assert_eq!(
+            rows,
+            [(1, q.clone()), (2, q), (3, None)],
+            "one version shared; none for a gone quiz"
+        );
     }
 
     #[test]

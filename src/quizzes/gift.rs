@@ -3,8 +3,9 @@
 //! attempts, shuffling, drawing) stay with the lesson, so exporting a quiz and importing the file again into
 //! the same lesson gives the same quiz.
 //!
-//! Replacing the questions of a quiz that students have attempted would show their earlier attempts against
-//! questions they never saw, so it is refused (409 `quiz_has_attempts`) unless the caller forces it.
+//! Replacing the questions of a quiz that students have attempted is refused (409 `quiz_has_attempts`) unless
+//! the caller forces it: the teacher's figures would then mix two versions. The attempts themselves keep the
+//! version they were started on (`quiz_versions`), open ones included.
 
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
@@ -66,8 +67,8 @@ pub fn replace_questions(
         return Err(Error::Conflict {
             code: "quiz_has_attempts",
             message: format!(
-                "students have made {attempts} attempt(s) at this quiz; replacing its questions would show \
-                 those attempts against questions they never saw"
+                "students have made {attempts} attempt(s) at this quiz; replacing its questions would mix \
+                 two versions in its figures (the attempts keep the questions they were started on)"
             )
             .into(),
         });
@@ -152,6 +153,14 @@ fn settings(quiz: &Quiz) -> Vec<String> {
     }
     if let Some(n) = quiz.draw {
         out.push(format!("{n} question(s) drawn for each attempt"));
+    }
+    for g in &quiz.groups {
+        out.push(format!(
+            "{} of the {} question(s) of the group “{}” drawn for each attempt",
+            g.draw,
+            g.questions.len(),
+            g.title
+        ));
     }
     out
 }

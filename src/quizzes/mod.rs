@@ -4,9 +4,11 @@
 //!
 //! - A lesson with a quiz (`quizzes`, the [`Quiz`] as JSON) is a quiz lesson. Package imports set it
 //!   ([`set_quiz`]) with the lesson.
-//! - [`start`] opens an attempt (or resumes the open one) with a random seed, kept with it: the student's view
-//!   ([`AttemptView`]) is [`Quiz::view`] of that seed, so it renders the same after a restart, and holds no
-//!   answer, no fraction and no answer feedback: those types have no field for them.
+//! - [`start`] opens an attempt (or resumes the open one) with a random seed and a copy of the quiz as it is
+//!   then (`quiz_versions`), both kept with it: the student's view ([`AttemptView`]) is [`Quiz::view`] of that
+//!   copy and seed, so it renders the same after a restart or an edit of the quiz, and holds no answer, no
+//!   fraction and no answer feedback: those types have no field for them. Grading, results, marking and the
+//!   teacher's figures read the attempt's copy too, so a result never changes meaning when the quiz is edited.
 //! - [`save`] keeps answers as the student goes; [`submit`] grades them ([`grade_quiz`]) and stores every grade,
 //!   the attempt's result and a `quiz.attempted` event (and `quiz.passed` when it passes, which completes the
 //!   lesson through `learning`'s subscriber) in one transaction.
@@ -16,11 +18,13 @@
 //!
 //! - [`teacher`] holds what the course's teachers do with a quiz: the figures, the essays to mark, the marks.
 //! - [`results`] lists every attempt per student, with each question's score, as JSON or CSV.
+//! - [`edit`] changes a question, or adds a single-choice one, from the teacher's page.
 //! - [`gift`] reads a quiz's questions from GIFT text and writes them back (the command line and the teacher's
 //!   page).
 //!
 //! Only students enrolled in the course take quizzes; the course's owner and admins see and mark them.
 
+pub mod edit;
 pub mod gift;
 pub mod results;
 pub mod routes;
@@ -153,6 +157,12 @@ fn require_student(conn: &Connection, actor: &Actor, course_id: i64) -> Result<i
     }
 }
 
+/// The quiz attempt `a` was started on (404 when it is gone): what it shows, grades and reports against,
+/// whatever the teacher changed since.
+fn attempt_quiz(conn: &Connection, a: &store::AttemptRow) -> Result<Quiz> {
+    store::attempt_quiz(conn, a)?.ok_or(Error::NotFound)
+}
+
 fn new_seed() -> Result<u64> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b)
@@ -160,13 +170,40 @@ fn new_seed() -> Result<u64> {
     Ok(u64::from_le_bytes(b))
 }
 
-/// The student's view with its texts sanitised: they come from packages and teachers.
+/// Package or teacher HTML as a student sees it: sanitised, then its TeX (`\(…\)`, `\[…\]`, `$$…$$`; not
+/// single dollars, which quizzes use for prices) typeset as MathML, as lessons are. The MathML is made after
+/// the cleaning, which has no MathML on its list, and from the cleaned text, so nothing the cleaning took out
+/// comes back; the pages show these texts as they are, with no second cleaning.
+fn shown_html(html: &str) -> String {
+    courses::math::typeset_html(&courses::render::clean_html(html), false)
+}
+
+/// A fill-in-the-blanks prompt as shown: typeset unless a formula holds a gap's marker, which the page replaces
+/// with the gap's number and must find as written (the TeX then stays as written).
+fn shown_gap_prompt(html: &str) -> String {
+    let cleaned = courses::render::clean_html(html);
+    let gap_in_formula = courses::math::formula_spans(&cleaned)
+        .into_iter()
+        .any(|r| cleaned[r].contains("[["));
+    if gap_in_formula {
+        cleaned
+    } else {
+        courses::math::typeset_html(&cleaned, false)
+    }
+}
+
+/// The student's view with its texts sanitised and their formulas typeset: they come from packages and
+/// teachers. A gap's choices stay plain (they are a drop-down's options, which hold text only).
 fn clean_view(mut view: QuizView) -> QuizView {
     use smartcourse_formats::quiz::view::{GapKindView, KindView};
-    let clean = courses::render::clean_html;
+    let clean = shown_html;
     view.intro = clean(&view.intro);
     for q in &mut view.questions {
-        q.prompt = clean(&q.prompt);
+        q.prompt = if matches!(q.kind, KindView::FillBlanks { .. }) {
+            shown_gap_prompt(&q.prompt)
+        } else {
+            clean(&q.prompt)
+        };
         match &mut q.kind {
             KindView::SingleChoice { choices } | KindView::MultipleResponse { choices } => {
                 choices.iter_mut().for_each(|c| c.text = clean(&c.text));
@@ -178,7 +215,9 @@ fn clean_view(mut view: QuizView) -> QuizView {
             KindView::FillBlanks { gaps } => {
                 for g in gaps {
                     if let GapKindView::Choice { choices } = &mut g.kind {
-                        choices.iter_mut().for_each(|c| c.text = clean(&c.text));
+                        choices
+                            .iter_mut()
+                            .for_each(|c| c.text = courses::render::clean_html(&c.text));
                     }
                 }
             }
@@ -214,7 +253,7 @@ pub fn start(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<AttemptV
     let (course, quiz) = readable_quiz(tx, actor, lesson_id)?;
     let user = require_student(tx, actor, course.id)?;
     if let Some(open) = store::open_attempt(tx, user, lesson_id)? {
-        return view_of(tx, &quiz, &open);
+        return view_of(tx, &attempt_quiz(tx, &open)?, &open);
     }
     let used = store::attempts_of(tx, user, lesson_id)?.len() as u32;
     if quiz.max_attempts.is_some_and(|max| used >= max) {
@@ -223,7 +262,7 @@ pub fn start(tx: &Transaction, actor: &Actor, lesson_id: i64) -> Result<AttemptV
             message: format!("you have used all {used} attempts this quiz allows").into(),
         });
     }
-    let id = store::insert_attempt(tx, user, lesson_id, new_seed()?)?;
+    let id = store::insert_attempt(tx, user, lesson_id, new_seed()?, &quiz)?;
     let attempt = store::attempt(tx, id)?.ok_or(Error::NotFound)?;
     tracing::info!(
         attempt.id = id,
@@ -244,8 +283,9 @@ fn own_open_attempt(
     let a = store::attempt(conn, attempt_id)?
         .filter(|a| a.user_id == user)
         .ok_or(Error::NotFound)?;
-    let (course, quiz) = readable_quiz(conn, actor, a.lesson_id)?;
+    let (course, _) = readable_quiz(conn, actor, a.lesson_id)?;
     require_student(conn, actor, course.id)?;
+    let quiz = attempt_quiz(conn, &a)?;
     if a.submitted_at.is_some() {
         return Err(Error::Conflict {
             code: "attempt_submitted",
@@ -257,10 +297,10 @@ fn own_open_attempt(
 
 /// The open attempt of the calling student at the quiz of `lesson_id`, read only (404 when there is none).
 pub fn resume(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<AttemptView> {
-    let (course, quiz) = readable_quiz(conn, actor, lesson_id)?;
+    let (course, _) = readable_quiz(conn, actor, lesson_id)?;
     let user = require_student(conn, actor, course.id)?;
     let open = store::open_attempt(conn, user, lesson_id)?.ok_or(Error::NotFound)?;
-    view_of(conn, &quiz, &open)
+    view_of(conn, &attempt_quiz(conn, &open)?, &open)
 }
 
 /// The view of the caller's own open attempt `attempt_id` (what a submitted form answers).
@@ -363,10 +403,11 @@ pub fn result(conn: &Connection, actor: &Actor, attempt_id: i64) -> Result<Attem
     let a = store::attempt(conn, attempt_id)?.ok_or(Error::NotFound)?;
     let mine = actor.user_id() == Some(a.user_id);
     // Someone else's attempt in a course they may not read: 404, not 403, so ids tell outsiders nothing.
-    let (course, quiz) = match readable_quiz(conn, actor, a.lesson_id) {
+    let (course, _) = match readable_quiz(conn, actor, a.lesson_id) {
         Err(Error::Forbidden) if !mine => return Err(Error::NotFound),
         other => other?,
     };
+    let quiz = attempt_quiz(conn, &a)?;
     if !mine && !courses::may_edit(actor, &course) {
         return Err(Error::NotFound);
     }
@@ -380,7 +421,6 @@ pub fn result(conn: &Connection, actor: &Actor, attempt_id: i64) -> Result<Attem
         .into_iter()
         .map(|r| (r.question_id.clone(), r))
         .collect();
-    let clean = courses::render::clean_html;
     let questions: Vec<QuestionResult> = quiz
         .attempt_questions(a.seed)
         .into_iter()
@@ -388,14 +428,18 @@ pub fn result(conn: &Connection, actor: &Actor, attempt_id: i64) -> Result<Attem
             let row = answers.get(&q.id);
             QuestionResult {
                 question_id: q.id.clone(),
-                prompt: clean(&q.prompt),
+                prompt: if matches!(q.kind, QuestionKind::FillBlanks { .. }) {
+                    shown_gap_prompt(&q.prompt)
+                } else {
+                    shown_html(&q.prompt)
+                },
                 points: q.points,
                 score: row.and_then(|r| r.score).unwrap_or(0.0),
                 correct: row.and_then(|r| r.correct).unwrap_or(false),
                 needs_marking: row.is_some_and(|r| r.needs_marking),
                 response: row.and_then(|r| r.response.clone()),
                 feedback: row
-                    .map(|r| r.feedback.iter().map(|f| clean(f)).collect())
+                    .map(|r| r.feedback.iter().map(|f| shown_html(f)).collect())
                     .unwrap_or_default(),
             }
         })
@@ -486,7 +530,7 @@ fn spaced_words(text: &str) -> String {
 /// The quizzes `user` has an attempt open at in `course_id` (see [`OpenQuizzes`]).
 pub fn open_for_tutor(conn: &Connection, user: i64, course_id: i64) -> Result<OpenQuizzes> {
     let mut stmt = conn.prepare(
-        "SELECT a.lesson_id, l.title FROM quiz_attempts a
+        "SELECT a.id, l.title FROM quiz_attempts a
            JOIN quizzes q ON q.lesson_id = a.lesson_id
            JOIN lessons l ON l.id = a.lesson_id
           WHERE a.user_id = ?1 AND a.submitted_at IS NULL AND q.course_id = ?2",
@@ -497,9 +541,14 @@ pub fn open_for_tutor(conn: &Connection, user: i64, course_id: i64) -> Result<Op
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = OpenQuizzes::default();
-    for (lesson, title) in open {
+    for (attempt, title) in open {
         out.titles.push(title);
-        if let Some(quiz) = quiz_of(conn, lesson)? {
+        // The answers of the version the student is answering, which may differ from the quiz now.
+        let quiz = match store::attempt(conn, attempt)? {
+            Some(a) => store::attempt_quiz(conn, &a)?,
+            None => None,
+        };
+        if let Some(quiz) = quiz {
             for q in &quiz.questions {
                 hidden_answers(q, &mut out.answers);
             }

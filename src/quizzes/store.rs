@@ -73,9 +73,12 @@ pub struct AttemptRow {
     pub score: Option<f64>,
     pub points: Option<f64>,
     pub passed: Option<bool>,
+    /// The copy of the quiz this attempt was started on (see [`attempt_quiz`]).
+    pub quiz_version_id: Option<i64>,
 }
 
-const ATTEMPT: &str = "SELECT id, user_id, lesson_id, course_id, seed, started_at, submitted_at, score, points, passed
+const ATTEMPT: &str = "SELECT id, user_id, lesson_id, course_id, seed, started_at, submitted_at, score, points, passed,
+        quiz_version_id
      FROM quiz_attempts";
 
 fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
@@ -91,6 +94,7 @@ fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
         score: r.get(7)?,
         points: r.get(8)?,
         passed: r.get(9)?,
+        quiz_version_id: r.get(10)?,
     })
 }
 
@@ -129,13 +133,55 @@ pub fn submitted_attempts(conn: &Connection, lesson_id: i64) -> Result<Vec<Attem
         .collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn insert_attempt(tx: &Transaction, user_id: i64, lesson_id: i64, seed: u64) -> Result<i64> {
+/// Opens an attempt on the quiz as it is now: its copy is the lesson's latest version when that is the same
+/// quiz, else a new version.
+pub fn insert_attempt(
+    tx: &Transaction,
+    user_id: i64,
+    lesson_id: i64,
+    seed: u64,
+    quiz: &Quiz,
+) -> Result<i64> {
+    let json = serde_json::to_string(quiz).map_err(|e| internal("a quiz", e))?;
+    let latest: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, quiz_json FROM quiz_versions WHERE lesson_id = ?1 ORDER BY id DESC LIMIT 1",
+            [lesson_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let version = match latest {
+        Some((id, stored)) if stored == json => id,
+        _ => {
+            tx.execute(
+                "INSERT INTO quiz_versions (lesson_id, quiz_json, created_at) VALUES (?1, ?2, ?3)",
+                params![lesson_id, json, now_rfc3339()],
+            )?;
+            tx.last_insert_rowid()
+        }
+    };
     tx.execute(
-        "INSERT INTO quiz_attempts (user_id, lesson_id, course_id, seed, started_at)
-         SELECT ?1, id, course_id, ?3, ?4 FROM lessons WHERE id = ?2",
-        params![user_id, lesson_id, seed as i64, now_rfc3339()],
+        "INSERT INTO quiz_attempts (user_id, lesson_id, course_id, seed, started_at, quiz_version_id)
+         SELECT ?1, id, course_id, ?3, ?4, ?5 FROM lessons WHERE id = ?2",
+        params![user_id, lesson_id, seed as i64, now_rfc3339(), version],
     )?;
     Ok(tx.last_insert_rowid())
+}
+
+/// The quiz attempt `a` was started on: its copy, or (for an attempt older than copies whose quiz was gone
+/// when they were made) the lesson's quiz now. `None` when neither exists.
+pub fn attempt_quiz(conn: &Connection, a: &AttemptRow) -> Result<Option<Quiz>> {
+    let Some(version) = a.quiz_version_id else {
+        return quiz_of(conn, a.lesson_id);
+    };
+    let json: String = conn.query_row(
+        "SELECT quiz_json FROM quiz_versions WHERE id = ?1",
+        [version],
+        |r| r.get(0),
+    )?;
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(|e| internal("a stored quiz version", e))
 }
 
 /// An answer as stored.
@@ -316,12 +362,12 @@ pub fn attempts_with_students(
 ) -> Result<Vec<(AttemptRow, String, String)>> {
     let mut s = conn.prepare(
         "SELECT t.id, t.user_id, t.lesson_id, t.course_id, t.seed, t.started_at, t.submitted_at, t.score,
-                t.points, t.passed, u.full_name, u.email
+                t.points, t.passed, t.quiz_version_id, u.full_name, u.email
          FROM quiz_attempts t JOIN users u ON u.id = t.user_id
          WHERE t.lesson_id = ?1 ORDER BY u.full_name, u.id, t.id",
     )?;
     Ok(s.query_map([lesson_id], |r| {
-        Ok((attempt_row(r)?, r.get(10)?, r.get(11)?))
+        Ok((attempt_row(r)?, r.get(11)?, r.get(12)?))
     })?
     .collect::<rusqlite::Result<_>>()?)
 }

@@ -104,15 +104,19 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
     courses::require_lesson_edit(conn, actor, lesson_id)?;
     let quiz = quiz_of(conn, lesson_id)?.ok_or(Error::NotFound)?;
     let attempts = store::submitted_attempts(conn, lesson_id)?;
-    let mut figures: BTreeMap<&str, (usize, usize, BTreeMap<String, usize>)> = BTreeMap::new();
+    let mut figures: BTreeMap<String, (usize, usize, BTreeMap<String, usize>)> = BTreeMap::new();
     let mut to_mark = Vec::new();
     for a in &attempts {
         let answers: BTreeMap<String, store::AnswerRow> = store::answers(conn, a.id)?
             .into_iter()
             .map(|r| (r.question_id.clone(), r))
             .collect();
-        for q in quiz.attempt_questions(a.seed) {
-            let f = figures.entry(q.id.as_str()).or_default();
+        // Each attempt as it was shown: the version it was started on.
+        let Some(version) = store::attempt_quiz(conn, a)? else {
+            continue;
+        };
+        for q in version.attempt_questions(a.seed) {
+            let f = figures.entry(q.id.clone()).or_default();
             f.0 += 1;
             let Some(row) = answers.get(&q.id) else {
                 continue;
@@ -225,7 +229,7 @@ pub fn mark(
 ) -> Result<AttemptResult> {
     let a = store::attempt(tx, attempt_id)?.ok_or(Error::NotFound)?;
     courses::require_lesson_edit(tx, actor, a.lesson_id)?;
-    let quiz = quiz_of(tx, a.lesson_id)?.ok_or(Error::NotFound)?;
+    let quiz = store::attempt_quiz(tx, &a)?.ok_or(Error::NotFound)?;
     if a.submitted_at.is_none() {
         return Err(Error::Conflict {
             code: "attempt_open",

@@ -53,9 +53,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("typeset", |s: String| {
         Value::from_safe_string(crate::courses::math::typeset_text(&s))
     });
-    env.add_filter("plural", |n: i64, one: String, many: Option<String>| {
-        words::plural(n, &one, many.as_deref())
+    // Figures may be scores with decimals (a quiz's points): `2.0` is shown "2", `1.5` "1.5".
+    env.add_filter("plural", |n: f64, one: String, many: Option<String>| {
+        words::plural_number(n, &one, many.as_deref())
     });
+    env.add_filter("number", words::number);
     env.add_filter("when", |s: String| words::when(&s));
     for (name, source) in [
         (
@@ -138,6 +140,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         (
             "teach_quiz.html",
             include_str!("../../assets/templates/teach_quiz.html"),
+        ),
+        (
+            "teach_quiz_question.html",
+            include_str!("../../assets/templates/teach_quiz_question.html"),
         ),
         (
             "teach_delete.html",

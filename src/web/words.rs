@@ -22,6 +22,32 @@ pub fn plural(n: i64, one: &str, many: Option<&str>) -> String {
     }
 }
 
+/// A score or a count of points as a person writes it: `2`, `1.5`, `0.33` (two decimals at most), never
+/// `2.0`.
+pub fn number(n: f64) -> String {
+    let rounded = (n * 100.0).round() / 100.0;
+    let text = format!("{rounded:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
+    }
+}
+
+/// [`plural`] of a figure that may have decimals: "1 point", "2 points", "1.5 points".
+pub fn plural_number(n: f64, one: &str, many: Option<&str>) -> String {
+    let shown = number(n);
+    if shown == "1" {
+        format!("1 {one}")
+    } else {
+        match many {
+            Some(many) => format!("{shown} {many}"),
+            None => format!("{shown} {one}s"),
+        }
+    }
+}
+
 /// The `when` filter: a stored time as HTML (`<time>`), relative to now.
 pub fn when(stored: &str) -> Value {
     Value::from_safe_string(when_at(stored, OffsetDateTime::now_utc()))
@@ -116,6 +142,13 @@ mod tests {
         assert_eq!(plural(0, "lesson", None), "0 lessons");
         assert_eq!(plural(12, "question", None), "12 questions");
         assert_eq!(plural(2, "quiz", Some("quizzes")), "2 quizzes");
+        assert_eq!(plural_number(2.0, "point", None), "2 points");
+        assert_eq!(plural_number(1.0, "point", None), "1 point");
+        assert_eq!(plural_number(1.5, "point", None), "1.5 points");
+        assert_eq!(plural_number(0.0, "point", None), "0 points");
+        assert_eq!(number(1.0 / 3.0), "0.33");
+        assert_eq!(number(10.0), "10");
+        assert_eq!(number(-0.0001), "0");
     }
 
     #[test]

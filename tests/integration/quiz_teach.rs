@@ -644,3 +644,367 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     );
     rows
 }
+
+/// An attempt is graded, shown and reported against the quiz it was started on: a teacher's forced new GIFT
+/// file while it is open changes nothing for it, and the next attempt gets the new questions.
+#[tokio::test]
+async fn an_open_attempt_keeps_the_quiz_it_was_started_on() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, teacher, student) = course(&app).await;
+    let origin = app.base.clone();
+    let r = post_gift(&app, lesson, &teacher, &origin, GIFT, false).await;
+    assert_eq!(r.status(), 303);
+    let start = || async {
+        json_of(
+            app.send(
+                Method::POST,
+                &format!("/api/lessons/{lesson}/quiz/attempts"),
+                Some(&student.token),
+                None,
+            )
+            .await,
+            201,
+        )
+        .await
+    };
+    let view = start().await;
+    let attempt = view["attempt_id"].as_i64().unwrap();
+
+    // Mid-attempt, the teacher replaces the questions: 2 + 2 becomes 3 + 3, Paris is no longer right.
+    let edited = GIFT
+        .replace("2 + 2", "3 + 3")
+        .replace("{#4}", "{#6}")
+        .replace("=Paris ~Lyon", "~Paris =Lyon");
+    let r = post_gift(&app, lesson, &teacher, &origin, &edited, true).await;
+    assert_eq!(r.status(), 303);
+
+    // Resuming shows the old questions; submitting the old right answers scores them right.
+    let resumed = start().await;
+    assert_eq!(resumed["attempt_id"], attempt);
+    assert!(resumed.to_string().contains("2 + 2"), "{resumed}");
+    assert!(!resumed.to_string().contains("3 + 3"), "{resumed}");
+    let result = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/quiz-attempts/{attempt}/submit"),
+            Some(&student.token),
+            Some(&right_answers(&view)),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(result["score"], 2.0, "{result}");
+    let sum = result["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["prompt"].as_str().unwrap().contains("How much"))
+        .unwrap();
+    assert_eq!(sum["prompt"], "How much is 2 + 2?");
+    assert_eq!(sum["correct"], true);
+
+    // Its result page, and the teacher's figures, read the same version.
+    let (status, html) = page(&app, &format!("/quiz-attempts/{attempt}"), &student).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("2 + 2") && !html.contains("3 + 3"), "{html}");
+    // Scores read as a person writes them ("2 of 3 points", not "2.0 of 3.0 point(s)").
+    assert!(html.contains("2 of 3 points"), "{html}");
+    assert!(html.contains("<small>1 / 1,"), "{html}");
+    let report = json_of(
+        app.send(
+            Method::GET,
+            &format!("/api/lessons/{lesson}/quiz/report"),
+            Some(&teacher.token),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let capital = report["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["title"] == "capital")
+        .unwrap();
+    assert_eq!(capital["right"], 1, "{report}");
+
+    // A new attempt gets the new version.
+    let next = start().await;
+    assert_ne!(next["attempt_id"], attempt);
+    assert!(next.to_string().contains("3 + 3"), "{next}");
+    assert!(!next.to_string().contains("2 + 2"), "{next}");
+    let (_, html) = page(&app, &format!("/lessons/{lesson}/quiz"), &student).await;
+    assert!(
+        html.contains("· 3 points") && html.contains("(1 point)"),
+        "{html}"
+    );
+    assert!(!html.contains(".0 point"), "{html}");
+}
+
+/// TeX in a quiz is typeset as MathML as in lessons, in the prompt, the choices and (after submitting) the
+/// feedback, on the pages as in the API; and a hidden answer stays hidden.
+#[tokio::test]
+async fn formulas_in_quizzes_are_mathml_and_hide_no_answer() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, teacher, student) = course(&app).await;
+    let gift = r"::half::What is \(\frac\{1\}\{2\} + \frac\{1\}\{2\}\)? {=\(1\) ~\(2\)#Not \(2\).}
+
+::pi::What is the constant \(\pi\) in \(A = \pi r^2\) called? {=Archimedes' constant#\(\pi\) is Archimedes' constant.}
+";
+    let r = post_gift(&app, lesson, &teacher, &app.base, gift, false).await;
+    assert_eq!(r.status(), 303);
+    let view = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/lessons/{lesson}/quiz/attempts"),
+            Some(&student.token),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let text = view.to_string();
+    assert!(
+        !text.contains("\\\\frac") && !text.contains("\\\\("),
+        "{text}"
+    );
+    assert!(text.contains("<mfrac>"), "{text}");
+    assert!(!text.contains("Archimedes"), "{text}");
+    let half = view["quiz"]["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["title"] == "half")
+        .unwrap()
+        .clone();
+    let choices = half["kind"]["choices"].as_array().unwrap();
+    assert!(
+        choices
+            .iter()
+            .all(|c| c["text"].as_str().unwrap().contains("<math")),
+        "{half}"
+    );
+
+    // The page shows the same MathML, with no answer in it.
+    let (status, html) = page(&app, &format!("/lessons/{lesson}/quiz"), &student).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<mfrac>") && html.contains("<math"), "{html}");
+    assert!(
+        !html.contains("\\frac") && !html.contains("Archimedes"),
+        "{html}"
+    );
+
+    // After submitting, the feedback's formulas are typeset too.
+    let wrong = choices
+        .iter()
+        .find(|c| c["text"].as_str().unwrap().contains("<mn>2</mn>"))
+        .unwrap()["id"]
+        .clone();
+    let attempt = view["attempt_id"].as_i64().unwrap();
+    let answers =
+        json!({"answers": {half["id"].as_str().unwrap(): {"type": "choice", "choice": wrong}}});
+    let result = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/quiz-attempts/{attempt}/submit"),
+            Some(&student.token),
+            Some(&answers),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let fb = result["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["question_id"] == half["id"])
+        .unwrap()["feedback"]
+        .to_string();
+    assert!(fb.contains("Not <math"), "{fb}");
+    let (_, html) = page(&app, &format!("/quiz-attempts/{attempt}"), &student).await;
+    assert!(
+        html.contains("<mfrac>") && html.contains("Not <math"),
+        "{html}"
+    );
+}
+
+/// The teacher edits a question's text, choices and right answer, and adds a single-choice question, in the
+/// browser; students and other teachers cannot, and bad forms change nothing.
+#[tokio::test]
+async fn teachers_edit_and_add_questions_in_the_browser_students_cannot() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, teacher, student) = course(&app).await;
+    let other_teacher = app.user(Role::Instructor).await;
+    let r = post_gift(&app, lesson, &teacher, &app.base, GIFT, false).await;
+    assert_eq!(r.status(), 303);
+    let before = quiz_of(&app, lesson).await.unwrap();
+    let edit = format!("/teach/lessons/{lesson}/quiz/questions/1");
+    let add = format!("/teach/lessons/{lesson}/quiz/questions");
+    let good = [
+        ("prompt", "Which city is the capital of France?"),
+        ("choice", "Paris"),
+        ("choice", "Lyon"),
+        ("choice", ""),
+        ("choice", "Nice"),
+        ("right", "1"),
+    ];
+    let new = [
+        ("prompt", "How much is 2 + 3?"),
+        ("choice", "4"),
+        ("choice", "5"),
+        ("right", "1"),
+    ];
+
+    // Crossing the boundary: a student, another teacher, another site's form.
+    for who in [&student, &other_teacher] {
+        assert_eq!(page(&app, &edit, who).await.0, 403);
+        let (status, _) = page(&app, &format!("{add}/new"), who).await;
+        assert_eq!(status, 403);
+        assert_eq!(post_form(&app, &edit, who, &good).await.status(), 403);
+        assert_eq!(post_form(&app, &add, who, &new).await.status(), 403);
+    }
+    let foreign = page_client()
+        .post(app.url(&edit))
+        .header("cookie", format!("smartcourse_token={}", teacher.token))
+        .header("origin", "http://evil.example")
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert_eq!(quiz_of(&app, lesson).await.unwrap(), before);
+
+    // Bad forms: 422 (404 for no such question), and nothing changes.
+    let no_right = &good[..5];
+    let one_choice = [("prompt", "x"), ("choice", "Paris"), ("right", "0")];
+    let two_right = [
+        ("prompt", "x"),
+        ("choice", "Paris"),
+        ("choice", "Lyon"),
+        ("right", "0"),
+        ("right", "1"),
+    ];
+    let same = [
+        ("prompt", "x"),
+        ("choice", "Paris"),
+        ("choice", "Paris"),
+        ("right", "0"),
+    ];
+    let no_prompt = [
+        ("prompt", "  "),
+        ("choice", "a"),
+        ("choice", "b"),
+        ("right", "0"),
+    ];
+    let odd_right = [
+        ("prompt", "x"),
+        ("choice", "a"),
+        ("choice", "b"),
+        ("right", "first"),
+    ];
+    for form in [
+        no_right,
+        &one_choice,
+        &two_right,
+        &same,
+        &no_prompt,
+        &odd_right,
+    ] {
+        let r = post_form(&app, &edit, &teacher, form).await;
+        assert_eq!(r.status(), 422, "{form:?}");
+        let r = post_form(&app, &add, &teacher, form).await;
+        assert_eq!(r.status(), 422, "{form:?}");
+    }
+    for n in ["0", "4", "x"] {
+        let path = format!("/teach/lessons/{lesson}/quiz/questions/{n}");
+        assert_eq!(
+            post_form(&app, &path, &teacher, &good).await.status(),
+            404,
+            "{n}"
+        );
+    }
+    assert_eq!(quiz_of(&app, lesson).await.unwrap(), before);
+
+    // The teacher's form shows the question; saving changes text, choices and the right one.
+    let (status, html) = page(&app, &edit, &teacher).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("What is the capital of France?") && html.contains("value=\"Marseille\"")
+    );
+    assert_eq!(post_form(&app, &edit, &teacher, &good).await.status(), 303);
+    let quiz = quiz_of(&app, lesson).await.unwrap();
+    let q = &quiz.questions[0];
+    assert_eq!(q.prompt, "Which city is the capital of France?");
+    let QuestionKind::SingleChoice { choices } = &q.kind else {
+        panic!("{q:?}")
+    };
+    let texts: Vec<(&str, f64)> = choices
+        .iter()
+        .map(|c| (c.text.as_str(), c.fraction))
+        .collect();
+    assert_eq!(texts, [("Paris", 0.0), ("Lyon", 1.0), ("Nice", 0.0)]);
+    assert_eq!(
+        choices[1].feedback, "Lyon is not the capital.",
+        "kept with its text"
+    );
+    assert_eq!(quiz.questions[1..], before.questions[1..]);
+
+    // A new single-choice question, which the next attempt grades.
+    assert_eq!(post_form(&app, &add, &teacher, &new).await.status(), 303);
+    let quiz = quiz_of(&app, lesson).await.unwrap();
+    assert_eq!(quiz.questions.len(), 4);
+    let view = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/lessons/{lesson}/quiz/attempts"),
+            Some(&student.token),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let shown = view["quiz"]["questions"].as_array().unwrap();
+    let added = shown
+        .iter()
+        .find(|q| q["prompt"] == "How much is 2 + 3?")
+        .unwrap();
+    let capital = shown.iter().find(|q| q["title"] == "capital").unwrap();
+    let pick = |q: &Value, text: &str| {
+        q["kind"]["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["text"] == text)
+            .unwrap()["id"]
+            .clone()
+    };
+    let answers = json!({"answers": {
+        added["id"].as_str().unwrap(): {"type": "choice", "choice": pick(added, "5")},
+        capital["id"].as_str().unwrap(): {"type": "choice", "choice": pick(capital, "Lyon")},
+    }});
+    let attempt = view["attempt_id"].as_i64().unwrap();
+    let result = json_of(
+        app.send(
+            Method::POST,
+            &format!("/api/quiz-attempts/{attempt}/submit"),
+            Some(&student.token),
+            Some(&answers),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let right: Vec<bool> = result["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["question_id"] == added["id"] || q["question_id"] == capital["id"])
+        .map(|q| q["correct"].as_bool().unwrap())
+        .collect();
+    assert_eq!(right, [true, true], "{result}");
+}

@@ -207,10 +207,33 @@ fn cartridge_profiles_import_and_groups_are_reported() {
     assert_eq!(g.quizzes.len(), 3);
     assert_eq!(counts(&g.quizzes).values().sum::<usize>(), 10);
     assert_eq!(counts(&g.banks).values().sum::<usize>(), 10);
+    // Canvas's question groups ("pick 2 of these 3, 3 points each") are draws of the quiz.
+    let picky = g
+        .quizzes
+        .iter()
+        .find(|q| q.groups.iter().any(|d| d.draw == 2))
+        .expect("a quiz that draws 2 of a group");
+    let group = picky.groups.iter().find(|d| d.draw == 2).unwrap();
+    assert_eq!(
+        (group.title.as_str(), group.questions.len()),
+        ("Group 1", 3)
+    );
+    for id in &group.questions {
+        let q = picky.questions.iter().find(|q| &q.id == id).unwrap();
+        assert_eq!(q.points, 3.0, "the group's points per item");
+    }
+    for seed in 0..10 {
+        let shown = picky.attempt_questions(seed);
+        assert_eq!(
+            shown
+                .iter()
+                .filter(|q| group.questions.contains(&q.id))
+                .count(),
+            2
+        );
+    }
     assert!(
-        g.unsupported
-            .iter()
-            .any(|u| u.contains("“Group 1” draws 2 of its 3")),
+        !g.unsupported.iter().any(|u| u.contains("draws")),
         "{:?}",
         g.unsupported
     );
@@ -572,4 +595,108 @@ fn hostile_gift_and_qti_are_stopped_by_the_budget() {
     let source = Source::open(dir.path(), &small, scratch.path()).unwrap();
     let e = quiz::import(&source).unwrap_err();
     assert_eq!(e.code(), "too_large", "{e}");
+}
+
+/// A cartridge written here: a question group that draws 1 of its 2 questions at 2 points each, beside a
+/// question outside any group.
+#[test]
+fn a_canvas_question_group_draws_its_number_of_questions_at_its_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = r#"<manifest xmlns="http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"><metadata><schema>IMS Common Cartridge</schema></metadata><resources><resource identifier="a" type="imsqti_xmlv1p2/imscc_xmlv1p1/assessment"><file href="a.xml"/></resource></resources></manifest>"#;
+    let item = |id: &str| {
+        format!(
+            r#"<item ident="{id}" title="{id}"><presentation><response_lid ident="r"><render_choice><response_label ident="x"><material><mattext>x</mattext></material></response_label><response_label ident="y"><material><mattext>y</mattext></material></response_label></render_choice></response_lid></presentation><resprocessing><respcondition><conditionvar><varequal respident="r">x</varequal></conditionvar><setvar>100</setvar></respcondition></resprocessing></item>"#
+        )
+    };
+    let qti = format!(
+        r#"<questestinterop><assessment title="Draws"><section ident="root"><section ident="g" title="Pick one"><selection_ordering><selection><selection_number>1</selection_number><selection_extension><points_per_item>2.0</points_per_item></selection_extension></selection></selection_ordering>{}{}</section>{}</section></assessment></questestinterop>"#,
+        item("a"),
+        item("b"),
+        item("c")
+    );
+    std::fs::write(dir.path().join("imsmanifest.xml"), manifest).unwrap();
+    std::fs::write(dir.path().join("a.xml"), qti).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let source = Source::open(dir.path(), &Limits::default(), scratch.path()).unwrap();
+    let i = quiz::import(&source).unwrap();
+    let q = &i.quizzes[0];
+    assert_eq!(q.questions.len(), 3, "every question of the pool is kept");
+    assert_eq!(q.groups.len(), 1);
+    assert_eq!(q.groups[0].draw, 1);
+    assert_eq!(q.groups[0].questions, ["a", "b"]);
+    let points: Vec<f64> = q.questions.iter().map(|q| q.points).collect();
+    assert_eq!(points, [2.0, 2.0, 1.0]);
+    let mut drawn = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let ids: Vec<&str> = q
+            .attempt_questions(seed)
+            .iter()
+            .map(|q| q.id.as_str())
+            .collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert_eq!(ids[1], "c");
+        drawn.insert(ids[0].to_owned());
+    }
+    assert_eq!(drawn.len(), 2, "either question of the group may be drawn");
+}
+
+/// Extracts the Moodle sample `name` (a `.mbz`, gzipped tar) into a directory.
+fn unpacked(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::open(sample(name)).unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(file))
+        .unpack(dir.path())
+        .unwrap();
+    dir
+}
+
+#[test]
+fn a_moodle_quiz_passes_at_its_pass_grade_relative_to_its_grade() {
+    // The samples set no pass grade (0): SmartCourse's default stays.
+    let m = import("quizzes/quizarchiver_course-qa-ref_m43_course.mbz");
+    assert!(
+        m.quizzes
+            .iter()
+            .all(|q| q.pass == quiz::PassRule::Score { percent: 50.0 })
+    );
+
+    // The same backup with a pass grade of 6.5 on a quiz graded out of 10: 65%.
+    let dir = unpacked("quizzes/quizarchiver_course-qa-ref_m43_course.mbz");
+    let activity = dir.path().join("activities/quiz_23");
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = activity.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit(
+        "grades.xml",
+        "<gradepass>0.00000</gradepass>",
+        "<gradepass>6.50000</gradepass>",
+    );
+    edit(
+        "grades.xml",
+        "<grademax>100.00000</grademax>",
+        "<grademax>10.00000</grademax>",
+    );
+    edit(
+        "quiz.xml",
+        "<grade>100.00000</grade>",
+        "<grade>10.00000</grade>",
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let source = Source::open(dir.path(), &Limits::default(), scratch.path()).unwrap();
+    let i = quiz::import(&source).unwrap();
+    let reference = i
+        .quizzes
+        .iter()
+        .find(|q| q.title == "Reference Quiz (standard question types)")
+        .unwrap();
+    assert_eq!(reference.pass, quiz::PassRule::Score { percent: 65.0 });
+    let others = i.quizzes.iter().filter(|q| q.title != reference.title);
+    assert!(
+        others
+            .into_iter()
+            .all(|q| q.pass == quiz::PassRule::Score { percent: 50.0 })
+    );
 }

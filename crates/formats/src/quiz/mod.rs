@@ -51,9 +51,24 @@ pub struct Quiz {
     /// Each attempt draws this many questions from the pool (all when `None` or more than the pool).
     #[serde(default)]
     pub draw: Option<usize>,
+    /// Groups of the pool of which each attempt shows only some (Canvas's question groups, "pick 2 of these
+    /// 3"), drawn before [`Quiz::draw`]. A question in no group is always in the pool drawn from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<DrawGroup>,
     /// `None`: unlimited.
     #[serde(default)]
     pub max_attempts: Option<u32>,
+}
+
+/// Questions of which an attempt shows `draw`, picked by its seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrawGroup {
+    /// The source's name for the group (may be empty).
+    #[serde(default)]
+    pub title: String,
+    /// Ids of the quiz's questions; an id the quiz no longer has is ignored.
+    pub questions: Vec<String>,
+    pub draw: usize,
 }
 
 /// When an attempt passes.
@@ -359,6 +374,7 @@ impl Quiz {
             pass: PassRule::default(),
             shuffle_questions: false,
             draw: None,
+            groups: Vec::new(),
             max_attempts: None,
         }
     }

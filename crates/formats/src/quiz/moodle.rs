@@ -12,8 +12,8 @@ use roxmltree::{Document, Node};
 
 use super::import::{Imported, Listed, attr, children, elem, text_of_html};
 use super::{
-    Gap, GapKind, NumericAnswer, NumericValue, Pair, Question, QuestionKind, Quiz, TextAnswer,
-    Whitespace, choices, gap_marker, text_ids,
+    Gap, GapKind, NumericAnswer, NumericValue, Pair, PassRule, Question, QuestionKind, Quiz,
+    TextAnswer, Whitespace, choices, gap_marker, text_ids,
 };
 use crate::{Result, Source};
 
@@ -87,7 +87,15 @@ pub fn read_quizzes(
             continue;
         };
         let qdoc = source.parse_xml(&text, &path)?;
-        if let Some(quiz) = quiz(&qdoc, &bank, &mut out.unsupported) {
+        if let Some(mut quiz) = quiz(&qdoc, &bank, &mut out.unsupported) {
+            // The pass grade lives in the gradebook's item for the quiz, beside quiz.xml.
+            let grades = format!("{dir}/grades.xml");
+            if let Ok(text) = source.budget().soft(source.read_text(&grades))? {
+                let gdoc = source.parse_xml(&text, &grades)?;
+                if let Some(percent) = pass_percent(&qdoc, &gdoc) {
+                    quiz.pass = PassRule::Score { percent };
+                }
+            }
             found.push((dir, quiz));
         }
     }
@@ -204,6 +212,24 @@ fn quiz(doc: &Document<'_>, bank: &Bank<'_, '_>, listed: &mut Listed) -> Option<
         .descendants()
         .any(|n| n.tag_name().name() == "shufflequestions" && n.text() == Some("1"));
     Some(quiz)
+}
+
+/// The quiz's pass grade as a share of its grade, in percent: the quiz's grade item's `gradepass` over the
+/// quiz's `grade` (its maximum, which the item's `grademax` repeats). `None` when Moodle sets none (0).
+fn pass_percent(quiz: &Document<'_>, grades: &Document<'_>) -> Option<f64> {
+    let item = grades.descendants().find(|n| {
+        n.tag_name().name() == "grade_item"
+            && value(*n, "itemmodule").as_deref() == Some("quiz")
+            && value(*n, "itemnumber").as_deref().is_none_or(|i| i == "0")
+    })?;
+    let pass = number(item, "gradepass").filter(|p| *p > 0.0)?;
+    let max = quiz
+        .descendants()
+        .find(|n| n.tag_name().name() == "quiz")
+        .and_then(|q| number(q, "grade"))
+        .filter(|g| *g > 0.0)
+        .or_else(|| number(item, "grademax").filter(|g| *g > 0.0))?;
+    Some((pass / max * 100.0).clamp(0.0, 100.0))
 }
 
 /// The answers of a question's plugin: (id, text, fraction, feedback).

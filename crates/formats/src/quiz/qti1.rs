@@ -14,8 +14,8 @@ use roxmltree::{Document, Node};
 
 use super::import::{Listed, attr, children, elem, html_of_text, named};
 use super::{
-    Credit, Gap, GapKind, NumericAnswer, NumericValue, Pair, Question, QuestionKind, Quiz,
-    TextAnswer, Whitespace, choices, gap_marker, text_ids,
+    Credit, DrawGroup, Gap, GapKind, NumericAnswer, NumericValue, Pair, Question, QuestionKind,
+    Quiz, TextAnswer, Whitespace, choices, gap_marker, text_ids,
 };
 use crate::{Result, Source};
 
@@ -46,8 +46,10 @@ pub fn from_doc(doc: &Document<'_>, path: &str, listed: &mut Listed) -> Option<(
         .or_else(|| meta.get("bank_title").cloned())
         .unwrap_or_else(|| "Quiz".to_owned());
     let mut questions = Vec::new();
-    collect(top, &title, 0, &mut questions, listed);
+    let mut groups = Vec::new();
+    collect(top, &title, 0, &mut questions, &mut groups, listed);
     let mut quiz = Quiz::new(title, questions);
+    quiz.groups = groups;
     quiz.max_attempts = meta
         .get("cc_maxattempts")
         .and_then(|m| m.parse::<u32>().ok());
@@ -69,13 +71,14 @@ fn metadata(n: Node<'_, '_>) -> HashMap<String, String> {
         .collect()
 }
 
-/// Items of `n` and of its sections, in order. A Canvas question group that draws fewer than it holds is
-/// listed: every question is imported, and the quiz shows them all.
+/// Items of `n` and of its sections, in order. A Canvas question group that draws fewer than it holds
+/// (`selection_ordering`) becomes a [`DrawGroup`] of its questions, worth its `points_per_item` each.
 fn collect(
     n: Node<'_, '_>,
     quiz: &str,
     depth: usize,
     out: &mut Vec<Question>,
+    groups: &mut Vec<DrawGroup>,
     listed: &mut Listed,
 ) {
     if depth > MAX_DEPTH {
@@ -89,19 +92,17 @@ fn collect(
                     .descendants()
                     .filter(|d| d.tag_name().name() == "item")
                     .count();
-                let draws = elem(c, "selection_ordering")
-                    .and_then(|o| {
-                        o.descendants()
-                            .find(|d| d.tag_name().name() == "selection_number")
-                    })
-                    .and_then(|s| s.text())
-                    .and_then(|s| s.trim().parse::<usize>().ok());
-                if let Some(draws) = draws.filter(|d| *d < items) {
-                    listed.push(format!(
-                        "“{quiz}”: the question group “{}” draws {draws} of its {items} questions; all are imported",
-                        attr(c, "title").unwrap_or_default()
-                    ));
-                }
+                let selection = elem(c, "selection_ordering");
+                let found = |name: &str| {
+                    selection
+                        .and_then(|o| o.descendants().find(|d| d.tag_name().name() == name))
+                        .and_then(|s| s.text())
+                        .map(str::trim)
+                };
+                let draws = found("selection_number").and_then(|s| s.parse::<usize>().ok());
+                let points = found("points_per_item")
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|p| p.is_finite() && *p > 0.0);
                 if items == 0
                     && c.descendants()
                         .any(|d| d.tag_name().name() == "sourcebank_ref")
@@ -111,7 +112,19 @@ fn collect(
                         attr(c, "title").unwrap_or_default()
                     ));
                 }
-                collect(c, quiz, depth + 1, out, listed);
+                let first = out.len();
+                collect(c, quiz, depth + 1, out, groups, listed);
+                if let Some(points) = points {
+                    out[first..].iter_mut().for_each(|q| q.points = points);
+                }
+                let held = out.len() - first;
+                if let Some(draw) = draws.filter(|d| *d > 0 && *d < held) {
+                    groups.push(DrawGroup {
+                        title: attr(c, "title").unwrap_or_default(),
+                        questions: out[first..].iter().map(|q| q.id.clone()).collect(),
+                        draw,
+                    });
+                }
             }
             "item" => match item(c) {
                 Ok(q) => out.push(q),

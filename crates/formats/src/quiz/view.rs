@@ -225,10 +225,28 @@ impl Question {
 }
 
 impl Quiz {
-    /// The questions of the attempt with `seed`: drawn from the pool when the quiz draws (kept in the pool's
-    /// order unless the quiz shuffles), then shuffled when it shuffles.
+    /// The questions of the attempt with `seed`: each group's draw, then drawn from what is left when the quiz
+    /// draws (kept in the pool's order unless the quiz shuffles), then shuffled when it shuffles.
     pub fn attempt_questions(&self, seed: u64) -> Vec<&Question> {
-        let all: Vec<&Question> = self.questions.iter().collect();
+        let mut left_out: Vec<&str> = Vec::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let members: Vec<&str> = g
+                .questions
+                .iter()
+                .map(String::as_str)
+                .filter(|id| self.questions.iter().any(|q| q.id == *id))
+                .collect();
+            if g.draw < members.len() {
+                let mut order: Vec<usize> = (0..members.len()).collect();
+                Rng::new(seed, &format!("group {i}")).shuffle(&mut order);
+                left_out.extend(order[g.draw..].iter().map(|&k| members[k]));
+            }
+        }
+        let all: Vec<&Question> = self
+            .questions
+            .iter()
+            .filter(|q| !left_out.contains(&q.id.as_str()))
+            .collect();
         let mut picked = match self.draw {
             Some(n) if n < all.len() => {
                 let mut order: Vec<usize> = (0..all.len()).collect();
@@ -286,6 +304,43 @@ mod tests {
             })
             .collect();
         Quiz::new("Pool", questions)
+    }
+
+    #[test]
+    fn each_group_gives_its_draw_and_questions_outside_groups_are_always_shown() {
+        let mut quiz = pool(6);
+        quiz.groups = vec![
+            DrawGroup {
+                title: "A".into(),
+                questions: vec!["q0".into(), "q1".into(), "q2".into()],
+                draw: 2,
+            },
+            DrawGroup {
+                title: "B".into(),
+                // An id the quiz no longer has is not drawn.
+                questions: vec!["q3".into(), "gone".into()],
+                draw: 1,
+            },
+        ];
+        let mut seen_a = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let ids: Vec<&str> = quiz
+                .attempt_questions(seed)
+                .iter()
+                .map(|q| q.id.as_str())
+                .collect();
+            assert_eq!(ids.len(), 5, "{ids:?}");
+            let a: Vec<&str> = ids.iter().copied().filter(|i| *i < "q3").collect();
+            assert_eq!(a.len(), 2, "{ids:?}");
+            assert!(ids.ends_with(&["q3", "q4", "q5"]), "{ids:?}");
+            assert_eq!(quiz.attempt_questions(seed), quiz.attempt_questions(seed));
+            seen_a.extend(a.iter().map(|s| s.to_string()));
+        }
+        assert_eq!(
+            seen_a.len(),
+            3,
+            "every question of a group is drawn by some seed"
+        );
     }
 
     #[test]
