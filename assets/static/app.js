@@ -257,6 +257,6 @@ if (activity) {
 document.querySelectorAll("time[data-local]").forEach((t) => {
   const when = new Date(t.getAttribute("datetime"));
   if (Number.isNaN(when.getTime())) return;
-  t.title = when.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
-  if (t.hasAttribute("data-date")) t.textContent = when.toLocaleDateString(undefined, { dateStyle: "medium" });
+  t.title = when.toLocaleString(document.documentElement.lang || undefined, { dateStyle: "full", timeStyle: "short" });
+  if (t.hasAttribute("data-date")) t.textContent = when.toLocaleDateString(document.documentElement.lang || undefined, { dateStyle: "medium" });
 });

@@ -12,6 +12,7 @@ mod admin;
 mod chart;
 mod course_care;
 pub(crate) mod flash;
+pub(crate) mod i18n;
 mod pages;
 mod password;
 mod quiz;
@@ -27,6 +28,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::value::Kwargs;
 use minijinja::{Environment, Value, context};
 
 use crate::App;
@@ -53,10 +55,39 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("typeset", |s: String| {
         Value::from_safe_string(crate::courses::math::typeset_text(&s))
     });
-    env.add_filter("plural", |n: i64, one: String, many: Option<String>| {
-        words::plural(n, &one, many.as_deref())
+    // The page's language is the context's `lang` (English when a page has none).
+    env.add_function(
+        "_",
+        |state: &minijinja::State,
+         msgid: String,
+         args: Kwargs|
+         -> Result<String, minijinja::Error> {
+            let lang = page_lang(state);
+            let mut values = Vec::new();
+            for name in args.args() {
+                let v: Value = args.get(name)?;
+                let shown = match v.as_i64() {
+                    Some(n) => i18n::number(&lang, n),
+                    None => v.to_string(),
+                };
+                values.push((name, shown));
+            }
+            args.assert_all_used()?;
+            Ok(i18n::format(&lang, &msgid, &values))
+        },
+    );
+    env.add_filter(
+        "plural",
+        |state: &minijinja::State, n: i64, one: String, many: Option<String>| {
+            words::plural(&page_lang(state), n, &one, many.as_deref())
+        },
+    );
+    env.add_filter("number", |state: &minijinja::State, n: i64| {
+        i18n::number(&page_lang(state), n)
     });
-    env.add_filter("when", |s: String| words::when(&s));
+    env.add_filter("when", |state: &minijinja::State, s: String| {
+        words::when(&page_lang(state), &s)
+    });
     for (name, source) in [
         (
             "base.html",
@@ -153,6 +184,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// The language a template is being rendered in.
+fn page_lang(state: &minijinja::State) -> String {
+    state
+        .lookup("lang")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "en".to_owned())
+}
+
 /// The answer to a path nothing serves: the API's JSON error under `/api/`, else the web UI's error page.
 pub async fn not_found(
     method: axum::http::Method,
@@ -193,6 +232,8 @@ pub struct Viewer {
     pub unread: i64,
     /// The one-shot message the previous action left for this page ([`flash`]).
     pub flash: Option<String>,
+    /// The page's language ([`i18n::pick`]).
+    pub lang: &'static str,
 }
 
 impl Viewer {
@@ -207,6 +248,11 @@ impl FromRequestParts<Arc<App>> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
         let flash = flash::from_headers(&app.tokens, &parts.headers);
+        let browser = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        let browser_lang = i18n::pick(None, browser);
         let token = crate::http::auth::cookie_token(&parts.headers);
         let Some(token) = token else {
             return Ok(Viewer {
@@ -214,6 +260,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 actor: None,
                 unread: 0,
                 flash,
+                lang: browser_lang,
             });
         };
         let keys = app.tokens.clone();
@@ -229,6 +276,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
             .await;
         Ok(match found {
             Ok((actor, user, unread)) => Viewer {
+                lang: i18n::pick(Some(&user.language), browser),
                 user: Some(user),
                 actor: Some(actor),
                 unread,
@@ -240,6 +288,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 actor: None,
                 unread: 0,
                 flash,
+                lang: browser_lang,
             },
         })
     }
@@ -310,7 +359,8 @@ fn render_raw(name: &str, ctx: Value) -> Html<String> {
 /// Renders a page with the viewer and `extra` in its context.
 pub fn render(name: &str, viewer: &Viewer, title: &str, extra: Value) -> Html<String> {
     let base = context! {
-        title,
+        title => i18n::text(viewer.lang, title),
+        lang => viewer.lang,
         me => viewer.user.as_ref().map(Value::from_serialize),
         unread => viewer.unread,
         flash => viewer.flash,
@@ -438,6 +488,7 @@ mod tests {
             actor: None,
             unread: 0,
             flash: Some("<b>saved</b>".into()),
+            lang: "en",
         };
         let html = render(
             "error.html",

@@ -163,8 +163,19 @@ async fn register(
             full_name,
         };
         let prepared = crate::blocking(move || accounts::prepare(&input)).await?;
+        // The pages' language so far (the browser's) becomes the account's, for pages and messages alike.
+        let lang = viewer.lang;
         app.db
-            .write(move |tx| accounts::register(tx, prepared))
+            .write(move |tx| {
+                let user = accounts::register(tx, prepared)?;
+                let me = accounts::Actor::User(accounts::CurrentUser {
+                    id: user.id,
+                    role: user.role,
+                    jti: String::new(),
+                    exp: 0,
+                });
+                accounts::set_preferences(tx, &me, Some(lang), None)
+            })
             .await?;
         sign_in(&app, f.email.clone(), f.password, "/").await
     };
@@ -524,7 +535,7 @@ async fn notifications(
         "notifications.html",
         &viewer,
         "Notifications",
-        context! { items },
+        context! { items, languages => super::i18n::LANGUAGES },
     ))
 }
 
