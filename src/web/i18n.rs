@@ -367,6 +367,18 @@ mod tests {
                 }
             }
         }
+        for (file, src) in HANDLERS {
+            for call in [
+                "flash::redirect(",
+                "flash::redirect_with(",
+                "flash::set(",
+                "flash::with_args(",
+            ] {
+                for lit in call_literals(src, call) {
+                    out.push((lit, None, (*file).to_owned()));
+                }
+            }
+        }
         for id in FROM_DATA
             .iter()
             .chain(["just now", "{span} ago", "{n} {noun}"].iter())
@@ -379,6 +391,37 @@ mod tests {
         out
     }
 
+    /// The string literals inside each `open…)` call but paths (`"/courses/{id}"`) and `{name}` names: the
+    /// flash messages.
+    fn call_literals(src: &str, open: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, _) in src.match_indices(open) {
+            let (mut depth, mut in_str, mut lit) = (1, false, String::new());
+            for c in src[i + open.len()..].chars() {
+                match (in_str, c) {
+                    (true, '"') => {
+                        in_str = false;
+                        if !lit.starts_with('/') && lit.contains(' ') {
+                            out.push(std::mem::take(&mut lit));
+                        }
+                        lit.clear();
+                    }
+                    (true, c) => lit.push(c),
+                    (false, '"') => in_str = true,
+                    (false, '(') => depth += 1,
+                    (false, ')') => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
     const HANDLERS: &[(&str, &str)] = &[
         ("pages.rs", include_str!("pages.rs")),
         ("teach.rs", include_str!("teach.rs")),
@@ -387,6 +430,7 @@ mod tests {
         ("tutor.rs", include_str!("tutor.rs")),
         ("quiz.rs", include_str!("quiz.rs")),
         ("password.rs", include_str!("password.rs")),
+        ("flash.rs", include_str!("flash.rs")),
     ];
 
     /// The string literals that open each `open…)` call: `_("a")` → `a`; with `two`, also a second literal

@@ -363,7 +363,7 @@ pub fn render(name: &str, viewer: &Viewer, title: &str, extra: Value) -> Html<St
         lang => viewer.lang,
         me => viewer.user.as_ref().map(Value::from_serialize),
         unread => viewer.unread,
-        flash => viewer.flash,
+        flash => viewer.flash.as_deref().map(|f| flash::shown(viewer.lang, f)),
         version => ASSET_VERSION,
     };
     render_raw(name, context! { ..extra, ..base })

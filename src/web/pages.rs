@@ -183,9 +183,9 @@ async fn register(
         Ok(r) => flash::set(
             &app,
             r,
-            &format!(
-                "Welcome, {}! Your account is ready: choose a course below and enrol.",
-                f.full_name.trim()
+            &flash::with_args(
+                "Welcome, {name}! Your account is ready: choose a course below and enrol.",
+                &[("name", f.full_name.trim())],
             ),
         ),
         Err(e) => {
@@ -502,13 +502,11 @@ async fn complete(
             "Lesson marked complete.",
         )
     } else {
-        flash::redirect(
+        flash::redirect_with(
             &app,
             &format!("/lessons/{id}"),
-            &format!(
-                "Lesson marked complete: {}% of the course done.",
-                done.course_progress
-            ),
+            "Lesson marked complete: {percent}% of the course done.",
+            &[("percent", &done.course_progress.to_string())],
         )
     })
 }

@@ -773,15 +773,19 @@ async fn registering_from_a_spanish_browser_saves_spanish() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let token = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("smartcourse_token="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("signed in");
-    // No header now: the account's language is Spanish.
+    let cookie = |name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .expect(name)
+    };
+    let (token, flash) = (cookie("smartcourse_token"), cookie("sc_flash"));
+    // The welcome, and the pages after it, in Spanish with no header: the account's language is Spanish.
+    let html = page(&app, "/", None, Some(&format!("{token}; sc_flash={flash}"))).await;
+    assert!(html.contains("¡Bienvenido, Ana Pérez!"), "{html}");
     let html = page(&app, "/my", None, Some(&token)).await;
     assert!(
         html.contains("<html lang=\"es\">") && html.contains("Mis cursos"),
