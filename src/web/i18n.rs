@@ -593,10 +593,6 @@ mod tests {
         "quiz.html",
         "quiz_result.html",
         "students.html",
-        "teach.html",
-        "teach_course.html",
-        "teach_delete.html",
-        "teach_lesson.html",
         "teach_quiz.html",
         "workflow.html",
     ];
