@@ -151,6 +151,15 @@ pub fn number(lang: &str, n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// A decimal figure as the language writes it: a comma before the fraction in Spanish, French and
+/// Portuguese (`12,5`).
+pub fn decimal(lang: &str, figure: &str) -> String {
+    match lang {
+        "es" | "fr" | "pt" => figure.replace('.', ","),
+        _ => figure.to_owned(),
+    }
+}
+
 /// The short month names, January first.
 pub fn months(lang: &str) -> [&'static str; 12] {
     match lang {
@@ -588,12 +597,5 @@ mod tests {
     }
 
     /// Templates not yet translated (see README, Languages).
-    const UNTRANSLATED_TEMPLATES: &[&str] = &[
-        "admin.html",
-        "quiz.html",
-        "quiz_result.html",
-        "students.html",
-        "teach_quiz.html",
-        "workflow.html",
-    ];
+    const UNTRANSLATED_TEMPLATES: &[&str] = &["admin.html", "teach_quiz.html", "workflow.html"];
 }

@@ -67,8 +67,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             for name in args.args() {
                 let v: Value = args.get(name)?;
                 let shown = match v.as_i64() {
-                    Some(n) => i18n::number(&lang, n),
-                    None => v.to_string(),
+                    Some(n) if v.is_integer() => i18n::number(&lang, n),
+                    _ if v.kind() == minijinja::value::ValueKind::Number => {
+                        i18n::decimal(&lang, &v.to_string())
+                    }
+                    _ => v.to_string(),
                 };
                 values.push((name, shown));
             }
