@@ -331,7 +331,7 @@ async fn admins_see_storage_and_download_a_backup_that_restores() {
         .await
         .unwrap();
     assert!(
-        page.contains("Storage") && page.contains("1 courses"),
+        page.contains("Storage") && page.contains("1 course ·"),
         "{page}"
     );
     // The model and search status: the stand-ins are named as such, the lesson's passage is counted once the
