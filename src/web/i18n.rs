@@ -128,8 +128,8 @@ pub fn noun(lang: &str, n: i64, one: &str, many: &str) -> String {
     if n == 1 { one } else { many }.to_owned()
 }
 
-/// A number written the language's way: `12 345` in French and Swahili spacing aside, the thousands
-/// separator is `,` in English and Swahili, `.` in Spanish and Portuguese, a narrow space in French.
+/// A whole number written the language's way: its thousands separator is `,` in English and Swahili, `.` in
+/// Spanish and Portuguese, a narrow space in French.
 pub fn number(lang: &str, n: i64) -> String {
     let sep = match lang {
         "es" | "pt" => ".",
@@ -143,7 +143,7 @@ pub fn number(lang: &str, n: i64) -> String {
     }
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push_str(sep);
         }
         out.push(c);

@@ -6,7 +6,8 @@
 //! (only lesson HTML, which is sanitised when rendered).
 //!
 //! A form action answers with a redirect that carries a one-shot message for the next page ([`flash`]);
-//! `chart` lays out the students chart and `words` holds the `plural` and `when` template filters.
+//! `chart` lays out the students chart, `words` holds the `plural` and `when` template filters and `i18n` the
+//! catalogues behind `_()`, the pages' translations.
 
 mod admin;
 mod chart;
