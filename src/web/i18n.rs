@@ -342,7 +342,8 @@ mod tests {
         );
     }
 
-    /// Values that templates translate as `_(value)`: they come from the data, so no `_("…")` names them.
+    /// Values that templates translate as `_(value)`, or handlers with `i18n::text`: they come from the data
+    /// or a variable, so no `_("…")` names them.
     const FROM_DATA: &[&str] = &[
         "student",
         "instructor",
@@ -351,6 +352,8 @@ mod tests {
         "publishing",
         "published",
         "archived",
+        // The login page's error (`pages::login`).
+        "Wrong email or password.",
     ];
 
     /// Each string a template or page handler shows: `_("…")` and `plural("one", "many")` in the templates, the

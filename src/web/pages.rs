@@ -133,7 +133,7 @@ async fn login(
                     "login.html",
                     &viewer,
                     "Log in",
-                    context! { action => "/login", error, email => f.email, next => f.next },
+                    context! { action => "/login", error => super::i18n::text(viewer.lang, &error), email => f.email, next => f.next },
                 ),
             )
                 .into_response()

@@ -721,6 +721,23 @@ async fn a_browser_that_asks_for_spanish_gets_spanish_pages() {
         let en = page(&app, "/", lang, None).await;
         assert!(en.contains("<html lang=\"en\">") && en.contains("Search courses"));
     }
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("accept-language", "es")
+        .form(&[
+            ("email", "nobody@school.test"),
+            ("password", "wrong password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let es = r.text().await.unwrap();
+    assert!(
+        es.contains("Correo electrónico o contraseña incorrectos."),
+        "{es}"
+    );
     let sw = page(&app, "/login", Some("sw"), None).await;
     assert!(
         sw.contains("Nenosiri") && sw.contains("<title>Ingia · SmartCourse"),
