@@ -354,6 +354,14 @@ mod tests {
         "archived",
         // The login page's error (`pages::login`).
         "Wrong email or password.",
+        // The error page (`WebError`).
+        "Not found",
+        "There is nothing here, or you may not see it.",
+        "Not allowed",
+        "Your account may not do this.",
+        "Something went wrong",
+        "The error has been logged. Please try again.",
+        "That did not work",
     ];
 
     /// Each string a template or page handler shows: `_("…")` and `plural("one", "many")` in the templates, the

@@ -224,7 +224,23 @@ pub fn router() -> Router<Arc<App>> {
         .route("/assets/{version}/{file}", axum::routing::get(asset))
         .route("/favicon.ico", axum::routing::get(favicon))
         .layer(axum::middleware::from_fn(flash::clear_after_page))
+        .layer(axum::middleware::from_fn(page_language))
         .layer(axum::middleware::from_fn(same_origin))
+}
+
+tokio::task_local! {
+    /// The language of the page being answered, for the error page, which is rendered without a [`Viewer`]:
+    /// the browser's, then the signed-in user's once a `Viewer` has been made.
+    static PAGE_LANG: std::cell::Cell<&'static str>;
+}
+
+async fn page_language(req: Request, next: Next) -> Response {
+    let browser = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = std::cell::Cell::new(i18n::pick(None, browser));
+    PAGE_LANG.scope(lang, next.run(req)).await
 }
 
 /// Who is looking at a page: the user from the cookie, if it is valid, and their unread count.
@@ -278,7 +294,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 Ok((actor, user, unread))
             })
             .await;
-        Ok(match found {
+        let viewer = match found {
             Ok((actor, user, unread)) => Viewer {
                 lang: i18n::pick(Some(&user.language), browser),
                 user: Some(user),
@@ -294,7 +310,10 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 flash,
                 lang: browser_lang,
             },
-        })
+        };
+        // Outside the pages' layer (a test's router) there is no page language to set.
+        let _ = PAGE_LANG.try_with(|l| l.set(viewer.lang));
+        Ok(viewer)
     }
 }
 
@@ -309,28 +328,30 @@ impl From<Error> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        let lang = PAGE_LANG.try_with(std::cell::Cell::get).unwrap_or("en");
+        let t = |msgid| i18n::text(lang, msgid).to_owned();
         let (title, message) = match &self.0 {
             Error::Unauthorized => return Redirect::to("/login").into_response(),
             Error::NotFound => (
-                "Not found",
-                "There is nothing here, or you may not see it.".to_owned(),
+                t("Not found"),
+                t("There is nothing here, or you may not see it."),
             ),
-            Error::Forbidden => ("Not allowed", "Your account may not do this.".to_owned()),
+            Error::Forbidden => (t("Not allowed"), t("Your account may not do this.")),
             Error::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error on a page");
                 (
-                    "Something went wrong",
-                    "The error has been logged. Please try again.".to_owned(),
+                    t("Something went wrong"),
+                    t("The error has been logged. Please try again."),
                 )
             }
             // The sentence for a person, without the field's name in machine words ("title: …").
-            Error::Invalid { message, .. } => ("That did not work", sentence(message)),
-            other => ("That did not work", other.to_string()),
+            Error::Invalid { message, .. } => (t("That did not work"), sentence(message)),
+            other => (t("That did not work"), other.to_string()),
         };
         let status = self.0.status();
         let body = render_raw(
             "error.html",
-            context! { title, message, version => ASSET_VERSION, me => Value::UNDEFINED },
+            context! { title, message, lang, version => ASSET_VERSION, me => Value::UNDEFINED },
         );
         (status, body).into_response()
     }

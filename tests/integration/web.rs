@@ -738,6 +738,20 @@ async fn a_browser_that_asks_for_spanish_gets_spanish_pages() {
         es.contains("Correo electrónico o contraseña incorrectos."),
         "{es}"
     );
+    // The error page too.
+    let r = app
+        .client
+        .get(app.url("/courses/999999"))
+        .header("accept-language", "es")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let es = r.text().await.unwrap();
+    assert!(
+        es.contains("<html lang=\"es\">") && es.contains("No encontrado"),
+        "{es}"
+    );
     let sw = page(&app, "/login", Some("sw"), None).await;
     assert!(
         sw.contains("Nenosiri") && sw.contains("<title>Ingia · SmartCourse"),
