@@ -1491,6 +1491,13 @@ async fn a_browser_set_to_spanish_gets_spanish_pages() {
     assert_eq!(lang, "es");
     assert_eq!(text(&c, "h1").await, "Cursos");
     assert_eq!(text(&c, "label[for=q]").await, "Buscar cursos");
+    // The words app.js writes itself.
+    let waiting = run(
+        &c,
+        "return t('Waiting for the tutor: {n} questions ahead…', 3)",
+    )
+    .await;
+    assert_eq!(waiting, "Esperando al tutor: 3 preguntas antes…");
 
     c.goto(&app.url("/register")).await.unwrap();
     assert_eq!(text(&c, "label[for=full_name]").await, "Nombre completo");
