@@ -314,7 +314,7 @@ async fn students(
     let today = time::OffsetDateTime::now_utc().date();
     let chart = report
         .as_ref()
-        .and_then(|r| super::chart::enrollments(&r.daily, today));
+        .and_then(|r| super::chart::enrollments(viewer.lang, &r.daily, today));
     let course = service::course_detail(&app, Some(actor), id).await?.course;
     Ok(render(
         "students.html",
