@@ -1,6 +1,13 @@
 // SmartCourse: the little JavaScript the pages need. Everything works without it, only less smoothly.
 "use strict";
 
+// The words this script writes, in the page's language: base.html lists them in a <template>, each English
+// text (data-k) with its translation.
+const WORDS = new Map(
+  [...(document.getElementById("ui-words")?.content.querySelectorAll("[data-k]") ?? [])].map((e) => [e.dataset.k, e.textContent]),
+);
+const t = (english, n) => (WORDS.get(english) ?? english).replace("{n}", n);
+
 // Confirm destructive forms.
 document.addEventListener("submit", (e) => {
   const msg = e.target.getAttribute("data-confirm");
@@ -106,7 +113,7 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
     const clock = setInterval(tick, 1000);
     const show = (name, data) => {
       if (name === "status" && !started) {
-        state = { retrieving: "Looking in the course…", waiting: "Waiting for the tutor…", generating: "Writing…" }[data.state] || "…";
+        state = { retrieving: t("Looking in the course…"), waiting: t("Waiting for the tutor…"), generating: t("Writing…") }[data.state] || "…";
         tick();
       } else if (name === "evidence" && evidence) {
         // The course's own sentences, at once, before the model's explanation.
@@ -119,19 +126,21 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
           const sentence = document.createElement("span");
           if (item.html) sentence.innerHTML = item.html;
           else sentence.textContent = item.text;
-          li.append("In ", a, ": ", sentence);
+          li.append(`${t("In")} `, a, ": ", sentence);
           evidenceList.append(li);
         }
         evidence.hidden = data.length === 0;
       } else if (name === "queue" && !started) {
-        state = data.ahead > 0 ? `Waiting for the tutor: ${data.ahead} question${data.ahead === 1 ? "" : "s"} ahead…` : "Waiting for the tutor…";
+        state = data.ahead > 0
+          ? t(data.ahead === 1 ? "Waiting for the tutor: 1 question ahead…" : "Waiting for the tutor: {n} questions ahead…", data.ahead)
+          : t("Waiting for the tutor…");
         tick();
       } else if (name === "classroom") {
         // The class's answer to this question (kept from an earlier asker, or the teacher's reviewed one).
         const note = document.createElement("p");
         note.className = "muted";
         note.dataset.classroom = "";
-        note.textContent = data.pinned ? "Your teacher's answer to this question:" : "Answered before for your class:";
+        note.textContent = data.pinned ? t("Your teacher's answer to this question:") : t("Answered before for your class:");
         text.before(note);
       } else if (name === "replace") {
         started = true;
@@ -174,7 +183,7 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
       });
       if (!r.ok) {
         const err = await r.json().catch(() => null);
-        text.textContent = err ? err.error.message : `The tutor is not available (${r.status}).`;
+        text.textContent = err ? err.error.message : t("The tutor is not available ({n}).", r.status);
         return;
       }
       const reader = r.body.getReader();
@@ -198,7 +207,7 @@ document.querySelectorAll("form[data-tutor]").forEach((form) => {
         }
       }
     } catch (err) {
-      text.textContent = stopped ? "Stopped. Ask again when you are ready." : "The connection to the tutor was lost.";
+      text.textContent = stopped ? t("Stopped. Ask again when you are ready.") : t("The connection to the tutor was lost.");
     } finally {
       clearInterval(clock);
       if (cancel) cancel.hidden = true;
@@ -246,7 +255,7 @@ if (activity) {
       const mark = document.createElement("span");
       mark.setAttribute("aria-hidden", "true");
       mark.textContent = "✓ ";
-      done.append(mark, "Completed");
+      done.append(mark, t("Completed"));
       form.replaceWith(done);
     }
   });
@@ -257,6 +266,6 @@ if (activity) {
 document.querySelectorAll("time[data-local]").forEach((t) => {
   const when = new Date(t.getAttribute("datetime"));
   if (Number.isNaN(when.getTime())) return;
-  t.title = when.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
-  if (t.hasAttribute("data-date")) t.textContent = when.toLocaleDateString(undefined, { dateStyle: "medium" });
+  t.title = when.toLocaleString(document.documentElement.lang || undefined, { dateStyle: "full", timeStyle: "short" });
+  if (t.hasAttribute("data-date")) t.textContent = when.toLocaleDateString(document.documentElement.lang || undefined, { dateStyle: "medium" });
 });

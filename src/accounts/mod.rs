@@ -80,7 +80,7 @@ pub struct User {
     pub disabled: bool,
     /// When the account was created (RFC 3339).
     pub created_at: String,
-    /// Language for messages (`en`, `es`; others fall back to English).
+    /// Language for pages (`en`, `es`, `fr`, `pt`, `sw`) and email (`en`, `es`); others fall back to English.
     pub language: String,
     /// Whether the user gets email (in-app notifications always arrive).
     pub email_notifications: bool,

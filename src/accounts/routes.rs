@@ -143,7 +143,7 @@ async fn me(State(app): State<Arc<App>>, user: Auth) -> Result<axum::Json<User>>
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Preferences {
-    /// Language for messages: `en` or `es` (others fall back to English).
+    /// Language for pages (`en`, `es`, `fr`, `pt`, `sw`) and messages (`en`, `es`); others fall back to English.
     #[schema(min_length = 2, max_length = 8)]
     pub language: Option<String>,
     /// Whether to get email (in-app notifications always arrive).

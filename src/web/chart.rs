@@ -38,10 +38,10 @@ fn parse_day(s: &str) -> Option<Date> {
     .ok()
 }
 
-/// "30 Nov".
-pub fn short_day(d: Date) -> String {
-    let month = d.month().to_string();
-    format!("{} {}", d.day(), &month[..3])
+/// "30 Nov", with the month named in `lang` ("30 nov" in Spanish).
+pub fn short_day(lang: &str, d: Date) -> String {
+    let month = super::i18n::months(lang)[usize::from(u8::from(d.month())) - 1];
+    format!("{} {month}", d.day())
 }
 
 /// The round step for the y axis: 1, 2 or 5 times a power of ten, giving at most 5 steps up to `max`.
@@ -58,9 +58,9 @@ fn step_for(max: i64) -> i64 {
     }
 }
 
-/// The chart of `daily` (sorted, days without enrollments absent) up to `today`: `None` when there is
+/// The chart of `daily` (sorted, days without enrollments absent) up to `today`, its days named in `lang`: `None` when there is
 /// nothing to draw.
-pub fn enrollments(daily: &[DayCount], today: Date) -> Option<Value> {
+pub fn enrollments(lang: &str, daily: &[DayCount], today: Date) -> Option<Value> {
     let days: Vec<(Date, i64)> = daily
         .iter()
         .filter_map(|d| Some((parse_day(&d.day)?, d.enrollments)))
@@ -98,11 +98,11 @@ pub fn enrollments(daily: &[DayCount], today: Date) -> Option<Value> {
         if *c > 0 {
             bars.push(context! {
                 x => round(x + (slot - bar_w) / 2.0), y => round(base - h), w => round(bar_w), h => round(h),
-                label => short_day(*day), n => c,
+                label => short_day(lang, *day), n => c,
             });
         }
         if i as i64 % every == 0 {
-            ticks_x.push(context! { x => round(x + slot / 2.0), label => short_day(*day) });
+            ticks_x.push(context! { x => round(x + slot / 2.0), label => short_day(lang, *day) });
         }
     }
     let ticks_y: Vec<Value> = (0..=top / step)
@@ -111,12 +111,12 @@ pub fn enrollments(daily: &[DayCount], today: Date) -> Option<Value> {
     let rows: Vec<Value> = series
         .iter()
         .filter(|(_, c)| *c > 0)
-        .map(|(d, c)| context! { day => d.to_string(), label => short_day(*d), n => c })
+        .map(|(d, c)| context! { day => d.to_string(), label => short_day(lang, *d), n => c })
         .collect();
     Some(context! {
         width => WIDTH, height => HEIGHT, left => LEFT, right => WIDTH as f64 - RIGHT, base, top_y => TOP,
         bars, ticks_x, ticks_y, rows,
-        days => n, from => short_day(start), to => short_day(end),
+        days => n, from => short_day(lang, start), to => short_day(lang, end),
         total => series.iter().map(|(_, c)| c).sum::<i64>(),
     })
 }
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn a_first_day_is_one_short_bar_in_a_week() {
         let today = parse_day("2026-12-01").unwrap();
-        let chart = enrollments(&[day("2026-12-01", 1)], today).unwrap();
+        let chart = enrollments("en", &[day("2026-12-01", 1)], today).unwrap();
         assert_eq!(get(&chart, "days").as_i64(), Some(7));
         let bars = get(&chart, "bars");
         assert_eq!(bars.len(), Some(1));
@@ -166,7 +166,7 @@ mod tests {
                 day(&d.to_string(), (i % 9) + 1)
             })
             .collect();
-        let chart = enrollments(&daily, today).unwrap();
+        let chart = enrollments("en", &daily, today).unwrap();
         assert_eq!(get(&chart, "days").as_i64(), Some(MAX_DAYS));
         assert_eq!(get(&chart, "bars").len(), Some(90));
         assert_eq!(get(&chart, "rows").len(), Some(90));
@@ -186,10 +186,18 @@ mod tests {
 
     #[test]
     fn nothing_to_draw_without_data_and_round_steps() {
-        assert!(enrollments(&[], parse_day("2026-12-01").unwrap()).is_none());
+        assert!(enrollments("en", &[], parse_day("2026-12-01").unwrap()).is_none());
         assert_eq!(step_for(5), 1);
         assert_eq!(step_for(9), 2);
         assert_eq!(step_for(23), 5);
         assert_eq!(step_for(480), 100);
+    }
+
+    #[test]
+    fn days_are_named_in_the_page_language() {
+        let d = parse_day("2026-12-01").unwrap();
+        assert_eq!(short_day("en", d), "1 Dec");
+        assert_eq!(short_day("es", d), "1 dic");
+        assert_eq!(short_day("sw", d), "1 Des");
     }
 }

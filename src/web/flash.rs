@@ -21,9 +21,46 @@ const TTL_SECS: i64 = 60;
 /// Messages are a sentence; a longer one (a long course title in it) is cut.
 const MAX_CHARS: usize = 300;
 
-/// A redirect after a form POST (303) that shows `message` on the page it leads to.
+/// A redirect after a form POST (303) that shows `message` on the page it leads to. The message is the
+/// English `msgid`: the next page shows it in its reader's language ([`shown`]).
 pub fn redirect(app: &App, to: &str, message: &str) -> Response {
     set(app, super::see_other(to), message)
+}
+
+/// Separates a message's `msgid` from its `{name}` values, and a name from its value, in the cookie.
+const ARG: char = '\u{1f}';
+const VALUE: char = '\u{1e}';
+
+/// [`redirect`] with a message that has `{name}` placeholders and their values.
+pub fn redirect_with(app: &App, to: &str, msgid: &str, args: &[(&str, &str)]) -> Response {
+    set(app, super::see_other(to), &with_args(msgid, args))
+}
+
+/// A message with `{name}` placeholders and their values, as [`set`] takes it.
+pub fn with_args(msgid: &str, args: &[(&str, &str)]) -> String {
+    let mut out = msgid.to_owned();
+    for (name, value) in args {
+        let value: String = value
+            .chars()
+            .filter(|c| !matches!(*c, ARG | VALUE))
+            .collect();
+        out.push(ARG);
+        out.push_str(name);
+        out.push(VALUE);
+        out.push_str(&value);
+    }
+    out
+}
+
+/// A carried message as its reader sees it: translated into `lang`, its values put in.
+pub fn shown(lang: &str, carried: &str) -> String {
+    let mut parts = carried.split(ARG);
+    let msgid = parts.next().unwrap_or_default();
+    let args: Vec<(&str, String)> = parts
+        .filter_map(|p| p.split_once(VALUE))
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    super::i18n::format(lang, msgid, &args)
 }
 
 /// `response` with `message` to show on the next page.

@@ -6,12 +6,14 @@
 //! (only lesson HTML, which is sanitised when rendered).
 //!
 //! A form action answers with a redirect that carries a one-shot message for the next page ([`flash`]);
-//! `chart` lays out the students chart and `words` holds the `plural` and `when` template filters.
+//! `chart` lays out the students chart, `words` holds the `plural` and `when` template filters and `i18n` the
+//! catalogues behind `_()`, the pages' translations.
 
 mod admin;
 mod chart;
 mod course_care;
 pub(crate) mod flash;
+pub(crate) mod i18n;
 mod pages;
 mod password;
 mod quiz;
@@ -27,6 +29,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::value::Kwargs;
 use minijinja::{Environment, Value, context};
 
 use crate::App;
@@ -53,12 +56,43 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("typeset", |s: String| {
         Value::from_safe_string(crate::courses::math::typeset_text(&s))
     });
-    // Figures may be scores with decimals (a quiz's points): `2.0` is shown "2", `1.5` "1.5".
-    env.add_filter("plural", |n: f64, one: String, many: Option<String>| {
-        words::plural_number(n, &one, many.as_deref())
+    // The page's language is the context's `lang` (English when a page has none).
+    env.add_function(
+        "_",
+        |state: &minijinja::State,
+         msgid: String,
+         args: Kwargs|
+         -> Result<String, minijinja::Error> {
+            let lang = page_lang(state);
+            let mut values = Vec::new();
+            for name in args.args() {
+                let v: Value = args.get(name)?;
+                let shown = match v.as_i64() {
+                    Some(n) if v.is_integer() => i18n::number(&lang, n),
+                    _ if v.kind() == minijinja::value::ValueKind::Number => {
+                        i18n::decimal(&lang, &v.to_string())
+                    }
+                    _ => v.to_string(),
+                };
+                values.push((name, shown));
+            }
+            args.assert_all_used()?;
+            Ok(i18n::format(&lang, &msgid, &values))
+        },
+    );
+    // Figures may be scores with decimals (a quiz's points): `2.0` is shown "2", `1.5` "1.5" (or "1,5").
+    env.add_filter(
+        "plural",
+        |state: &minijinja::State, n: f64, one: String, many: Option<String>| {
+            words::plural_number(&page_lang(state), n, &one, many.as_deref())
+        },
+    );
+    env.add_filter("number", |state: &minijinja::State, n: f64| {
+        words::number(&page_lang(state), n)
     });
-    env.add_filter("number", words::number);
-    env.add_filter("when", |s: String| words::when(&s));
+    env.add_filter("when", |state: &minijinja::State, s: String| {
+        words::when(&page_lang(state), &s)
+    });
     for (name, source) in [
         (
             "base.html",
@@ -159,6 +193,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// The language a template is being rendered in.
+fn page_lang(state: &minijinja::State) -> String {
+    state
+        .lookup("lang")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "en".to_owned())
+}
+
 /// The answer to a path nothing serves: the API's JSON error under `/api/`, else the web UI's error page.
 pub async fn not_found(
     method: axum::http::Method,
@@ -187,7 +229,23 @@ pub fn router() -> Router<Arc<App>> {
         .route("/assets/{version}/{file}", axum::routing::get(asset))
         .route("/favicon.ico", axum::routing::get(favicon))
         .layer(axum::middleware::from_fn(flash::clear_after_page))
+        .layer(axum::middleware::from_fn(page_language))
         .layer(axum::middleware::from_fn(same_origin))
+}
+
+tokio::task_local! {
+    /// The language of the page being answered, for the error page, which is rendered without a [`Viewer`]:
+    /// the browser's, then the signed-in user's once a `Viewer` has been made.
+    static PAGE_LANG: std::cell::Cell<&'static str>;
+}
+
+async fn page_language(req: Request, next: Next) -> Response {
+    let browser = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = std::cell::Cell::new(i18n::pick(None, browser));
+    PAGE_LANG.scope(lang, next.run(req)).await
 }
 
 /// Who is looking at a page: the user from the cookie, if it is valid, and their unread count.
@@ -199,6 +257,8 @@ pub struct Viewer {
     pub unread: i64,
     /// The one-shot message the previous action left for this page ([`flash`]).
     pub flash: Option<String>,
+    /// The page's language ([`i18n::pick`]).
+    pub lang: &'static str,
 }
 
 impl Viewer {
@@ -213,6 +273,11 @@ impl FromRequestParts<Arc<App>> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
         let flash = flash::from_headers(&app.tokens, &parts.headers);
+        let browser = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        let browser_lang = i18n::pick(None, browser);
         let token = crate::http::auth::cookie_token(&parts.headers);
         let Some(token) = token else {
             return Ok(Viewer {
@@ -220,6 +285,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 actor: None,
                 unread: 0,
                 flash,
+                lang: browser_lang,
             });
         };
         let keys = app.tokens.clone();
@@ -233,8 +299,9 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 Ok((actor, user, unread))
             })
             .await;
-        Ok(match found {
+        let viewer = match found {
             Ok((actor, user, unread)) => Viewer {
+                lang: i18n::pick(Some(&user.language), browser),
                 user: Some(user),
                 actor: Some(actor),
                 unread,
@@ -246,8 +313,12 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 actor: None,
                 unread: 0,
                 flash,
+                lang: browser_lang,
             },
-        })
+        };
+        // Outside the pages' layer (a test's router) there is no page language to set.
+        let _ = PAGE_LANG.try_with(|l| l.set(viewer.lang));
+        Ok(viewer)
     }
 }
 
@@ -262,28 +333,30 @@ impl From<Error> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        let lang = PAGE_LANG.try_with(std::cell::Cell::get).unwrap_or("en");
+        let t = |msgid| i18n::text(lang, msgid).to_owned();
         let (title, message) = match &self.0 {
             Error::Unauthorized => return Redirect::to("/login").into_response(),
             Error::NotFound => (
-                "Not found",
-                "There is nothing here, or you may not see it.".to_owned(),
+                t("Not found"),
+                t("There is nothing here, or you may not see it."),
             ),
-            Error::Forbidden => ("Not allowed", "Your account may not do this.".to_owned()),
+            Error::Forbidden => (t("Not allowed"), t("Your account may not do this.")),
             Error::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error on a page");
                 (
-                    "Something went wrong",
-                    "The error has been logged. Please try again.".to_owned(),
+                    t("Something went wrong"),
+                    t("The error has been logged. Please try again."),
                 )
             }
             // The sentence for a person, without the field's name in machine words ("title: …").
-            Error::Invalid { message, .. } => ("That did not work", sentence(message)),
-            other => ("That did not work", other.to_string()),
+            Error::Invalid { message, .. } => (t("That did not work"), sentence(message)),
+            other => (t("That did not work"), other.to_string()),
         };
         let status = self.0.status();
         let body = render_raw(
             "error.html",
-            context! { title, message, version => ASSET_VERSION, me => Value::UNDEFINED },
+            context! { title, message, lang, version => ASSET_VERSION, me => Value::UNDEFINED },
         );
         (status, body).into_response()
     }
@@ -316,10 +389,11 @@ fn render_raw(name: &str, ctx: Value) -> Html<String> {
 /// Renders a page with the viewer and `extra` in its context.
 pub fn render(name: &str, viewer: &Viewer, title: &str, extra: Value) -> Html<String> {
     let base = context! {
-        title,
+        title => i18n::text(viewer.lang, title),
+        lang => viewer.lang,
         me => viewer.user.as_ref().map(Value::from_serialize),
         unread => viewer.unread,
-        flash => viewer.flash,
+        flash => viewer.flash.as_deref().map(|f| flash::shown(viewer.lang, f)),
         version => ASSET_VERSION,
     };
     render_raw(name, context! { ..extra, ..base })
@@ -423,7 +497,7 @@ mod tests {
     #[test]
     fn every_template_parses() {
         // Forces the environment: a template that does not parse panics here, not on a user's request.
-        assert_eq!(TEMPLATES.templates().count(), 23);
+        assert_eq!(TEMPLATES.templates().count(), 24);
         for name in [
             "catalog.html",
             "course.html",
@@ -444,6 +518,7 @@ mod tests {
             actor: None,
             unread: 0,
             flash: Some("<b>saved</b>".into()),
+            lang: "en",
         };
         let html = render(
             "error.html",

@@ -133,7 +133,7 @@ async fn login(
                     "login.html",
                     &viewer,
                     "Log in",
-                    context! { action => "/login", error, email => f.email, next => f.next },
+                    context! { action => "/login", error => super::i18n::text(viewer.lang, &error), email => f.email, next => f.next },
                 ),
             )
                 .into_response()
@@ -163,8 +163,19 @@ async fn register(
             full_name,
         };
         let prepared = crate::blocking(move || accounts::prepare(&input)).await?;
+        // The pages' language so far (the browser's) becomes the account's, for pages and messages alike.
+        let lang = viewer.lang;
         app.db
-            .write(move |tx| accounts::register(tx, prepared))
+            .write(move |tx| {
+                let user = accounts::register(tx, prepared)?;
+                let me = accounts::Actor::User(accounts::CurrentUser {
+                    id: user.id,
+                    role: user.role,
+                    jti: String::new(),
+                    exp: 0,
+                });
+                accounts::set_preferences(tx, &me, Some(lang), None)
+            })
             .await?;
         sign_in(&app, f.email.clone(), f.password, "/").await
     };
@@ -172,9 +183,9 @@ async fn register(
         Ok(r) => flash::set(
             &app,
             r,
-            &format!(
-                "Welcome, {}! Your account is ready: choose a course below and enrol.",
-                f.full_name.trim()
+            &flash::with_args(
+                "Welcome, {name}! Your account is ready: choose a course below and enrol.",
+                &[("name", f.full_name.trim())],
             ),
         ),
         Err(e) => {
@@ -491,13 +502,11 @@ async fn complete(
             "Lesson marked complete.",
         )
     } else {
-        flash::redirect(
+        flash::redirect_with(
             &app,
             &format!("/lessons/{id}"),
-            &format!(
-                "Lesson marked complete: {}% of the course done.",
-                done.course_progress
-            ),
+            "Lesson marked complete: {percent}% of the course done.",
+            &[("percent", &done.course_progress.to_string())],
         )
     })
 }
@@ -524,7 +533,7 @@ async fn notifications(
         "notifications.html",
         &viewer,
         "Notifications",
-        context! { items },
+        context! { items, languages => super::i18n::LANGUAGES },
     ))
 }
 

@@ -314,7 +314,7 @@ async fn students(
     let today = time::OffsetDateTime::now_utc().date();
     let chart = report
         .as_ref()
-        .and_then(|r| super::chart::enrollments(&r.daily, today));
+        .and_then(|r| super::chart::enrollments(viewer.lang, &r.daily, today));
     let course = service::course_detail(&app, Some(actor), id).await?.course;
     Ok(render(
         "students.html",
@@ -469,19 +469,23 @@ async fn workflow(
         == <crate::packages::pipeline::ImportPackage as crate::jobs::workflow::Workflow>::KIND;
     // The heading says what happened once it has: "Importing a package" while it runs would stay on a
     // finished page otherwise.
+    let lang = viewer.lang;
+    let tr = |msgid| super::i18n::text(lang, msgid).to_owned();
     let done_heading = match (&report, import) {
-        (Some(r), true) => format!("Imported “{}”", r.title),
-        (None, true) => "Imported".to_owned(),
-        (_, false) => "Published".to_owned(),
+        (Some(r), true) => {
+            super::i18n::format(lang, "Imported “{title}”", &[("title", r.title.clone())])
+        }
+        (None, true) => tr("Imported"),
+        (_, false) => tr("Published"),
     };
     let heading = match (status.status.as_str(), import) {
-        ("QUEUED" | "RUNNING", true) => "Importing a package".to_owned(),
-        ("QUEUED" | "RUNNING", false) => "Publishing".to_owned(),
+        ("QUEUED" | "RUNNING", true) => tr("Importing a package"),
+        ("QUEUED" | "RUNNING", false) => tr("Publishing"),
         ("COMPLETED", _) => done_heading.clone(),
-        ("CANCELLED", true) => "The import was cancelled".to_owned(),
-        ("CANCELLED", false) => "Publishing was cancelled".to_owned(),
-        (_, true) => "The import failed".to_owned(),
-        (_, false) => "Publishing failed".to_owned(),
+        ("CANCELLED", true) => tr("The import was cancelled"),
+        ("CANCELLED", false) => tr("Publishing was cancelled"),
+        (_, true) => tr("The import failed"),
+        (_, false) => tr("Publishing failed"),
     };
     let course_id = status.course_id;
     Ok(render(

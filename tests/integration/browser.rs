@@ -1474,3 +1474,54 @@ async fn screenshots_for_the_readme() {
     save(&c, "students-chart").await;
     c.close().await.unwrap();
 }
+
+/// Chromium set to Spanish (its `intl.accept_languages`, which it sends as `Accept-Language`) gets Spanish
+/// pages, before and after signing up, and the account keeps the language.
+#[tokio::test]
+async fn a_browser_set_to_spanish_gets_spanish_pages() {
+    let app = TestApp::spawn().await;
+    let (course, _) = app.demo_course().await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let prefs = serde_json::json!({"prefs": {"intl.accept_languages": "es-ES,es"}});
+    let c = session(&driver, profile.path(), "--window-size=1100,1400", prefs).await;
+
+    c.goto(&app.url("/")).await.unwrap();
+    let lang = run(&c, "return document.documentElement.lang").await;
+    assert_eq!(lang, "es");
+    assert_eq!(text(&c, "h1").await, "Cursos");
+    assert_eq!(text(&c, "label[for=q]").await, "Buscar cursos");
+    // The words app.js writes itself.
+    let waiting = run(
+        &c,
+        "return t('Waiting for the tutor: {n} questions ahead…', 3)",
+    )
+    .await;
+    assert_eq!(waiting, "Esperando al tutor: 3 preguntas antes…");
+
+    c.goto(&app.url("/register")).await.unwrap();
+    assert_eq!(text(&c, "label[for=full_name]").await, "Nombre completo");
+    fill(&c, "#full_name", "Ana Pérez").await;
+    fill(&c, "#email", "ana@school.test").await;
+    fill(&c, "#password", PASSWORD).await;
+    go(&c, "form.stack button").await;
+    c.goto(&app.url(&format!("/courses/{course}")))
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "form[action$=enroll] button").await, "Inscribirme");
+    assert!(text(&c, "h2").await.contains("Contenido"));
+    let user: String = app
+        .app
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT language FROM users WHERE email = 'ana@school.test'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(user, "es");
+    c.close().await.unwrap();
+}

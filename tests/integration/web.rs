@@ -1,6 +1,7 @@
 //! The web UI over plain HTTP: pages, assets and their caching, compression, and the cross-site check.
 
 use crate::common::TestApp;
+use smartcourse::accounts::Role;
 
 #[tokio::test]
 async fn pages_are_html_compressed_and_assets_cached() {
@@ -330,7 +331,7 @@ async fn admins_see_storage_and_download_a_backup_that_restores() {
         .await
         .unwrap();
     assert!(
-        page.contains("Storage") && page.contains("1 courses"),
+        page.contains("Storage") && page.contains("1 course ·"),
         "{page}"
     );
     // The model and search status: the stand-ins are named as such, the lesson's passage is counted once the
@@ -680,4 +681,145 @@ async fn pages_say_times_in_words_marks_in_text_and_have_one_search_box_and_an_i
         assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
         assert!(r.text().await.unwrap().starts_with("<svg"));
     }
+}
+
+// The pages' language: the browser's `Accept-Language`, then the user's own choice, which wins.
+
+async fn page(app: &TestApp, path: &str, lang: Option<&str>, token: Option<&str>) -> String {
+    let mut r = app.client.get(app.url(path));
+    if let Some(lang) = lang {
+        r = r.header("accept-language", lang);
+    }
+    if let Some(token) = token {
+        r = r.header("cookie", format!("smartcourse_token={token}"));
+    }
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_browser_that_asks_for_spanish_gets_spanish_pages() {
+    let app = TestApp::spawn().await;
+    let (course, _) = app.demo_course().await;
+
+    let es = page(&app, "/", Some("es-MX,es;q=0.9,en;q=0.5"), None).await;
+    assert!(es.contains("<html lang=\"es\">"), "{es}");
+    assert!(
+        es.contains("Buscar cursos") && es.contains("Regístrate"),
+        "{es}"
+    );
+    assert!(
+        !es.contains("Search courses") && !es.contains("Sign up"),
+        "{es}"
+    );
+    let es = page(&app, &format!("/courses/{course}"), Some("es"), None).await;
+    assert!(es.contains("Contenido") && es.contains("lecci"), "{es}");
+
+    // English without a header, and for a language there is no catalogue for.
+    for lang in [None, Some("de, ja;q=0.5")] {
+        let en = page(&app, "/", lang, None).await;
+        assert!(en.contains("<html lang=\"en\">") && en.contains("Search courses"));
+    }
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("accept-language", "es")
+        .form(&[
+            ("email", "nobody@school.test"),
+            ("password", "wrong password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let es = r.text().await.unwrap();
+    assert!(
+        es.contains("Correo electrónico o contraseña incorrectos."),
+        "{es}"
+    );
+    // The error page too.
+    let r = app
+        .client
+        .get(app.url("/courses/999999"))
+        .header("accept-language", "es")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let es = r.text().await.unwrap();
+    assert!(
+        es.contains("<html lang=\"es\">") && es.contains("No encontrado"),
+        "{es}"
+    );
+    let sw = page(&app, "/login", Some("sw"), None).await;
+    assert!(
+        sw.contains("Nenosiri") && sw.contains("<title>Ingia · SmartCourse"),
+        "{sw}"
+    );
+}
+
+#[tokio::test]
+async fn a_users_saved_language_wins_over_the_browser() {
+    let app = TestApp::spawn().await;
+    let student = app.user(Role::Student).await;
+    // An account made before it chose has English saved: that is a choice too.
+    let en = page(&app, "/notifications", Some("es"), Some(&student.token)).await;
+    assert!(en.contains("Also send them to"), "{en}");
+
+    let r = app
+        .client
+        .post(app.url("/notifications/settings"))
+        .header("cookie", format!("smartcourse_token={}", student.token))
+        .form(&[("language", "fr"), ("email", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let fr = page(&app, "/notifications", Some("es"), Some(&student.token)).await;
+    assert!(fr.contains("<html lang=\"fr\">"), "{fr}");
+    assert!(fr.contains("Les envoyer aussi à"), "{fr}");
+    assert!(
+        fr.contains("<option value=\"fr\" selected>Français"),
+        "{fr}"
+    );
+}
+
+#[tokio::test]
+async fn registering_from_a_spanish_browser_saves_spanish() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .post(app.url("/register"))
+        .header("accept-language", "es")
+        .form(&[
+            ("full_name", "Ana Pérez"),
+            ("email", "ana@school.test"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = |name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .expect(name)
+    };
+    let (token, flash) = (cookie("smartcourse_token"), cookie("sc_flash"));
+    // The welcome, and the pages after it, in Spanish with no header: the account's language is Spanish.
+    let html = page(&app, "/", None, Some(&format!("{token}; sc_flash={flash}"))).await;
+    assert!(html.contains("¡Bienvenido, Ana Pérez!"), "{html}");
+    let html = page(&app, "/my", None, Some(&token)).await;
+    assert!(
+        html.contains("<html lang=\"es\">") && html.contains("Mis cursos"),
+        "{html}"
+    );
 }
