@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{Viewer, WebError, render, see_other};
+use super::{Viewer, WebError, render};
 use crate::App;
 use crate::accounts::{self, Role};
 use crate::error::Error;
@@ -165,7 +165,11 @@ async fn admin_user(
     app.db
         .write(move |tx| accounts::update_user(tx, &actor, id, role, disabled))
         .await?;
-    Ok(see_other("/admin"))
+    Ok(super::flash::redirect(
+        &app,
+        "/admin",
+        "The account is changed.",
+    ))
 }
 
 async fn storage(app: &App) -> Result<minijinja::Value, Error> {
@@ -243,5 +247,9 @@ async fn admin_retry(
     let actor = viewer.require()?;
     actor.require_admin()?;
     app.db.write(move |tx| crate::jobs::retry(tx, id)).await?;
-    Ok(see_other("/admin"))
+    Ok(super::flash::redirect(
+        &app,
+        "/admin",
+        "The job is queued to run again.",
+    ))
 }

@@ -366,6 +366,30 @@ async fn admins_see_storage_and_download_a_backup_that_restores() {
         !page.contains(&format!("action=\"/admin/users/{}\"", admin.id)),
         "{page}"
     );
+    // Changing a user says so on the next page.
+    let r = plain_client()
+        .post(app.url(&format!("/admin/users/{}", teacher.id)))
+        .header("cookie", cookie(&admin.token))
+        .form(&[("role", "instructor")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let flash = set_cookie(&r, "sc_flash").expect("a change to a user sets a message");
+    let page = app
+        .client
+        .get(app.url("/admin"))
+        .header(
+            "cookie",
+            format!("{}; sc_flash={flash}", cookie(&admin.token)),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("The account is changed."), "{page}");
 
     let r = app
         .client
