@@ -322,6 +322,27 @@ impl FromRequestParts<Arc<App>> for Viewer {
     }
 }
 
+/// A multipart form posted to a page of lesson `id`, opened only once the viewer may change the lesson: the
+/// refusal comes before a byte of the file is read (staging would otherwise wait for the whole body).
+pub(crate) async fn lesson_upload(
+    app: &App,
+    viewer: &Viewer,
+    id: i64,
+    form: std::result::Result<
+        axum::extract::Multipart,
+        axum::extract::multipart::MultipartRejection,
+    >,
+) -> Result<(Actor, axum::extract::Multipart), WebError> {
+    let form = form
+        .map_err(|e| Error::BadRequest(format!("not a valid upload: {}", e.body_text()).into()))?;
+    let actor = viewer.require()?;
+    let check = actor.clone();
+    app.db
+        .read(move |c| crate::courses::require_lesson_edit(c, &check, id))
+        .await?;
+    Ok((actor, form))
+}
+
 /// A domain error shown as a page: 401 sends to the login page, the rest render the error template.
 pub struct WebError(pub Error);
 

@@ -393,14 +393,7 @@ async fn upload_gift(
     Path(id): Path<i64>,
     form: std::result::Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, WebError> {
-    let mut form = form
-        .map_err(|e| Error::BadRequest(format!("not a valid upload: {}", e.body_text()).into()))?;
-    let actor = viewer.require()?;
-    // Refuse before the file is read.
-    let check = actor.clone();
-    app.db
-        .read(move |c| crate::courses::require_lesson_edit(c, &check, id))
-        .await?;
+    let (actor, mut form) = super::lesson_upload(&app, &viewer, id, form).await?;
     let (mut text, mut force) = (None, false);
     while let Some(field) = form
         .next_field()
