@@ -190,19 +190,20 @@ async fn new_question_page(
 }
 
 /// The question form's fields as a [`Draft`]: each `choice` row in order and the places of the rows marked
-/// `right` (a place that is not a number is 422 on `right`), the ticked boxes, and `confirm=yes` after the
-/// teacher was asked.
-fn draft_of(fields: &[(String, String)]) -> Result<Draft, Error> {
+/// `right`, the ticked boxes, and `confirm=yes` after the teacher was asked; with the mistake (422 on `right`)
+/// of a place that is not a number, which is told only to whoever may edit the quiz.
+fn draft_of(fields: &[(String, String)]) -> (Draft, Option<Error>) {
     let mut d = Draft::default();
+    let mut bad = None;
     for (k, v) in fields {
         match k.as_str() {
             "kind" => d.kind = v.clone(),
             "prompt" => d.prompt = v.clone(),
             "choice" => d.choices.push(v.clone()),
-            "right" => d.right.push(
-                v.parse()
-                    .map_err(|_| Error::invalid("right", "not a choice of this form"))?,
-            ),
+            "right" => match v.parse() {
+                Ok(i) => d.right.push(i),
+                Err(_) => bad = Some(Error::invalid("right", "not a choice of this form")),
+            },
             "truth" => d.truth = v.clone(),
             "answers" => d.answers = v.clone(),
             "case_sensitive" => d.case_sensitive = true,
@@ -213,7 +214,7 @@ fn draft_of(fields: &[(String, String)]) -> Result<Draft, Error> {
             _ => {}
         }
     }
-    Ok(d)
+    (d, bad)
 }
 
 /// Saves question `n` (1-based) of a lesson's quiz from its form, then shows the quiz's page; a mistake or a
@@ -226,11 +227,16 @@ async fn edit_question(
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
     let index = n.checked_sub(1).ok_or(Error::NotFound)?;
-    let mut d = draft_of(&fields)?;
+    let (mut d, bad) = draft_of(&fields);
     let (a, draft) = (actor.clone(), d.clone());
     let saved = app
         .db
-        .write(move |tx| edit::edit_question(tx, &a, id, index, &draft))
+        .write(move |tx| {
+            // Who may edit is decided before anything the form says.
+            crate::courses::require_lesson_edit(tx, &a, id)?;
+            bad.map_or(Ok(()), Err)?;
+            edit::edit_question(tx, &a, id, index, &draft)
+        })
         .await;
     let Err(e) = saved else {
         return Ok(flash::redirect(&app, &quiz_page(id), "Question saved."));
@@ -254,11 +260,15 @@ async fn add_question(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
-    let mut d = draft_of(&fields)?;
+    let (mut d, bad) = draft_of(&fields);
     let (a, draft) = (actor.clone(), d.clone());
     let added = app
         .db
-        .write(move |tx| edit::add_question(tx, &a, id, &draft))
+        .write(move |tx| {
+            crate::courses::require_lesson_edit(tx, &a, id)?;
+            bad.map_or(Ok(()), Err)?;
+            edit::add_question(tx, &a, id, &draft)
+        })
         .await;
     let Err(e) = added else {
         return Ok(flash::redirect(&app, &quiz_page(id), "Question added."));
@@ -320,6 +330,7 @@ async fn delete_question(
 
 #[derive(Deserialize)]
 struct MoveForm {
+    #[serde(default)]
     direction: String,
 }
 
@@ -332,14 +343,9 @@ async fn move_question(
 ) -> Result<Response, WebError> {
     let actor = viewer.require()?;
     let index = n.checked_sub(1).ok_or(Error::NotFound)?;
-    let step = match f.direction.as_str() {
-        "up" => -1,
-        "down" => 1,
-        _ => return Err(Error::invalid("direction", "move up or down").into()),
-    };
     let to = app
         .db
-        .write(move |tx| edit::move_question(tx, &actor, id, index, step))
+        .write(move |tx| edit::move_question(tx, &actor, id, index, &f.direction))
         .await?;
     Ok(super::see_other(&format!(
         "{}#question-{}",

@@ -1,5 +1,5 @@
 //! A question's answers as the teacher's form writes them, one per line, and back: accepted texts, numbers
-//! (`42`, `3.14 ± 0.01`, `1..2`), matching pairs (`left = right`), items in their right order, and a
+//! (`42`, `3.25 ± 0.01`, `1..2`), matching pairs (`left = right`), items in their right order, and a
 //! fill-in question's blanks (`a | b`, a drop-down's right choice marked `=`).
 //!
 //! Reading keeps what the lines cannot show: the feedback of an answer whose text is unchanged, a partly right
@@ -94,7 +94,7 @@ fn number(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-/// A number line: `42`, `3.14 ± 0.01` (or `+-`), or a range `1..2`.
+/// A number line: `42`, `3.25 ± 0.01` (or `+-`), or a range `1..2`.
 fn numeric_value(line: &str) -> Option<NumericValue> {
     if let Some((min, max)) = line.split_once("..") {
         let (min, max) = (number(min)?, number(max)?);
@@ -124,7 +124,7 @@ fn numbers_in(
             Error::invalid(
                 field,
                 format!(
-                    "line {}: “{line}” is not a number (42), a number with a margin (3.14 ± 0.01) or a range (1..2)",
+                    "line {}: “{line}” is not a number (42), a number with a margin (3.25 ± 0.01) or a range (1..2)",
                     n + 1
                 ),
             )
@@ -147,7 +147,10 @@ fn numbers_in(
 
 fn numeric_line(v: &NumericValue) -> String {
     match *v {
-        NumericValue::Exact { value, tolerance } if tolerance == 0.0 => value.to_string(),
+        NumericValue::Exact {
+            value,
+            tolerance: 0.0,
+        } => value.to_string(),
         NumericValue::Exact { value, tolerance } => format!("{value} ± {tolerance}"),
         NumericValue::Range { min, max } => format!("{min}..{max}"),
     }
@@ -333,7 +336,7 @@ pub fn gaps(prompt: &str, text: &str, old: &[Gap]) -> Result<Vec<Gap>> {
             }
             Some(GapKind::Numeric { answers }) => GapKind::Numeric {
                 answers: numbers_in(&parts, answers, "answers")
-                    .map_err(|_| at("write numbers (42, 3.14 ± 0.01, 1..2) separated by |"))?,
+                    .map_err(|_| at("write numbers (42, 3.25 ± 0.01, 1..2) separated by |"))?,
             },
             Some(GapKind::Text {
                 answers,
@@ -429,7 +432,7 @@ mod tests {
 
     #[test]
     fn numbers_read_values_margins_and_ranges_and_write_them_back() {
-        let got = numeric_answers("42\n3.14 ± 0.01\n2 +- 1\n-1..2.5", &[]).unwrap();
+        let got = numeric_answers("42\n3.25 ± 0.01\n2 +- 1\n-1..2.5", &[]).unwrap();
         let values: Vec<NumericValue> = got.iter().map(|a| a.value).collect();
         assert_eq!(
             values,
@@ -439,7 +442,7 @@ mod tests {
                     tolerance: 0.0
                 },
                 NumericValue::Exact {
-                    value: 3.14,
+                    value: 3.25,
                     tolerance: 0.01
                 },
                 NumericValue::Exact {
@@ -453,7 +456,7 @@ mod tests {
             ]
         );
         let back = numeric_lines(&got);
-        assert_eq!(back, "42\n3.14 ± 0.01\n2 ± 1\n-1..2.5");
+        assert_eq!(back, "42\n3.25 ± 0.01\n2 ± 1\n-1..2.5");
         assert_eq!(numeric_answers(&back, &got).unwrap(), got);
         for bad in ["forty", "2..1", "1 ± -1", "NaN", "inf"] {
             assert_eq!(

@@ -543,16 +543,22 @@ pub fn delete_question(
     Ok(())
 }
 
-/// Moves question `index` of the quiz of `lesson_id` one place up (`-1`) or down (`1`); nothing happens at
-/// either end. Order grades nothing, so no confirmation is asked.
+/// Moves question `index` of the quiz of `lesson_id` one place `up` or `down` (422 on `direction` for
+/// anything else); nothing happens at either end. Order grades nothing, so no confirmation is asked. Returns
+/// the question's new place.
 pub fn move_question(
     tx: &Transaction,
     actor: &Actor,
     lesson_id: i64,
     index: usize,
-    step: i64,
+    direction: &str,
 ) -> Result<usize> {
     courses::require_lesson_edit(tx, actor, lesson_id)?;
+    let step: i64 = match direction {
+        "up" => -1,
+        "down" => 1,
+        _ => return Err(Error::invalid("direction", "move up or down")),
+    };
     let mut quiz = quiz_of(tx, lesson_id)?.ok_or(Error::NotFound)?;
     if index >= quiz.questions.len() {
         return Err(Error::NotFound);
