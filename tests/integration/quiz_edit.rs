@@ -646,6 +646,13 @@ async fn delete_move_settings_and_confirming_changes_to_an_attempted_quiz() {
             "Good luck."
         )
     );
+    let (_, html) = page(&app, &base, &teacher).await;
+    assert!(
+        html.contains("Passes at 60% of the points.")
+            && html.contains("At most 2 attempts.")
+            && html.contains("2 of 3 questions drawn for each attempt."),
+        "{html}"
+    );
     let view = start(&app, lesson, &student).await;
     assert_eq!(
         view["quiz"]["questions"].as_array().unwrap().len(),
@@ -713,6 +720,11 @@ async fn delete_move_settings_and_confirming_changes_to_an_attempted_quiz() {
     )
     .await;
     assert_eq!(r.status(), 303);
+    // A new question changes the grading too.
+    let essay = [("kind", "essay"), ("prompt", "Why?")];
+    let add = format!("{base}/questions");
+    assert_eq!(post_form(&app, &add, &teacher, &essay).await.status(), 409);
+    assert_eq!(quiz_of(&app, lesson).await.unwrap().questions.len(), 3);
     // Confirmed, the change is saved; the attempt made keeps its result and its version.
     let r = post_form(
         &app,
