@@ -1558,6 +1558,7 @@ async fn a_teacher_adds_a_numeric_question_and_fixes_a_mistake_in_the_browser() 
             text(&c, "#answers-error").await.contains("is not a number"),
             "the mistake under its field"
         );
+        shot(&c, "quiz-editor-mistake").await;
         let answers = c.find(Locator::Css("#answers")).await.unwrap();
         assert_eq!(
             answers.prop("value").await.unwrap().unwrap(),
@@ -1582,6 +1583,7 @@ async fn a_teacher_adds_a_numeric_question_and_fixes_a_mistake_in_the_browser() 
                 .await
                 .contains("How much is 10 / 4?")
         );
+        shot(&c, "quiz-editor-page").await;
         go(&c, "#question-2 .move button").await; // ↑
         assert!(
             text(&c, "#question-1")

@@ -1,5 +1,5 @@
 //! A question's answers as the teacher's form writes them, one per line, and back: accepted texts, numbers
-//! (`42`, `3.25 ± 0.01`, `1..2`), matching pairs (`left = right`), items in their right order, and a
+//! (`42`, `3.14 ± 0.01`, `1..2`), matching pairs (`left = right`), items in their right order, and a
 //! fill-in question's blanks (`a | b`, a drop-down's right choice marked `=`).
 //!
 //! Reading keeps what the lines cannot show: the feedback of an answer whose text is unchanged, a partly right
@@ -94,7 +94,7 @@ fn number(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-/// A number line: `42`, `3.25 ± 0.01` (or `+-`), or a range `1..2`.
+/// A number line: `42`, `3.14 ± 0.01` (or `+-`), or a range `1..2`.
 fn numeric_value(line: &str) -> Option<NumericValue> {
     if let Some((min, max)) = line.split_once("..") {
         let (min, max) = (number(min)?, number(max)?);
@@ -124,7 +124,7 @@ fn numbers_in(
             Error::invalid(
                 field,
                 format!(
-                    "line {}: “{line}” is not a number (42), a number with a margin (3.25 ± 0.01) or a range (1..2)",
+                    "line {}: “{line}” is not a number (42), a number with a margin (3.14 ± 0.01) or a range (1..2)",
                     n + 1
                 ),
             )
@@ -250,8 +250,9 @@ pub fn gap_ids(prompt: &str) -> Vec<String> {
     while let Some(i) = rest.find("[[") {
         let after = &rest[i + 2..];
         let Some(end) = after.find("]]") else { break };
-        let id = after[..end].trim();
-        if !id.is_empty() && !id.contains('[') && !out.iter().any(|o| o == id) {
+        // As written: the page finds a blank by its exact marker.
+        let id = &after[..end];
+        if !id.trim().is_empty() && !id.contains('[') && !out.iter().any(|o| o == id) {
             out.push(id.to_owned());
         }
         rest = &after[end + 2..];
@@ -336,7 +337,7 @@ pub fn gaps(prompt: &str, text: &str, old: &[Gap]) -> Result<Vec<Gap>> {
             }
             Some(GapKind::Numeric { answers }) => GapKind::Numeric {
                 answers: numbers_in(&parts, answers, "answers")
-                    .map_err(|_| at("write numbers (42, 3.25 ± 0.01, 1..2) separated by |"))?,
+                    .map_err(|_| at("write numbers (42, 3.14 ± 0.01, 1..2) separated by |"))?,
             },
             Some(GapKind::Text {
                 answers,
@@ -503,6 +504,7 @@ mod tests {
         assert_eq!(gap_lines(&old), "=red | blue");
         let prompt = "Roses are [[c]], the sky is [[sky]], again [[c]].";
         assert_eq!(gap_ids(prompt), ["c", "sky"]);
+        assert_eq!(gap_ids("[[ a ]] [[]] [[b"), [" a "]);
         let new = gaps(prompt, "red | =blue | green\nblue | azure", &old).unwrap();
         assert_eq!(new[0].weight, 2.0);
         let GapKind::Choice { choices } = &new[0].kind else {

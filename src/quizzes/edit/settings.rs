@@ -32,7 +32,7 @@ pub struct Settings {
     pub shuffle_questions: String,
     /// Empty: every question of the pool.
     pub draw: String,
-    /// The teacher confirmed a change of grading although students have attempted the quiz.
+    /// `yes`: the teacher confirmed a change of grading although students have attempted the quiz.
     pub confirm: String,
 }
 
@@ -139,7 +139,7 @@ fn apply(s: &Settings, quiz: &Quiz) -> Result<Quiz> {
 pub fn save_settings(tx: &Transaction, actor: &Actor, lesson_id: i64, s: &Settings) -> Result<()> {
     let old = quiz(tx, actor, lesson_id)?;
     let new = apply(s, &old)?;
-    save(tx, lesson_id, &old, &new, !s.confirm.is_empty())?;
+    save(tx, lesson_id, &old, &new, s.confirm == "yes")?;
     tracing::info!(lesson.id = lesson_id, "quiz settings saved");
     Ok(())
 }
