@@ -9,7 +9,7 @@ use smartcourse_formats::quiz::{
     GapKind, NumericValue, PassRule, QuestionKind, TextAnswer, Whitespace,
 };
 
-use crate::common::{TestApp, TestUser};
+use crate::common::{TestApp, TestUser, assert_error};
 use crate::quiz_teach::{GIFT, course, json_of, page, post_form, post_gift, quiz_of};
 
 /// Starts an attempt as `student` (201) and returns its view.
@@ -792,5 +792,158 @@ async fn delete_move_settings_and_confirming_changes_to_an_attempted_quiz() {
     let last = format!("{base}/questions/1/delete");
     let r = post_form(&app, &last, &teacher, &[("confirm", "yes")]).await;
     assert_eq!(r.status(), 409);
+    assert_eq!(quiz_of(&app, lesson).await.unwrap().questions.len(), 1);
+}
+
+/// The same editor over the JSON API: stable error codes for every refusal, the same rules as the pages.
+#[tokio::test]
+async fn the_api_edits_quizzes_with_stable_error_codes() {
+    let app = TestApp::spawn().await;
+    let (_course, lesson, teacher, student) = course(&app).await;
+    let other_teacher = app.user(smartcourse::accounts::Role::Instructor).await;
+    post_gift(&app, lesson, &teacher, &app.base, GIFT, false).await;
+    let questions = format!("/api/lessons/{lesson}/quiz/questions");
+    let settings = format!("/api/lessons/{lesson}/quiz/settings");
+    let send = |m: Method, path: String, who: &TestUser, body: Option<Value>| {
+        let token = who.token.clone();
+        let app = &app;
+        async move { app.send(m, &path, Some(&token), body.as_ref()).await }
+    };
+    let numeric =
+        json!({"kind": "numeric", "prompt": "How much is 6 / 4?", "answers": "1.5", "points": 2});
+    let rules = json!({"pass": {"rule": "mastery", "m": 2, "n": 3}, "max_attempts": 3});
+
+    // Only the course's teacher.
+    let before = quiz_of(&app, lesson).await.unwrap();
+    for who in [&student, &other_teacher] {
+        for (m, path, body) in [
+            (Method::POST, questions.clone(), Some(numeric.clone())),
+            (Method::PUT, format!("{questions}/2"), Some(numeric.clone())),
+            (Method::DELETE, format!("{questions}/2"), None),
+            (
+                Method::POST,
+                format!("{questions}/2/move"),
+                Some(json!({"direction": "up"})),
+            ),
+            (Method::PUT, settings.clone(), Some(rules.clone())),
+        ] {
+            let r = send(m, path.clone(), who, body).await;
+            assert_error(r, 403, "forbidden").await;
+        }
+    }
+    assert_eq!(quiz_of(&app, lesson).await.unwrap(), before);
+
+    // Bad input: 422 naming the field; no such question: 404.
+    for (body, field) in [
+        (
+            json!({"kind": "numeric", "prompt": "x", "answers": "many"}),
+            "answers",
+        ),
+        (
+            json!({"kind": "numeric", "prompt": "x", "answers": "1", "points": 0}),
+            "points",
+        ),
+        (json!({"kind": "true_false", "prompt": "x"}), "truth"),
+        (json!({"kind": "riddle", "prompt": "x"}), "kind"),
+        (json!({"kind": "essay", "prompt": " "}), "prompt"),
+    ] {
+        let r = send(
+            Method::POST,
+            questions.clone(),
+            &teacher,
+            Some(body.clone()),
+        )
+        .await;
+        let message = assert_error(r, 422, "invalid_input").await;
+        assert!(
+            message.starts_with(&format!("{field}:")),
+            "{body}: {message}"
+        );
+    }
+    let r = send(
+        Method::PUT,
+        settings.clone(),
+        &teacher,
+        Some(json!({"pass": {"rule": "score", "percent": 120}})),
+    )
+    .await;
+    assert!(
+        assert_error(r, 422, "invalid_input")
+            .await
+            .starts_with("percent:")
+    );
+    let r = send(
+        Method::POST,
+        format!("{questions}/1/move"),
+        &teacher,
+        Some(json!({"direction": "left"})),
+    )
+    .await;
+    assert_error(r, 422, "invalid_input").await;
+    let r = send(
+        Method::PUT,
+        format!("{questions}/9"),
+        &teacher,
+        Some(numeric.clone()),
+    )
+    .await;
+    assert_error(r, 404, "not_found").await;
+    assert_eq!(quiz_of(&app, lesson).await.unwrap(), before);
+
+    // Good input.
+    let r = send(
+        Method::POST,
+        questions.clone(),
+        &teacher,
+        Some(numeric.clone()),
+    )
+    .await;
+    assert_eq!(json_of(r, 201).await["number"], 4);
+    let r = send(
+        Method::POST,
+        format!("{questions}/4/move"),
+        &teacher,
+        Some(json!({"direction": "up"})),
+    )
+    .await;
+    assert_eq!(json_of(r, 200).await["number"], 3);
+    let r = send(Method::PUT, settings.clone(), &teacher, Some(rules.clone())).await;
+    assert_eq!(r.status(), 204);
+    let quiz = quiz_of(&app, lesson).await.unwrap();
+    assert_eq!(quiz.questions[2].prompt, "How much is 6 / 4?");
+    assert_eq!(quiz.questions[2].points, 2.0);
+    assert_eq!(
+        (quiz.pass, quiz.max_attempts),
+        (PassRule::Mastery { m: 2, n: 3 }, Some(3))
+    );
+
+    // Attempted: a grading change needs `confirm`; deleting the last question is refused.
+    let view = start(&app, lesson, &student).await;
+    submit(&app, &student, &view, json!({})).await;
+    let changed = json!({"prompt": "How much is 6 / 4?", "answers": "1.5 ± 0.1"});
+    let r = send(
+        Method::PUT,
+        format!("{questions}/3"),
+        &teacher,
+        Some(changed.clone()),
+    )
+    .await;
+    assert_error(r, 409, "confirm_quiz_change").await;
+    let mut confirmed = changed.clone();
+    confirmed["confirm"] = json!(true);
+    let r = send(
+        Method::PUT,
+        format!("{questions}/3"),
+        &teacher,
+        Some(confirmed),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    for n in [4, 3, 2] {
+        let r = send(Method::DELETE, format!("{questions}/{n}"), &teacher, None).await;
+        assert_eq!(r.status(), 204);
+    }
+    let r = send(Method::DELETE, format!("{questions}/1"), &teacher, None).await;
+    assert_error(r, 409, "last_question").await;
     assert_eq!(quiz_of(&app, lesson).await.unwrap().questions.len(), 1);
 }

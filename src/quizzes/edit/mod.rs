@@ -570,3 +570,65 @@ pub fn move_question(
     }
     Ok(to)
 }
+
+/// A question as the API takes it (`POST /api/lessons/{id}/quiz/questions`, `PUT …/questions/{n}`): the
+/// fields of the teacher's form, typed.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionInput {
+    /// Adding only (an edit keeps the kind): `single_choice` (the default), `multiple_response`,
+    /// `true_false`, `short_answer`, `numeric`, `matching`, `ordering`, `fill_blanks` or `essay`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// HTML; a fill-in question marks its blanks `[[1]]`, `[[2]]`….
+    pub prompt: String,
+    /// A choice question's choices, in order.
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// The places (0-based) in `choices` of the right ones: exactly one for `single_choice`.
+    #[serde(default)]
+    pub right: Vec<usize>,
+    /// A true/false question's answer.
+    #[serde(default)]
+    pub truth: Option<bool>,
+    /// The other kinds' answers, one per line as on the form: accepted texts (`*` any text); numbers
+    /// (`42`, `3.14 ± 0.01`, `1..2`); pairs `left = right` (`= right` alone: a wrong answer offered); items
+    /// in the right order; one line per blank with its answers separated by `|` (a drop-down's right choice
+    /// starts with `=`).
+    #[serde(default)]
+    pub answers: String,
+    /// Short answers: whether capitals count.
+    #[serde(default)]
+    pub case_sensitive: bool,
+    /// Choice questions: whether each attempt shows the choices in its own order.
+    #[serde(default)]
+    pub shuffle_choices: bool,
+    /// Above 0, at most 1000; left out: unchanged (1 for a new question).
+    #[serde(default)]
+    pub points: Option<f64>,
+    /// Shown after the attempt whatever the answer (HTML); left out: unchanged.
+    #[serde(default)]
+    pub feedback: Option<String>,
+    /// Save a change of grading although students have attempted the quiz (else 409
+    /// `confirm_quiz_change`).
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+impl From<QuestionInput> for Draft {
+    fn from(i: QuestionInput) -> Draft {
+        Draft {
+            kind: i.kind.unwrap_or_default(),
+            prompt: i.prompt,
+            choices: i.choices,
+            right: i.right,
+            truth: i.truth.map(|t| t.to_string()).unwrap_or_default(),
+            answers: i.answers,
+            case_sensitive: i.case_sensitive,
+            shuffle_choices: i.shuffle_choices,
+            points: i.points.map(|p| p.to_string()),
+            feedback: i.feedback,
+            confirm: i.confirm,
+        }
+    }
+}

@@ -63,6 +63,53 @@ impl Settings {
     }
 }
 
+/// A quiz's settings as the API takes them (`PUT /api/lessons/{id}/quiz/settings`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    /// Shown before the questions (HTML).
+    #[serde(default)]
+    pub intro: String,
+    /// `{"rule": "score", "percent": 60}` or `{"rule": "mastery", "m": 3, "n": 5}`.
+    #[schema(value_type = Object)]
+    pub pass: PassRule,
+    /// `null`: unlimited.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    #[serde(default)]
+    pub shuffle_questions: bool,
+    /// Questions each attempt draws from the pool; `null`: all.
+    #[serde(default)]
+    pub draw: Option<usize>,
+    /// Save a change of grading although students have attempted the quiz (else 409
+    /// `confirm_quiz_change`).
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+impl From<SettingsInput> for Settings {
+    /// As the form would send them, so that both are checked by the same rules.
+    fn from(i: SettingsInput) -> Settings {
+        let mut q = Quiz::new("", Vec::new());
+        q.intro = i.intro;
+        q.pass = i.pass;
+        let mut s = Settings::of(&q);
+        s.max_attempts = i.max_attempts.map(|n| n.to_string()).unwrap_or_default();
+        s.shuffle_questions = if i.shuffle_questions {
+            "on".into()
+        } else {
+            String::new()
+        };
+        s.draw = i.draw.map(|n| n.to_string()).unwrap_or_default();
+        s.confirm = if i.confirm {
+            "yes".into()
+        } else {
+            String::new()
+        };
+        s
+    }
+}
+
 /// A whole number from 1 to `max`, or `None` when left empty (422 on `field`).
 fn count(text: &str, field: &'static str, max: u32, what: &str) -> Result<Option<u32>> {
     let t = text.trim();
