@@ -1,4 +1,4 @@
-//! A teacher edits a quiz in the browser, question by question: any question's text, points and feedback, and
+//! A teacher edits a quiz question by question, on the quiz's page or through the API: any question's text, points and feedback, and
 //! its answers whatever its kind ([`Draft`]; the answer lines are read by [`answers`]); new questions of every
 //! kind; deleting and moving questions; and the quiz's own rules ([`settings`]). Whole sets of questions come
 //! and go through GIFT ([`super::gift`]).
@@ -10,7 +10,11 @@
 //! because the quiz's figures then mix two versions.
 
 pub mod answers;
+mod confirm;
 pub mod settings;
+
+use confirm::save;
+pub use confirm::{check_change, students_with_attempts};
 
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
@@ -354,83 +358,6 @@ fn apply(d: &Draft, q: &mut Question, tag: &str, old: Option<&QuestionKind>) -> 
         q.shuffle_choices = d.shuffle_choices;
     }
     Ok(())
-}
-
-/// How many students have attempts (open or submitted) at the quiz of `lesson_id`.
-pub fn students_with_attempts(conn: &Connection, lesson_id: i64) -> Result<usize> {
-    let n: i64 = conn.query_row(
-        "SELECT count(DISTINCT user_id) FROM quiz_attempts WHERE lesson_id = ?1",
-        [lesson_id],
-        |r| r.get(0),
-    )?;
-    Ok(n as usize)
-}
-
-/// What of a quiz decides scores and passes: the quiz without its texts that grade nothing (titles, intro,
-/// prompts but a fill-in's blanks, feedback, hints), its shuffling and its attempts limit.
-fn grading(quiz: &Quiz) -> Quiz {
-    let mut q = quiz.clone();
-    q.title.clear();
-    q.intro.clear();
-    q.shuffle_questions = false;
-    q.max_attempts = None;
-    for question in &mut q.questions {
-        question.title.clear();
-        if !matches!(question.kind, QuestionKind::FillBlanks { .. }) {
-            question.prompt.clear();
-        }
-        question.feedback.clear();
-        question.hints.clear();
-        question.shuffle_choices = false;
-        match &mut question.kind {
-            QuestionKind::SingleChoice { choices }
-            | QuestionKind::MultipleResponse { choices, .. } => {
-                choices.iter_mut().for_each(|c| c.feedback.clear());
-            }
-            QuestionKind::TrueFalse {
-                feedback_true,
-                feedback_false,
-                ..
-            } => {
-                feedback_true.clear();
-                feedback_false.clear();
-            }
-            _ => {}
-        }
-    }
-    q
-}
-
-/// Refuses (409 `confirm_quiz_change`) a change from `old` to `new` that grades differently while students
-/// have attempted the quiz, unless the teacher `confirm`ed it.
-pub fn check_change(
-    conn: &Connection,
-    lesson_id: i64,
-    old: &Quiz,
-    new: &Quiz,
-    confirm: bool,
-) -> Result<()> {
-    if confirm || grading(old) == grading(new) {
-        return Ok(());
-    }
-    let students = students_with_attempts(conn, lesson_id)?;
-    if students == 0 {
-        return Ok(());
-    }
-    Err(Error::Conflict {
-        code: "confirm_quiz_change",
-        message: format!(
-            "{students} student(s) have attempts on this quiz; their attempts keep the version they took, new \
-             attempts use the new one: confirm the change to save it"
-        )
-        .into(),
-    })
-}
-
-/// Saves `new` as the quiz of `lesson_id` once [`check_change`] allows it.
-fn save(tx: &Transaction, lesson_id: i64, old: &Quiz, new: &Quiz, confirm: bool) -> Result<()> {
-    check_change(tx, lesson_id, old, new, confirm)?;
-    set_quiz(tx, lesson_id, Some(new))
 }
 
 /// Changes question `index` of the quiz of `lesson_id` (the course's owner and admins): its text, points,
