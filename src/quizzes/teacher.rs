@@ -184,7 +184,7 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
 }
 
 /// A question's title, or its prompt shortened: how the teacher's pages and the CSV name it.
-pub(super) fn question_label(q: &smartcourse_formats::quiz::Question) -> String {
+pub(crate) fn question_label(q: &smartcourse_formats::quiz::Question) -> String {
     if q.title.trim().is_empty() {
         shorten(smartcourse_formats::scorm::plain_text(&q.prompt).trim(), 60)
     } else {
