@@ -259,14 +259,16 @@ fn bench_llm(full: bool, threads: usize, name: &str, file: &str) {
             let (g, params) = (g.clone(), params.clone());
             std::thread::spawn(move || {
                 let mut first = None;
+                let mut at = Vec::new();
                 let t = Instant::now();
                 let stats = g
                     .generate(&m, &params, &mut |_| {
                         first.get_or_insert(t.elapsed());
+                        at.push(t0.elapsed());
                         true
                     })
                     .unwrap();
-                (first.unwrap_or_default(), stats.generated_tokens)
+                (first.unwrap_or_default(), stats.generated_tokens, at)
             })
         })
         .collect::<Vec<_>>()
@@ -279,13 +281,31 @@ fn bench_llm(full: bool, threads: usize, name: &str, file: &str) {
     firsts.sort_by(f64::total_cmp);
     let p95 = firsts[((firsts.len() - 1) as f64 * 0.95).round() as usize];
     let aggregate = total as f64 / wall;
+    // Once every prompt is read (the last first token), the answers still being written decode together:
+    // the tokens written after that moment over the time until the last one (llama.cpp's "decode_tps" is the
+    // same window: its batch reads every prompt first).
+    let all_read = runs.iter().flat_map(|r| r.2.first()).max().copied();
+    let decoding = all_read.map_or(0.0, |from| {
+        let after: Vec<_> = runs
+            .iter()
+            .flat_map(|r| r.2.iter().filter(|t| **t > from))
+            .collect();
+        let until = after.iter().max().map_or(from, |t| **t);
+        let window = (until - from).as_secs_f64();
+        if window > 0.0 {
+            after.len() as f64 / window
+        } else {
+            0.0
+        }
+    });
     println!(
-        "| candle (SmartCourse), {name} | {load_ms:.0} ms | {} | {:.1} | {:.0} ms | {:.1} | {n}: {aggregate:.1} tok/s ({:.2}x one stream), p95 first token {p95:.0} ms |",
+        "| candle (SmartCourse), {name} | {load_ms:.0} ms | {} | {:.1} | {:.0} ms | {:.1} | {n}: {aggregate:.1} tok/s ({:.2}x one stream; {decoding:.1} tok/s once every prompt is read, {:.2}x one stream), p95 first token {p95:.0} ms |",
         one.prompt_tokens,
         one.prompt_tps(),
         one.first_token_ms,
         one.generate_tps(),
         aggregate / one.generate_tps().max(1e-9),
+        decoding / one.generate_tps().max(1e-9),
     );
     println!("  answer: {:?}", text.chars().take(200).collect::<String>());
     // SMARTCOURSE_BENCH_PEERS=0 leaves llama.cpp out (its eight-question run takes minutes).

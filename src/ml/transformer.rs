@@ -657,7 +657,10 @@ mod tests {
             let q = QTensor::quantize(&t, dtype)?;
             let m = blocks(&q)?;
             assert_eq!(m.is_five_bit(), dtype == GgmlDType::Q5_0, "{dtype:?}");
-            let want = q.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+            let want = q
+                .dequantize(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
             let got = m.dequantize();
             if dtype == GgmlDType::Q4_1 {
                 // Quantized again as int8: close, not exact.
