@@ -19,7 +19,7 @@ use anyhow::{Context, anyhow, bail};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::kv_cache::KvCache;
-use smartcourse_kernels::BlockMatrix;
+use smartcourse_kernels::{BlockMatrix, attention};
 
 pub use crate::config::PromptWeights;
 
@@ -523,6 +523,9 @@ impl Transformer {
         let v = heads(v, s.kv_heads)?.contiguous()?;
         let (k, v) = seq.caches[layer].append(&k, &v)?;
         let total = pos + t;
+        if t == 1 && self.device.is_cpu() {
+            return attend_one(&q, &k, &v, s, total);
+        }
         let rep = s.heads / s.kv_heads;
         // Query heads sharing a key/value head are neighbours: group them instead of copying the cache.
         let q = q.reshape((s.kv_heads, rep * t, s.head_dim))?;
@@ -631,6 +634,56 @@ impl Transformer {
         }
         let x = candle_nn::ops::rms_norm(&x, &self.norm, self.shape.rms_eps)?;
         Ok(self.output.forward(&x, how)?)
+    }
+}
+
+/// One token's attention on the CPU (decoding): `q` is `(1, heads, 1, d)`, `k` and `v` the layer's cache
+/// `(1, kv_heads, total, d)` as the cache holds it (a view into a longer buffer), read in place by the fused
+/// kernel instead of a dozen tensor operations.
+fn attend_one(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    s: &Shape,
+    total: usize,
+) -> candle_core::Result<Tensor> {
+    let q = q.flatten_all()?.to_vec1::<f32>()?;
+    let (k_storage, k_layout) = k.storage_and_layout();
+    let (v_storage, v_layout) = v.storage_and_layout();
+    let k = cache(&k_storage, k_layout)?;
+    let v = cache(&v_storage, v_layout)?;
+    let mut out = vec![0f32; s.heads * s.head_dim];
+    attention::attend_one(
+        &q,
+        k,
+        v,
+        attention::Heads {
+            heads: s.heads,
+            kv_heads: s.kv_heads,
+            d: s.head_dim,
+        },
+        total,
+        &mut out,
+    );
+    Tensor::from_vec(out, (1, s.hidden), &Device::Cpu)
+}
+
+/// A cache tensor's rows in place: `(1, kv_heads, len, d)` f32 on the CPU, rows contiguous.
+fn cache<'a>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+) -> candle_core::Result<attention::Cache<'a>> {
+    let stride = layout.stride();
+    match storage {
+        candle_core::Storage::Cpu(cpu) if stride.len() == 4 && stride[3] == 1 => {
+            Ok(attention::Cache {
+                data: cpu.as_slice::<f32>()?,
+                offset: layout.start_offset(),
+                head_stride: stride[1],
+                row_stride: stride[2],
+            })
+        }
+        _ => candle_core::bail!("a key/value cache of f32 rows on the CPU"),
     }
 }
 

@@ -24,6 +24,7 @@
 
 use rayon::prelude::*;
 
+pub mod attention;
 pub mod rows;
 
 /// Weights per block; each block has its own scale.
