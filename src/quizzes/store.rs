@@ -184,6 +184,13 @@ pub fn attempt_quiz(conn: &Connection, a: &AttemptRow) -> Result<Option<Quiz>> {
         .map_err(|e| internal("a stored quiz version", e))
 }
 
+/// The ids of the quiz versions of `lesson_id`, oldest first.
+pub fn version_ids(conn: &Connection, lesson_id: i64) -> Result<Vec<i64>> {
+    let mut s = conn.prepare("SELECT id FROM quiz_versions WHERE lesson_id = ?1 ORDER BY id")?;
+    Ok(s.query_map([lesson_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// An answer as stored.
 #[derive(Debug, Clone)]
 pub struct AnswerRow {
