@@ -345,6 +345,83 @@ mod tests {
         );
     }
 
+    /// Every value of real-shaped items (each widget kind) replaced in turn by each JSON type: an item from a
+    /// crafted archive is refused or read, never a panic.
+    #[test]
+    fn any_field_of_any_type_is_refused_or_read_never_a_panic() {
+        fn paths(v: &Value, at: Vec<String>, out: &mut Vec<Vec<String>>) {
+            out.push(at.clone());
+            let children: Vec<(String, &Value)> = match v {
+                Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (k, c) in children {
+                let mut next = at.clone();
+                next.push(k);
+                paths(c, next, out);
+            }
+        }
+        fn at<'v>(v: &'v mut Value, path: &[String]) -> &'v mut Value {
+            path.iter().fold(v, |v, k| match v {
+                Value::Array(a) => &mut a[k.parse::<usize>().unwrap()],
+                other => &mut other[k.as_str()],
+            })
+        }
+        let numeric = serde_json::json!({"type": "numeric-input", "options": {"answers": [
+            {"value": 0.5, "status": "correct", "maxError": 0.1, "message": "m"}]}});
+        let item = serde_json::json!({
+            "question": {"content": "$x$ [[☃ radio 1]] [[☃ numeric-input 1]] [[☃ input-number 1]] [[☃ dropdown 1]]",
+                "widgets": {
+                    "radio 1": {"type": "radio", "options": {"choices": [
+                        {"content": "a", "correct": true, "clue": "c"}, {"isNoneOfTheAbove": true}],
+                        "multipleSelect": true, "randomize": true}},
+                    "numeric-input 1": numeric,
+                    "input-number 1": {"type": "input-number", "options": {
+                        "value": 2, "inexact": true, "maxError": 0.5, "answerType": "number"}},
+                    "dropdown 1": {"type": "dropdown", "options": {"choices": [
+                        {"content": "x", "correct": true}]}}}},
+            "hints": [{"content": "h"}]
+        });
+        let mut all = Vec::new();
+        paths(&item, Vec::new(), &mut all);
+        let types = [
+            Value::Null,
+            serde_json::json!(-1e308),
+            serde_json::json!("[[☃ radio 1]]"),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!(true),
+        ];
+        // Each widget alone (the single-widget kinds), and all four (gaps, refused for the radio).
+        let contents = [
+            "[[☃ radio 1]]",
+            "[[☃ numeric-input 1]]",
+            "[[☃ input-number 1]]",
+            "[[☃ dropdown 1]]",
+            "[[☃ numeric-input 1]] [[☃ input-number 1]] [[☃ dropdown 1]]",
+        ];
+        let mut read = 0;
+        for content in contents {
+            let mut base = item.clone();
+            base["question"]["content"] = content.into();
+            read += usize::from(super::item("i", &base).is_ok());
+            for path in &all {
+                for t in &types {
+                    let mut v = base.clone();
+                    *at(&mut v, path) = t.clone();
+                    let _ = super::item("i", &v);
+                }
+            }
+        }
+        assert_eq!(read, contents.len(), "each unmutated item reads");
+        assert!(all.len() > 40, "{}", all.len());
+    }
+
     #[test]
     fn markers_are_found_in_order_once() {
         assert_eq!(
