@@ -310,11 +310,7 @@ pub fn mark(
     let points = a.points.unwrap_or(0.0);
     let earlier = store::history(tx, a.user_id, a.lesson_id, a.id)?;
     let mut history = earlier;
-    history.extend(
-        rows.iter()
-            .filter(|r| !r.needs_marking)
-            .filter_map(|r| r.correct),
-    );
+    history.extend(store::right_and_wrong(tx, &a)?);
     let passed = quiz.pass.passed(percent(score, points), &history);
     store::finish_attempt(tx, a.id, score, points, passed)?;
     if passed && a.passed != Some(true) {

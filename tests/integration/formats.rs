@@ -776,10 +776,11 @@ async fn kolibri_channels_import_their_topic_tree_with_documents_videos_and_subt
 
 /// A Kolibri exercise, imported and taken: [`kolibri_channel`] plus an exercise of four Perseus items (a radio,
 /// two numeric boxes in one item, a numeric input, and an interactive graph SmartCourse cannot grade) in a real
-/// `.perseus` zip, with Kolibri's mastery model "4 of the last 6". The import makes it a quiz lesson and lists
+/// `.perseus` zip, with Kolibri's mastery model "4 of the last 5". The import makes it a quiz lesson and lists
 /// the graph; a student's right, partly right and wrong answers are graded through the quiz API, and the
-/// mastery rule counts answers across attempts as Kolibri does (an attempt of three questions alone cannot
-/// reach four).
+/// mastery rule counts answers across attempts as Kolibri does, in the order they were given (the questions'
+/// order, not the order the answers were stored in: by id, `half` before `pick`), so that an attempt of three
+/// questions passes only with answers of the one before.
 #[tokio::test]
 async fn kolibri_exercises_import_as_quizzes_graded_with_their_mastery_model() {
     use std::io::Write;
@@ -839,7 +840,7 @@ async fn kolibri_exercises_import_as_quizzes_graded_with_their_mastery_model() {
             VALUES ('r-practice', 'Practice', 0, 'r-practice', '0123456789abcdef0123456789abcdef', 'Try these.', 4,
                     '', '', 'exercise', 1, 20, 20, 1, 0, 't-water');
         INSERT INTO content_assessmentmetadata VALUES ('a1', '["pick", "halves", "half", "plot"]', 4,
-            '{"type": "m_of_n", "m": 4, "n": 6}', 0, 0, 'r-practice');
+            '{"type": "m_of_n", "m": 4, "n": 5}', 0, 0, 'r-practice');
         INSERT INTO content_localfile VALUES ('99aa', 'perseus', 1, NULL, NULL);
         INSERT INTO content_file VALUES ('f9', 'exercise', 0, 0, 1, 'r-practice', NULL, '99aa');
         "#,
@@ -871,7 +872,7 @@ async fn kolibri_exercises_import_as_quizzes_graded_with_their_mastery_model() {
     assert_eq!(ids, ["pick", "halves", "half"]);
     assert_eq!(
         quiz.pass,
-        smartcourse_formats::quiz::PassRule::Mastery { m: 4, n: 6 }
+        smartcourse_formats::quiz::PassRule::Mastery { m: 4, n: 5 }
     );
 
     let student = app.user(Role::Student).await;
@@ -950,12 +951,21 @@ async fn kolibri_exercises_import_as_quizzes_graded_with_their_mastery_model() {
     );
     assert_eq!(first["score"], 1.5);
     assert_eq!(first["passed"], false, "{first}");
-    // All right (within maxError): with the first attempt's right answer, four of the last six.
-    let second = attempt(["Two".into(), blanks("0.5", "0.5"), number("0.505")]).await;
+    // All right (within maxError): the first attempt's right answer was its first, out of the last five, which
+    // hold three right answers, short of four.
+    let all_right = || ["Two".into(), blanks("0.5", "0.5"), number("0.505")];
+    let second = attempt(all_right()).await;
     assert_eq!(second["score"], 3.0, "{second}");
     assert_eq!(
-        second["passed"], true,
-        "4 of the last 6 answers right: {second}"
+        second["passed"], false,
+        "3 of the last 5 answers right: {second}"
+    );
+    // Wrong then right twice: with the second attempt's, four of the last five.
+    let third = attempt(["Four".into(), blanks("0.5", "0.5"), number("0.5")]).await;
+    assert_eq!(third["score"], 2.0, "{third}");
+    assert_eq!(
+        third["passed"], true,
+        "4 of the last 5 answers right: {third}"
     );
 }
 
