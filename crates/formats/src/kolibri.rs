@@ -581,6 +581,13 @@ impl Reader<'_> {
             );
         };
         let Some(path) = self.path_of(node, file) else {
+            // A missing file is listed by `path_of` when there is a storage folder to miss it from.
+            if self.root_dir.is_none() {
+                return skip(
+                    self,
+                    "its .perseus file is not here (no storage/ folder)".into(),
+                );
+            }
             return Ok(None);
         };
         let archive = match self.source.budget().soft(self.source.archive(&path))? {

@@ -609,3 +609,33 @@ fn hostile_exercise_archives_are_listed_or_refused_without_a_panic() {
     assert_eq!(e.code(), "too_large", "{e}");
     assert!(e.to_string().contains("unpacks to more than 1 MiB"), "{e}");
 }
+
+/// A database copied without its storage folder: the exercise is named in the report, not dropped silently.
+#[test]
+fn an_exercise_without_storage_is_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, db) = channel(dir.path(), NODES);
+    node(&db, "root", None, "topic");
+    node(&db, "doc", Some("root"), "document");
+    node(&db, "practice", Some("root"), "exercise");
+    assessment(&db, "practice", &["a"], "do_all");
+    perseus(
+        dir.path(),
+        &db,
+        "practice",
+        "bb22",
+        &[("a.json", b"{}".to_vec())],
+    );
+    drop(db);
+    std::fs::remove_dir_all(dir.path().join("content/storage")).unwrap();
+    let (_, package) = read(path).unwrap();
+    assert!(
+        package
+            .skipped
+            .iter()
+            .any(|s| s
+                == "“practice” (exercise): its .perseus file is not here (no storage/ folder)"),
+        "{:#?}",
+        package.skipped
+    );
+}
