@@ -16,10 +16,10 @@ use std::io::{Read, Seek};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, anyhow, bail};
-use candle_core::quantized::{QMatMul, QTensor, gguf_file};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::kv_cache::KvCache;
-use smartcourse_kernels::Int8Matrix;
+use smartcourse_kernels::BlockMatrix;
 
 pub use crate::config::PromptWeights;
 
@@ -28,7 +28,7 @@ pub const DENSE_ROWS: usize = 16;
 
 /// One weight matrix (`out × in`) and its bias.
 ///
-/// On the CPU the weights are held as int8 blocks ([`Int8Matrix`]): decoding multiplies the few rows of a step
+/// On the CPU the weights are held as quantized blocks ([`BlockMatrix`]): decoding multiplies the few rows of a step
 /// by them in one pass, and a long prompt chunk by their float copy (dense GEMM). On a GPU, candle's quantized
 /// kernels do both.
 struct Linear {
@@ -38,19 +38,36 @@ struct Linear {
 }
 
 enum Weights {
-    Int8(Int8Matrix),
+    Blocks(BlockMatrix),
     Quantized(QMatMul, Arc<QTensor>),
+}
+
+/// A GGUF matrix as blocks for the CPU kernels: Q5_0 and Q8_0 blocks are kept exactly as stored (Q5_0 is
+/// multiplied in its own form, two-thirds of the bytes of int8 blocks); the other formats are dequantized and
+/// quantized again as int8 blocks.
+fn blocks(weight: &QTensor) -> anyhow::Result<BlockMatrix> {
+    let (rows, cols) = weight.shape().dims2()?;
+    let exact = match weight.dtype() {
+        GgmlDType::Q5_0 => Some(BlockMatrix::from_q5_0(&weight.data()?, rows, cols)?),
+        GgmlDType::Q8_0 => Some(BlockMatrix::from_q8_0(&weight.data()?, rows, cols)?),
+        _ => None,
+    };
+    Ok(match exact {
+        Some(m) => m,
+        None => {
+            let w = weight
+                .dequantize(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            BlockMatrix::quantize(&w, rows, cols)
+        }
+    })
 }
 
 impl Linear {
     fn new(weight: QTensor, bias: Option<Tensor>) -> anyhow::Result<Linear> {
         let weights = if weight.device().is_cpu() {
-            let (rows, cols) = weight.shape().dims2()?;
-            let w = weight
-                .dequantize(&Device::Cpu)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            Weights::Int8(Int8Matrix::quantize(&w, rows, cols))
+            Weights::Blocks(blocks(&weight)?)
         } else {
             let weight = Arc::new(weight);
             Weights::Quantized(QMatMul::from_arc(weight.clone())?, weight)
@@ -64,7 +81,7 @@ impl Linear {
 
     fn dense_weights(&self, device: &Device) -> candle_core::Result<Tensor> {
         match &self.weights {
-            Weights::Int8(m) => Tensor::from_vec(m.dequantize(), (m.rows(), m.cols()), device),
+            Weights::Blocks(m) => Tensor::from_vec(m.dequantize(), (m.rows(), m.cols()), device),
             Weights::Quantized(_, q) => q.dequantize(device),
         }
     }
@@ -74,7 +91,7 @@ impl Linear {
         let rows = x.dim(0)?;
         let y = if rows < DENSE_ROWS || how == PromptWeights::Quantized {
             match &self.weights {
-                Weights::Int8(m) => {
+                Weights::Blocks(m) => {
                     let input = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
                     let mut out = vec![0f32; rows * m.rows()];
                     m.matmul(&input, rows, &mut out);
@@ -102,7 +119,7 @@ impl Linear {
 }
 
 /// Products of one input by several matrices (queries, keys and values; the feed-forward's gate and up). On
-/// the CPU their rows are one int8 matrix: one pass over the weights, the input quantized once, one hand-off
+/// the CPU their rows are one block matrix: one pass over the weights, the input quantized once, one hand-off
 /// to the thread pool instead of three; elsewhere they run apart.
 enum Fused {
     One(Linear, Vec<usize>),
@@ -111,10 +128,10 @@ enum Fused {
 
 impl Fused {
     fn new(parts: Vec<Linear>) -> candle_core::Result<Fused> {
-        let mats: Vec<&Int8Matrix> = parts
+        let mats: Vec<&BlockMatrix> = parts
             .iter()
             .filter_map(|p| match &p.weights {
-                Weights::Int8(m) => Some(m),
+                Weights::Blocks(m) => Some(m),
                 Weights::Quantized(..) => None,
             })
             .collect();
@@ -133,7 +150,7 @@ impl Fused {
             Some(Tensor::cat(&biases, 0)?)
         };
         let one = Linear {
-            weights: Weights::Int8(Int8Matrix::stack(&mats)),
+            weights: Weights::Blocks(BlockMatrix::stack(&mats)),
             dense: OnceLock::new(),
             bias,
         };
@@ -159,16 +176,16 @@ impl Fused {
     }
 }
 
-/// The token embeddings: int8 rows on the CPU (a quarter of the floats' memory), floats elsewhere.
+/// The token embeddings: quantized blocks on the CPU (a quarter of the floats' memory or less), floats elsewhere.
 enum Embeddings {
-    Int8(Int8Matrix),
+    Blocks(BlockMatrix),
     Dense(Tensor),
 }
 
 impl Embeddings {
     fn lookup(&self, tokens: &[u32], device: &Device) -> candle_core::Result<Tensor> {
         match self {
-            Embeddings::Int8(m) => {
+            Embeddings::Blocks(m) => {
                 let mut rows = Vec::with_capacity(tokens.len() * m.cols());
                 for &t in tokens {
                     if t as usize >= m.rows() {
@@ -376,9 +393,7 @@ impl Transformer {
         let embed = {
             let e = tensor("token_embd.weight")?;
             if device.is_cpu() {
-                let (rows, cols) = e.shape().dims2()?;
-                let w = e.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
-                Embeddings::Int8(Int8Matrix::quantize(&w, rows, cols))
+                Embeddings::Blocks(blocks(&e)?)
             } else {
                 Embeddings::Dense(e.dequantize(device)?)
             }
@@ -625,4 +640,34 @@ fn qkv(l: &Layer, h: &Tensor, how: PromptWeights) -> candle_core::Result<[Tensor
         .forward(h, how)?
         .try_into()
         .map_err(|_| candle_core::Error::Msg("queries, keys and values".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q5_0_and_q8_0_weights_are_kept_exactly_as_candle_reads_them() -> anyhow::Result<()> {
+        let (rows, cols) = (8, 96);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let t = Tensor::from_vec(w, (rows, cols), &Device::Cpu)?;
+        for dtype in [GgmlDType::Q5_0, GgmlDType::Q8_0, GgmlDType::Q4_1] {
+            let q = QTensor::quantize(&t, dtype)?;
+            let m = blocks(&q)?;
+            assert_eq!(m.is_five_bit(), dtype == GgmlDType::Q5_0, "{dtype:?}");
+            let want = q.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+            let got = m.dequantize();
+            if dtype == GgmlDType::Q4_1 {
+                // Quantized again as int8: close, not exact.
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 0.01, "{dtype:?}: {g} vs {w}");
+                }
+            } else {
+                assert_eq!(got, want, "{dtype:?}");
+            }
+        }
+        Ok(())
+    }
 }

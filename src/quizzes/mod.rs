@@ -18,7 +18,8 @@
 //!
 //! - [`teacher`] holds what the course's teachers do with a quiz: the figures, the essays to mark, the marks.
 //! - [`results`] lists every attempt per student, with each question's score, as JSON or CSV.
-//! - [`edit`] changes a question, or adds a single-choice one, from the teacher's page.
+//! - [`edit`] is the quiz editor of the teacher's pages and the API: any kind of question changed, added,
+//!   deleted or moved, and the quiz's settings; grading changes on an attempted quiz are confirmed first.
 //! - [`gift`] reads a quiz's questions from GIFT text and writes them back (the command line and the teacher's
 //!   page).
 //!

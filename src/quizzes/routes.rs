@@ -1,5 +1,6 @@
-//! HTTP routes of quizzes: taking one (start, save, submit, results) and, for its teachers, the figures and
-//! marking essays. Nothing a student receives before submitting holds an answer (see [`super`]).
+//! HTTP routes of quizzes: taking one (start, save, submit, results) and, for its teachers, the figures,
+//! marking essays and editing the quiz ([`super::edit`], as the teacher's pages do). Nothing a student
+//! receives before submitting holds an answer (see [`super`]).
 
 use std::sync::Arc;
 
@@ -8,14 +9,16 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::edit::settings::{Settings, SettingsInput};
+use super::edit::{self, Draft, QuestionInput};
 use super::{Answers, AttemptResult, AttemptView, Mark, MyAttempts, QuizReport};
 use crate::App;
 use crate::accounts::Auth;
 use crate::error::{Error, Result};
 use crate::http::ErrorBody;
 use crate::http::extract::{Json, Path, Query};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<Arc<App>> {
@@ -27,6 +30,10 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(report))
         .routes(routes!(results))
         .routes(routes!(mark))
+        .routes(routes!(add_question))
+        .routes(routes!(edit_question, delete_question))
+        .routes(routes!(move_question))
+        .routes(routes!(save_settings))
 }
 
 /// Start an attempt at a lesson's quiz (enrolled students), or resume the open one. The view holds the
@@ -193,4 +200,125 @@ async fn mark(
             .write(move |tx| super::mark(tx, &actor, id, &question, &m))
             .await?,
     ))
+}
+
+/// A question's place in the quiz, 1-based as the pages number them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionPlace {
+    pub number: usize,
+}
+
+/// Add a question of any kind at the end of a lesson's quiz (the course's owner and admins; a lesson without
+/// a quiz becomes a quiz lesson). 422 `invalid_input` naming the field; 409 `confirm_quiz_change` when
+/// students have attempted the quiz and `confirm` is not set.
+#[utoipa::path(post, path = "/api/lessons/{id}/quiz/questions", tag = "quizzes", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = QuestionInput,
+    responses((status = 201, body = QuestionPlace), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_question(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<QuestionInput>,
+) -> Result<(StatusCode, axum::Json<QuestionPlace>)> {
+    let actor = user.actor();
+    let d = Draft::from(input);
+    let index = app
+        .db
+        .write(move |tx| edit::add_question(tx, &actor, id, &d))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(QuestionPlace { number: index + 1 }),
+    ))
+}
+
+/// Change question `n` (1-based) of a lesson's quiz: its text, points, feedback and answers; its kind stays.
+/// 422 `invalid_input` naming the field; 409 `confirm_quiz_change` as for adding.
+#[utoipa::path(put, path = "/api/lessons/{id}/quiz/questions/{n}", tag = "quizzes", security(("bearer" = [])),
+    params(("id" = i64, Path), ("n" = usize, Path)), request_body = QuestionInput,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn edit_question(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path((id, n)): Path<(i64, usize)>,
+    Json(input): Json<QuestionInput>,
+) -> Result<StatusCode> {
+    let actor = user.actor();
+    let index = n.checked_sub(1).ok_or(Error::NotFound)?;
+    let d = Draft::from(input);
+    app.db
+        .write(move |tx| edit::edit_question(tx, &actor, id, index, &d))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete question `n` of a lesson's quiz; students' attempts keep the version they took. 409
+/// `last_question` for a quiz's only question.
+#[utoipa::path(delete, path = "/api/lessons/{id}/quiz/questions/{n}", tag = "quizzes", security(("bearer" = [])),
+    params(("id" = i64, Path), ("n" = usize, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_question(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path((id, n)): Path<(i64, usize)>,
+) -> Result<StatusCode> {
+    let actor = user.actor();
+    let index = n.checked_sub(1).ok_or(Error::NotFound)?;
+    app.db
+        .write(move |tx| edit::delete_question(tx, &actor, id, index, true))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which way a question moves.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Move {
+    /// `up` or `down`.
+    pub direction: String,
+}
+
+/// Move question `n` one place up or down (nothing happens at either end); answers its new place. 422
+/// `invalid_input` on `direction`.
+#[utoipa::path(post, path = "/api/lessons/{id}/quiz/questions/{n}/move", tag = "quizzes", security(("bearer" = [])),
+    params(("id" = i64, Path), ("n" = usize, Path)), request_body = Move,
+    responses((status = 200, body = QuestionPlace), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn move_question(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path((id, n)): Path<(i64, usize)>,
+    Json(m): Json<Move>,
+) -> Result<axum::Json<QuestionPlace>> {
+    let actor = user.actor();
+    let index = n.checked_sub(1).ok_or(Error::NotFound)?;
+    let to = app
+        .db
+        .write(move |tx| edit::move_question(tx, &actor, id, index, &m.direction))
+        .await?;
+    Ok(axum::Json(QuestionPlace { number: to + 1 }))
+}
+
+/// Set a quiz's rules: introduction, pass rule, attempts, shuffling, draw. 422 `invalid_input` naming the
+/// field; 409 `confirm_quiz_change` when the pass rule or the draw changes on an attempted quiz without
+/// `confirm`.
+#[utoipa::path(put, path = "/api/lessons/{id}/quiz/settings", tag = "quizzes", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = SettingsInput,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn save_settings(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<SettingsInput>,
+) -> Result<StatusCode> {
+    let actor = user.actor();
+    let s = Settings::from(input);
+    app.db
+        .write(move |tx| edit::settings::save_settings(tx, &actor, id, &s))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -62,6 +62,8 @@ pub struct QuestionFigures {
     /// the lesson's versions numbered from 1 in the order students met them.
     pub version: Option<usize>,
     pub title: String,
+    /// What the question is worth, in this form.
+    pub points: f64,
     /// Plain text, shortened.
     pub prompt: String,
     pub kind: String,
@@ -168,6 +170,7 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
                 question_id: q.id.clone(),
                 number: row.number,
                 version: row.version,
+                points: q.points,
                 title: q.title.clone(),
                 prompt: shorten(prompt.trim(), 120),
                 kind: q.kind_name().to_owned(),
@@ -200,7 +203,7 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
 }
 
 /// A question's title, or its prompt shortened: how the teacher's pages and the CSV name it.
-pub(super) fn question_label(q: &smartcourse_formats::quiz::Question) -> String {
+pub(crate) fn question_label(q: &smartcourse_formats::quiz::Question) -> String {
     if q.title.trim().is_empty() {
         shorten(smartcourse_formats::scorm::plain_text(&q.prompt).trim(), 60)
     } else {

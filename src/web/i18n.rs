@@ -457,6 +457,7 @@ mod tests {
         ("admin.rs", include_str!("admin.rs")),
         ("tutor.rs", include_str!("tutor.rs")),
         ("quiz.rs", include_str!("quiz.rs")),
+        ("quiz_edit.rs", include_str!("quiz_edit.rs")),
         ("password.rs", include_str!("password.rs")),
         ("flash.rs", include_str!("flash.rs")),
     ];

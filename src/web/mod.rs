@@ -17,6 +17,7 @@ pub(crate) mod i18n;
 mod pages;
 mod password;
 mod quiz;
+mod quiz_edit;
 mod teach;
 mod tutor;
 mod words;
@@ -180,6 +181,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../assets/templates/teach_quiz_question.html"),
         ),
         (
+            "teach_quiz_settings.html",
+            include_str!("../../assets/templates/teach_quiz_settings.html"),
+        ),
+        (
+            "teach_quiz_delete.html",
+            include_str!("../../assets/templates/teach_quiz_delete.html"),
+        ),
+        (
             "teach_delete.html",
             include_str!("../../assets/templates/teach_delete.html"),
         ),
@@ -225,6 +234,7 @@ pub fn router() -> Router<Arc<App>> {
         .merge(admin::routes())
         .merge(tutor::routes())
         .merge(quiz::routes())
+        .merge(quiz_edit::routes())
         .merge(password::routes())
         .route("/assets/{version}/{file}", axum::routing::get(asset))
         .route("/favicon.ico", axum::routing::get(favicon))
@@ -518,7 +528,7 @@ mod tests {
     #[test]
     fn every_template_parses() {
         // Forces the environment: a template that does not parse panics here, not on a user's request.
-        assert_eq!(TEMPLATES.templates().count(), 24);
+        assert_eq!(TEMPLATES.templates().count(), 26);
         for name in [
             "catalog.html",
             "course.html",

@@ -33,15 +33,6 @@ pub fn routes() -> Router<Arc<App>> {
             post(upload_gift).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/teach/quiz-attempts/{id}/mark", post(mark_essay))
-        .route("/teach/lessons/{id}/quiz/questions", post(add_question))
-        .route(
-            "/teach/lessons/{id}/quiz/questions/new",
-            get(new_question_page),
-        )
-        .route(
-            "/teach/lessons/{id}/quiz/questions/{n}",
-            get(question_page).post(edit_question),
-        )
 }
 
 /// One form control of a question.
@@ -369,19 +360,23 @@ async fn report_page(
 ) -> Result<Html<String>, WebError> {
     let actor = viewer.require()?;
     let a = actor.clone();
-    let (report, results) = app
+    let (report, results, quiz) = app
         .db
         .read(move |c| {
             let report = quizzes::report(c, &a, id)?;
-            Ok((report, quizzes::results::results(c, &a, id)?))
+            let results = quizzes::results::results(c, &a, id)?;
+            Ok((report, results, quizzes::edit::settings::quiz(c, &a, id)?))
         })
         .await?;
     let lesson = crate::courses::service::get_lesson(&app, actor, id).await?;
+    // The editor's view of each question and the rules: the teacher's own page, answers and all.
+    let points: Vec<f64> = quiz.questions.iter().map(|q| q.points).collect();
+    let settings = quizzes::edit::settings::Settings::of(&quiz);
     Ok(render(
         "teach_quiz.html",
         &viewer,
         &format!("{}: results", lesson.title),
-        context! { lesson, report, results },
+        context! { lesson, report, results, points, settings, pool => quiz.questions.len() },
     ))
 }
 
@@ -481,138 +476,4 @@ async fn mark_essay(
         "/teach/lessons/{}/quiz",
         result.lesson_id
     )))
-}
-
-/// A row of the question form's choices.
-#[derive(Serialize)]
-struct ChoiceRow {
-    text: String,
-    right: bool,
-}
-
-/// Empty rows offered under a question's choices, to add some.
-const SPARE_ROWS: usize = 2;
-
-/// The form that edits question `n` (1-based) of a lesson's quiz: its text, and a choice question's choices.
-async fn question_page(
-    State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Path((id, n)): Path<(i64, usize)>,
-) -> Result<Html<String>, WebError> {
-    use smartcourse_formats::quiz::QuestionKind;
-    let actor = viewer.require()?;
-    let a = actor.clone();
-    let index = n.checked_sub(1).ok_or(Error::NotFound)?;
-    let q = app
-        .db
-        .read(move |c| quizzes::edit::question(c, &a, id, index))
-        .await?;
-    let lesson = crate::courses::service::get_lesson(&app, actor, id).await?;
-    let (single, mut rows) = match &q.kind {
-        QuestionKind::SingleChoice { choices } => (true, choices.clone()),
-        QuestionKind::MultipleResponse { choices, .. } => (false, choices.clone()),
-        _ => (true, Vec::new()),
-    };
-    let rows: Vec<ChoiceRow> = if rows.is_empty() {
-        Vec::new()
-    } else {
-        let spare = (0..SPARE_ROWS).map(|_| ChoiceRow {
-            text: String::new(),
-            right: false,
-        });
-        rows.drain(..)
-            .map(|c| ChoiceRow {
-                right: c.fraction > 0.0,
-                text: c.text,
-            })
-            .chain(spare)
-            .collect()
-    };
-    Ok(render(
-        "teach_quiz_question.html",
-        &viewer,
-        &format!("{}: question {n}", lesson.title),
-        context! {
-            lesson, number => n, prompt => q.prompt, rows, single, kind => q.kind_name(),
-            action => format!("/teach/lessons/{id}/quiz/questions/{n}"),
-        },
-    ))
-}
-
-/// The form that adds a single-choice question.
-async fn new_question_page(
-    State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> Result<Html<String>, WebError> {
-    let actor = viewer.require()?;
-    let check = actor.clone();
-    app.db
-        .read(move |c| crate::courses::require_lesson_edit(c, &check, id))
-        .await?;
-    let lesson = crate::courses::service::get_lesson(&app, actor, id).await?;
-    let rows: Vec<ChoiceRow> = (0..4)
-        .map(|_| ChoiceRow {
-            text: String::new(),
-            right: false,
-        })
-        .collect();
-    Ok(render(
-        "teach_quiz_question.html",
-        &viewer,
-        &format!("{}: a new question", lesson.title),
-        context! {
-            lesson, number => 0, prompt => "", rows, single => true,
-            action => format!("/teach/lessons/{id}/quiz/questions"),
-        },
-    ))
-}
-
-/// The question form's fields: `prompt`, each `choice` row in order, and the places of the rows marked
-/// `right` (a place that is not a number is 422 on `right`).
-fn draft_of(fields: &[(String, String)]) -> Result<quizzes::edit::Draft, Error> {
-    let mut d = quizzes::edit::Draft::default();
-    for (k, v) in fields {
-        match k.as_str() {
-            "prompt" => d.prompt = v.clone(),
-            "choice" => d.choices.push(v.clone()),
-            "right" => d.right.push(
-                v.parse()
-                    .map_err(|_| Error::invalid("right", "not a choice of this form"))?,
-            ),
-            _ => {}
-        }
-    }
-    Ok(d)
-}
-
-/// Saves question `n` (1-based) of a lesson's quiz from its form, then shows the quiz's page.
-async fn edit_question(
-    State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Path((id, n)): Path<(i64, usize)>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
-    let actor = viewer.require()?;
-    let index = n.checked_sub(1).ok_or(Error::NotFound)?;
-    let d = draft_of(&fields)?;
-    app.db
-        .write(move |tx| quizzes::edit::edit_question(tx, &actor, id, index, &d))
-        .await?;
-    Ok(see_other(&format!("/teach/lessons/{id}/quiz")))
-}
-
-/// Adds a single-choice question from the form, then shows the quiz's page.
-async fn add_question(
-    State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
-    let actor = viewer.require()?;
-    let d = draft_of(&fields)?;
-    app.db
-        .write(move |tx| quizzes::edit::add_question(tx, &actor, id, &d))
-        .await?;
-    Ok(see_other(&format!("/teach/lessons/{id}/quiz")))
 }

@@ -1525,3 +1525,80 @@ async fn a_browser_set_to_spanish_gets_spanish_pages() {
     assert_eq!(user, "es");
     c.close().await.unwrap();
 }
+
+/// The quiz editor in a real browser: a teacher picks a kind, writes a numeric question, is shown the mistake
+/// under its field with what they typed kept, fixes it, and moves the new question to the top.
+#[tokio::test]
+async fn a_teacher_adds_a_numeric_question_and_fixes_a_mistake_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let course = app.course(&teacher, "Maths").await;
+    let lesson = app.lesson(&teacher, course, "Sums", "").await;
+    app.gift_quiz(lesson, "Sums", "::sum::How much is 2 + 2? {#4}\n", |_| {})
+        .await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    async {
+        sign_in(&c, &app, &teacher.email).await;
+        c.goto(&app.url(&format!("/teach/lessons/{lesson}/quiz")))
+            .await
+            .unwrap();
+        c.find(Locator::Css("#new-kind"))
+            .await
+            .unwrap()
+            .select_by_value("numeric")
+            .await
+            .unwrap();
+        go(&c, "form[action$='/questions/new'] button").await;
+        fill(&c, "#prompt", "How much is 10 / 4?").await;
+        fill(&c, "#answers", "two and a half").await;
+        go(&c, "main form.stack .actions button").await;
+        assert!(
+            text(&c, "#answers-error").await.contains("is not a number"),
+            "the mistake under its field"
+        );
+        shot(&c, "quiz-editor-mistake").await;
+        let answers = c.find(Locator::Css("#answers")).await.unwrap();
+        assert_eq!(
+            answers.prop("value").await.unwrap().unwrap(),
+            "two and a half"
+        );
+        assert_eq!(
+            c.find(Locator::Css("#prompt"))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap(),
+            "How much is 10 / 4?"
+        );
+        answers.clear().await.unwrap();
+        answers.send_keys("2.5 ± 0.01").await.unwrap();
+        go(&c, "main form.stack .actions button").await;
+        assert_eq!(flash(&c).await, "Question added.");
+        assert!(
+            text(&c, "#question-2")
+                .await
+                .contains("How much is 10 / 4?")
+        );
+        shot(&c, "quiz-editor-page").await;
+        go(&c, "#question-2 .move button").await; // ↑
+        assert!(
+            text(&c, "#question-1")
+                .await
+                .contains("How much is 10 / 4?")
+        );
+    }
+    .await;
+    c.close().await.unwrap();
+    let quiz = app
+        .app
+        .db
+        .read(move |c| smartcourse::quizzes::quiz_of(c, lesson))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(quiz.questions[0].prompt, "How much is 10 / 4?");
+}

@@ -19,6 +19,7 @@ mod mail;
 mod models;
 mod packages;
 mod quiz;
+mod quiz_edit;
 mod quiz_teach;
 mod quiz_upload;
 mod scorm;

@@ -12,7 +12,7 @@ use smartcourse_formats::quiz::{self, Item, Question, QuestionKind, Quiz};
 
 use crate::common::{TestApp, TestUser, assert_error};
 
-const GIFT: &str = "\
+pub(crate) const GIFT: &str = "\
 // A quiz for the command line.
 ::capital::What is the capital of France? {=Paris ~Lyon#Lyon is not the capital. ~Marseille}
 
@@ -48,7 +48,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-async fn quiz_of(app: &TestApp, lesson: i64) -> Option<Quiz> {
+pub(crate) async fn quiz_of(app: &TestApp, lesson: i64) -> Option<Quiz> {
     app.app
         .db
         .read(move |c| quizzes::quiz_of(c, lesson))
@@ -57,7 +57,7 @@ async fn quiz_of(app: &TestApp, lesson: i64) -> Option<Quiz> {
 }
 
 /// A published course with a plain lesson, its teacher and an enrolled student.
-async fn course(app: &TestApp) -> (i64, i64, TestUser, TestUser) {
+pub(crate) async fn course(app: &TestApp) -> (i64, i64, TestUser, TestUser) {
     let teacher = app.user(Role::Instructor).await;
     let course = app.course(&teacher, "Geography").await;
     let lesson = app.lesson(&teacher, course, "Check yourself", "").await;
@@ -67,7 +67,7 @@ async fn course(app: &TestApp) -> (i64, i64, TestUser, TestUser) {
     (course, lesson, teacher, student)
 }
 
-async fn json_of(r: reqwest::Response, status: u16) -> Value {
+pub(crate) async fn json_of(r: reqwest::Response, status: u16) -> Value {
     let s = r.status().as_u16();
     let body = r.text().await.unwrap();
     assert_eq!(s, status, "{body}");
@@ -307,7 +307,7 @@ async fn gift_files_from_the_command_line_make_a_quiz_that_exports_and_imports_t
     assert_eq!(std::fs::read_to_string(&partial).unwrap(), exported);
 }
 
-fn page_client() -> reqwest::Client {
+pub(crate) fn page_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -315,7 +315,7 @@ fn page_client() -> reqwest::Client {
 }
 
 /// Posts a multipart form as `who`'s browser would, from `origin`.
-async fn post_gift(
+pub(crate) async fn post_gift(
     app: &TestApp,
     lesson: i64,
     who: &TestUser,
@@ -340,7 +340,7 @@ async fn post_gift(
         .unwrap()
 }
 
-async fn page(app: &TestApp, path: &str, who: &TestUser) -> (u16, String) {
+pub(crate) async fn page(app: &TestApp, path: &str, who: &TestUser) -> (u16, String) {
     let r = page_client()
         .get(app.url(path))
         .header("cookie", format!("smartcourse_token={}", who.token))
@@ -350,7 +350,7 @@ async fn page(app: &TestApp, path: &str, who: &TestUser) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     path: &str,
     who: &TestUser,
@@ -1033,6 +1033,48 @@ async fn teachers_edit_and_add_questions_in_the_browser_students_cannot() {
         assert_eq!(post_form(&app, &edit, who, &good).await.status(), 403);
         assert_eq!(post_form(&app, &add, who, &new).await.status(), 403);
     }
+    // The editor's other pages and actions: settings, deleting, moving, a question of another kind. A form
+    // that is wrong as well is refused for who sends it, not for what it says.
+    let settings = format!("/teach/lessons/{lesson}/quiz/settings");
+    let delete = format!("{edit}/delete");
+    let moving = format!("{edit}/move");
+    let numeric = [("kind", "numeric"), ("prompt", "1 + 1?"), ("answers", "2")];
+    let rules = [("pass", "score"), ("percent", "0"), ("max_attempts", "")];
+    for who in [&student, &other_teacher] {
+        for path in [&settings, &delete, &format!("{add}/new?kind=numeric")] {
+            assert_eq!(page(&app, path, who).await.0, 403, "{path}");
+        }
+        for (path, form) in [
+            (&settings, &rules[..]),
+            (&settings, &[("pass", "luck")][..]),
+            (&delete, &[("confirm", "yes")][..]),
+            (&moving, &[("direction", "down")][..]),
+            (&moving, &[("direction", "sideways")][..]),
+            (&add, &numeric[..]),
+            (&add, &odd_right_form()[..]),
+            (&edit, &odd_right_form()[..]),
+        ] {
+            let r = post_form(&app, path, who, form).await;
+            assert_eq!(r.status(), 403, "{path} {form:?}");
+        }
+    }
+    for (path, form) in [
+        (&settings, &rules[..]),
+        (&delete, &[("confirm", "yes")][..]),
+        (&moving, &[("direction", "down")][..]),
+        (&add, &numeric[..]),
+    ] {
+        let forged = page_client()
+            .post(app.url(path))
+            .header("cookie", format!("smartcourse_token={}", teacher.token))
+            .header("origin", "http://evil.example")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403, "{path}");
+    }
+    assert_eq!(quiz_of(&app, lesson).await.unwrap(), before);
     let foreign = page_client()
         .post(app.url(&edit))
         .header("cookie", format!("smartcourse_token={}", teacher.token))
@@ -1173,4 +1215,14 @@ async fn teachers_edit_and_add_questions_in_the_browser_students_cannot() {
         .map(|q| q["correct"].as_bool().unwrap())
         .collect();
     assert_eq!(right, [true, true], "{result}");
+}
+
+/// A question form whose `right` is not a row's place.
+fn odd_right_form() -> [(&'static str, &'static str); 4] {
+    [
+        ("prompt", "x"),
+        ("choice", "a"),
+        ("choice", "b"),
+        ("right", "first"),
+    ]
 }
