@@ -25,6 +25,7 @@
 //!
 //! Only students enrolled in the course take quizzes; the course's owner and admins see and mark them.
 
+mod asked;
 pub mod edit;
 pub mod gift;
 pub mod results;

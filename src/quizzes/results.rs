@@ -1,6 +1,8 @@
 //! Every attempt at a quiz, per student, for its teachers: the teacher's page shows them and
 //! `GET /api/lessons/{id}/quiz/results?format=csv` downloads them, one row per attempt with a column per
-//! question, so a spreadsheet can follow a class.
+//! question, so a spreadsheet can follow a class. Each attempt's answers sit under the questions as that attempt
+//! asked them: after a teacher changes a question, earlier attempts' scores are in a column of their own, headed
+//! with the question as it was and the version that asked it ([`super::asked`]).
 
 use std::collections::BTreeMap;
 
@@ -8,6 +10,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::asked::Asked;
 use super::teacher::question_label;
 use super::{percent, quiz_of, store};
 use crate::accounts::Actor;
@@ -20,7 +23,8 @@ use crate::util::csv_field;
 pub struct QuizResults {
     pub lesson_id: i64,
     pub title: String,
-    /// The quiz's questions in the teacher's order: the per-question columns.
+    /// The per-question columns: the quiz's questions in the teacher's order, each after the earlier forms
+    /// of it that attempts were asked (see [`ResultColumn::version`]), then questions since removed.
     pub questions: Vec<ResultColumn>,
     /// By student (name), then oldest first; open attempts too.
     pub attempts: Vec<StudentAttempt>,
@@ -29,10 +33,19 @@ pub struct QuizResults {
 /// A question as a column of the results.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ResultColumn {
+    /// What [`StudentAttempt::scores`] names the column by: the question id for a question as the quiz has it
+    /// now; the id, `~` and a digest of what it asked for an earlier form.
+    pub key: String,
     pub question_id: String,
-    /// The title, or the prompt shortened (plain text).
+    /// The title, or the prompt shortened (plain text), as the column's attempts were asked it.
     pub label: String,
     pub points: f64,
+    /// Its place in the quiz now, from 1; absent once the teacher removed it.
+    pub number: Option<usize>,
+    /// Absent for the question as the quiz has it now. Else the question as it was before the teacher changed
+    /// or removed it: the quiz version that first asked it so, the lesson's versions numbered from 1 in the
+    /// order students met them.
+    pub version: Option<usize>,
 }
 
 /// One attempt of one student.
@@ -51,8 +64,8 @@ pub struct StudentAttempt {
     pub passed: Option<bool>,
     /// An essay waits for its mark.
     pub needs_marking: bool,
-    /// Each question's score by question id; a question the attempt did not show (drawn from a pool) has
-    /// none, nor has any question of an open attempt.
+    /// Each question's score by its column's [`ResultColumn::key`]; a question the attempt did not show
+    /// (drawn from a pool) has none, nor has any question of an open attempt.
     pub scores: BTreeMap<String, f64>,
 }
 
@@ -60,6 +73,7 @@ pub struct StudentAttempt {
 pub fn results(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizResults> {
     courses::require_lesson_edit(conn, actor, lesson_id)?;
     let quiz = quiz_of(conn, lesson_id)?.ok_or(Error::NotFound)?;
+    let mut asked = Asked::new(conn, lesson_id, &quiz)?;
     let mut attempts = Vec::new();
     for (a, full_name, email) in store::attempts_with_students(conn, lesson_id)? {
         let answers = if a.submitted_at.is_some() {
@@ -67,6 +81,19 @@ pub fn results(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizR
         } else {
             Vec::new()
         };
+        let version = asked.quiz_of(conn, &a)?;
+        let mut scores = BTreeMap::new();
+        for r in &answers {
+            let Some(score) = r.score else { continue };
+            let question = version
+                .as_ref()
+                .and_then(|v| v.questions.iter().find(|q| q.id == r.question_id));
+            let key = match question {
+                Some(q) => asked.key(q, a.quiz_version_id),
+                None => r.question_id.clone(),
+            };
+            scores.insert(key, score);
+        }
         attempts.push(StudentAttempt {
             attempt_id: a.id,
             user_id: a.user_id,
@@ -75,10 +102,7 @@ pub fn results(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizR
             started_at: a.started_at,
             percent: a.score.zip(a.points).map(|(s, p)| percent(s, p)),
             needs_marking: answers.iter().any(|r| r.needs_marking),
-            scores: answers
-                .into_iter()
-                .filter_map(|r| Some((r.question_id, r.score?)))
-                .collect(),
+            scores,
             submitted_at: a.submitted_at,
             score: a.score,
             points: a.points,
@@ -88,17 +112,31 @@ pub fn results(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizR
     Ok(QuizResults {
         lesson_id,
         title: quiz.title.clone(),
-        questions: quiz
-            .questions
-            .iter()
-            .map(|q| ResultColumn {
-                question_id: q.id.clone(),
-                label: question_label(q),
-                points: q.points,
+        questions: asked
+            .rows()
+            .into_iter()
+            .map(|r| ResultColumn {
+                label: question_label(&r.question),
+                points: r.question.points,
+                question_id: r.question.id,
+                key: r.key,
+                number: r.number,
+                version: r.version,
             })
             .collect(),
         attempts,
     })
+}
+
+/// How the CSV heads a question's column: `Q2 How much is 3 + 3?` for a question as the quiz has it now,
+/// `Q2 as in version 1: How much is 2 + 2?` for its earlier form, `removed, as in version 1: …` for a question
+/// no longer in the quiz.
+fn heading(q: &ResultColumn) -> String {
+    match (q.number, q.version) {
+        (Some(n), None) => format!("Q{n} {}", q.label),
+        (Some(n), Some(v)) => format!("Q{n} as in version {v}: {}", q.label),
+        (None, v) => format!("removed, as in version {}: {}", v.unwrap_or(0), q.label),
+    }
 }
 
 /// A number as a spreadsheet reads it: `2`, `0.5`, never `2.0`.
@@ -108,14 +146,15 @@ fn number(n: f64) -> String {
 
 /// The results as CSV: `student,email,attempt,started,submitted,score,points,percent,passed,needs_marking`,
 /// then one column per question (`Q1 <label>`) holding that question's score, empty where the attempt has
-/// none. Percents are rounded to one decimal; `passed` is `yes`, `no`, or empty while open.
+/// none. A question's earlier form has its own column, `Q1 as in version 1: <label as it was>`, and a removed
+/// question's `removed, as in version 1: <label>` (see [`ResultColumn::version`]). Percents are rounded to one decimal; `passed` is `yes`, `no`, or empty while open.
 pub fn to_csv(r: &QuizResults) -> String {
     let mut out = String::from(
         "student,email,attempt,started,submitted,score,points,percent,passed,needs_marking",
     );
-    for (i, q) in r.questions.iter().enumerate() {
+    for q in &r.questions {
         out.push(',');
-        out.push_str(&csv_field(&format!("Q{} {}", i + 1, q.label)));
+        out.push_str(&csv_field(&heading(q)));
     }
     out.push('\n');
     for a in &r.attempts {
@@ -138,7 +177,7 @@ pub fn to_csv(r: &QuizResults) -> String {
         out.push_str(&fields.join(","));
         for q in &r.questions {
             out.push(',');
-            if let Some(s) = a.scores.get(&q.question_id) {
+            if let Some(s) = a.scores.get(&q.key) {
                 out.push_str(&number(*s));
             }
         }

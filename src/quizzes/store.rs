@@ -1,7 +1,7 @@
 //! The SQL of quizzes: `quizzes` (a lesson's quiz as JSON), `quiz_attempts` and `quiz_answers`. No access
 //! checks here; [`super`] makes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -184,6 +184,13 @@ pub fn attempt_quiz(conn: &Connection, a: &AttemptRow) -> Result<Option<Quiz>> {
         .map_err(|e| internal("a stored quiz version", e))
 }
 
+/// The ids of the quiz versions of `lesson_id`, oldest first.
+pub fn version_ids(conn: &Connection, lesson_id: i64) -> Result<Vec<i64>> {
+    let mut s = conn.prepare("SELECT id FROM quiz_versions WHERE lesson_id = ?1 ORDER BY id")?;
+    Ok(s.query_map([lesson_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// An answer as stored.
 #[derive(Debug, Clone)]
 pub struct AnswerRow {
@@ -307,18 +314,51 @@ pub fn finish_attempt(
 }
 
 /// The right/wrong history of a student's answers to a quiz before attempt `before`, oldest first (for a
-/// mastery rule); essays waiting for a mark are left out.
+/// mastery rule); essays waiting for a mark are left out. Within an attempt the answers come in the order the
+/// attempt showed its questions (see [`right_and_wrong`]), each attempt's quiz version read once.
 pub fn history(conn: &Connection, user_id: i64, lesson_id: i64, before: i64) -> Result<Vec<bool>> {
-    let mut s = conn.prepare(
-        "SELECT a.correct FROM quiz_answers a JOIN quiz_attempts t ON t.id = a.attempt_id
-         WHERE t.user_id = ?1 AND t.lesson_id = ?2 AND t.id < ?3 AND t.submitted_at IS NOT NULL
-           AND a.correct IS NOT NULL AND NOT a.needs_marking
-         ORDER BY t.id, a.rowid",
-    )?;
-    Ok(
-        s.query_map(params![user_id, lesson_id, before], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
-    )
+    let mut versions: HashMap<Option<i64>, Option<Quiz>> = HashMap::new();
+    let mut out = Vec::new();
+    for t in attempts_of(conn, user_id, lesson_id)? {
+        if t.id >= before || t.submitted_at.is_none() {
+            continue;
+        }
+        let quiz = match versions.entry(t.quiz_version_id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(attempt_quiz(conn, &t)?),
+        };
+        out.extend(in_order(&answers(conn, t.id)?, quiz.as_ref(), t.seed));
+    }
+    Ok(out)
+}
+
+/// Attempt `a`'s right and wrong answers in the order the attempt showed its questions, essays waiting for a
+/// mark left out: the order a mastery rule's "last n answers" counts them in, as Kolibri counts a student's
+/// answers in the order they were given. (Stored rows are in the order they were first saved, which is not
+/// the questions'.)
+pub fn right_and_wrong(conn: &Connection, a: &AttemptRow) -> Result<Vec<bool>> {
+    Ok(in_order(
+        &answers(conn, a.id)?,
+        attempt_quiz(conn, a)?.as_ref(),
+        a.seed,
+    ))
+}
+
+/// `rows`' right/wrong in the order `quiz` shows its questions for `seed` (stored order without the quiz).
+fn in_order(rows: &[AnswerRow], quiz: Option<&Quiz>, seed: u64) -> Vec<bool> {
+    let graded: Vec<(&str, bool)> = rows
+        .iter()
+        .filter(|r| !r.needs_marking)
+        .filter_map(|r| Some((r.question_id.as_str(), r.correct?)))
+        .collect();
+    let Some(quiz) = quiz else {
+        return graded.into_iter().map(|(_, c)| c).collect();
+    };
+    let by_id: HashMap<&str, bool> = graded.into_iter().collect();
+    quiz.attempt_questions(seed)
+        .iter()
+        .filter_map(|q| by_id.get(q.id.as_str()).copied())
+        .collect()
 }
 
 /// A user's full name.

@@ -1,5 +1,7 @@
 //! What a quiz's teachers (the course's owner and admins) do with it: per-question figures ([`report`]), the
-//! essays waiting for a mark, and marking them ([`mark`]), which re-decides the attempt's pass.
+//! essays waiting for a mark, and marking them ([`mark`]), which re-decides the attempt's pass. Figures count
+//! each attempt against the questions as it asked them ([`super::asked`]): a question the teacher changed has a
+//! row for its earlier form.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +9,7 @@ use rusqlite::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::asked::Asked;
 use super::{AttemptResult, Response, percent, quiz_of, result, store};
 use crate::accounts::Actor;
 use crate::courses;
@@ -40,16 +43,27 @@ pub struct QuizReport {
     pub students: usize,
     /// Students with a passing attempt.
     pub passed: usize,
+    /// The quiz's questions in the teacher's order, each after the earlier forms of it that attempts were asked
+    /// (see [`QuestionFigures::version`]), then questions since removed.
     pub questions: Vec<QuestionFigures>,
     /// Essay answers waiting for a mark.
     pub to_mark: Vec<EssayToMark>,
 }
 
-/// One question's figures over every submitted attempt.
+/// One question's figures over every submitted attempt that asked it in this form.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QuestionFigures {
     pub question_id: String,
+    /// Its place in the quiz now, from 1 (what the question editor's links name it by); absent once the
+    /// teacher removed it.
+    pub number: Option<usize>,
+    /// Absent for the question as the quiz has it now. Else the question as it was before the teacher changed
+    /// or removed it, with the attempts that asked it so: the quiz version that first asked it in this form,
+    /// the lesson's versions numbered from 1 in the order students met them.
+    pub version: Option<usize>,
     pub title: String,
+    /// What the question is worth, in this form.
+    pub points: f64,
     /// Plain text, shortened.
     pub prompt: String,
     pub kind: String,
@@ -103,6 +117,7 @@ fn answer_words(q: &smartcourse_formats::quiz::Question, r: &Response) -> String
 pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizReport> {
     courses::require_lesson_edit(conn, actor, lesson_id)?;
     let quiz = quiz_of(conn, lesson_id)?.ok_or(Error::NotFound)?;
+    let mut asked = Asked::new(conn, lesson_id, &quiz)?;
     let attempts = store::submitted_attempts(conn, lesson_id)?;
     let mut figures: BTreeMap<String, (usize, usize, BTreeMap<String, usize>)> = BTreeMap::new();
     let mut to_mark = Vec::new();
@@ -112,11 +127,11 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
             .map(|r| (r.question_id.clone(), r))
             .collect();
         // Each attempt as it was shown: the version it was started on.
-        let Some(version) = store::attempt_quiz(conn, a)? else {
+        let Some(version) = asked.quiz_of(conn, a)? else {
             continue;
         };
         for q in version.attempt_questions(a.seed) {
-            let f = figures.entry(q.id.clone()).or_default();
+            let f = figures.entry(asked.key(q, a.quiz_version_id)).or_default();
             f.0 += 1;
             let Some(row) = answers.get(&q.id) else {
                 continue;
@@ -141,17 +156,21 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
             }
         }
     }
-    let questions = quiz
-        .questions
-        .iter()
-        .map(|q| {
-            let (shown, right, wrong) = figures.remove(q.id.as_str()).unwrap_or_default();
+    let questions = asked
+        .rows()
+        .into_iter()
+        .map(|row| {
+            let q = &row.question;
+            let (shown, right, wrong) = figures.remove(&row.key).unwrap_or_default();
             let top = wrong
                 .into_iter()
                 .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
             let prompt = smartcourse_formats::scorm::plain_text(&q.prompt);
             QuestionFigures {
                 question_id: q.id.clone(),
+                number: row.number,
+                version: row.version,
+                points: q.points,
                 title: q.title.clone(),
                 prompt: shorten(prompt.trim(), 120),
                 kind: q.kind_name().to_owned(),
@@ -294,11 +313,7 @@ pub fn mark(
     let points = a.points.unwrap_or(0.0);
     let earlier = store::history(tx, a.user_id, a.lesson_id, a.id)?;
     let mut history = earlier;
-    history.extend(
-        rows.iter()
-            .filter(|r| !r.needs_marking)
-            .filter_map(|r| r.correct),
-    );
+    history.extend(store::right_and_wrong(tx, &a)?);
     let passed = quiz.pass.passed(percent(score, points), &history);
     store::finish_attempt(tx, a.id, score, points, passed)?;
     if passed && a.passed != Some(true) {

@@ -774,6 +774,201 @@ async fn kolibri_channels_import_their_topic_tree_with_documents_videos_and_subt
     assert!(e.contains("holds 2 channels"), "{e}");
 }
 
+/// A Kolibri exercise, imported and taken: [`kolibri_channel`] plus an exercise of four Perseus items (a radio,
+/// two numeric boxes in one item, a numeric input, and an interactive graph SmartCourse cannot grade) in a real
+/// `.perseus` zip, with Kolibri's mastery model "4 of the last 5". The import makes it a quiz lesson and lists
+/// the graph; a student's right, partly right and wrong answers are graded through the quiz API, and the
+/// mastery rule counts answers across attempts as Kolibri does, in the order they were given (the questions'
+/// order, not the order the answers were stored in: by id, `half` before `pick`), so that an attempt of three
+/// questions passes only with answers of the one before.
+#[tokio::test]
+async fn kolibri_exercises_import_as_quizzes_graded_with_their_mastery_model() {
+    use std::io::Write;
+    let app = TestApp::spawn().await;
+    let pdf = std::fs::read(sample("content/cc-viewer-sample-document.pdf")).unwrap();
+    let vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHello.\n";
+    let mut mp4 = vec![0, 0, 0, 0x18];
+    mp4.extend_from_slice(b"ftypmp42\0\0\0\0mp42isom");
+    mp4.extend_from_slice(&[0u8; 64]);
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = kolibri_channel(dir.path(), &pdf, vtt, &mp4);
+    let numeric = serde_json::json!({"type": "numeric-input", "options": {"answers": [
+        {"value": 0.5, "status": "correct", "maxError": 0.01, "message": ""}]}});
+    let items = [
+        (
+            "pick",
+            serde_json::json!({"question": {"content": "How many legs has a hen? [[☃ radio 1]]",
+                "widgets": {"radio 1": {"type": "radio", "options": {"choices": [
+                    {"content": "Two", "correct": true}, {"content": "Four", "correct": false}]}}}},
+                "hints": [{"content": "Look at one."}]}),
+        ),
+        (
+            "halves",
+            serde_json::json!({"question": {
+                "content": "Half of one: [[☃ numeric-input 1]]; of two halves, each: [[☃ numeric-input 2]]",
+                "widgets": {"numeric-input 1": numeric, "numeric-input 2": numeric}}}),
+        ),
+        (
+            "half",
+            serde_json::json!({"question": {"content": "Half of one, again: [[☃ numeric-input 1]]",
+                "widgets": {"numeric-input 1": numeric}}}),
+        ),
+        (
+            "plot",
+            serde_json::json!({"question": {"content": "Plot $y = x$. [[☃ interactive-graph 1]]",
+                "widgets": {"interactive-graph 1": {"type": "interactive-graph", "options": {}}}}}),
+        ),
+    ];
+    let perseus = dir.path().join("content/storage/9/9/99aa.perseus");
+    std::fs::create_dir_all(perseus.parent().unwrap()).unwrap();
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&perseus).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (id, item) in &items {
+        zip.start_file(format!("{id}.json"), options).unwrap();
+        zip.write_all(&serde_json::to_vec(item).unwrap()).unwrap();
+    }
+    zip.finish().unwrap();
+    let db = rusqlite::Connection::open(&db_path).unwrap();
+    db.execute_batch(
+        r#"
+        CREATE TABLE content_assessmentmetadata (id char(32) PRIMARY KEY, assessment_item_ids text NOT NULL,
+            number_of_assessments integer NOT NULL, mastery_model text NOT NULL, randomize bool NOT NULL,
+            is_manipulable bool NOT NULL, contentnode_id char(32) NOT NULL);
+        INSERT INTO content_contentnode (id, title, coach_content, content_id, channel_id, description, sort_order,
+            license_owner, author, kind, available, lft, rght, tree_id, level, parent_id)
+            VALUES ('r-practice', 'Practice', 0, 'r-practice', '0123456789abcdef0123456789abcdef', 'Try these.', 4,
+                    '', '', 'exercise', 1, 20, 20, 1, 0, 't-water');
+        INSERT INTO content_assessmentmetadata VALUES ('a1', '["pick", "halves", "half", "plot"]', 4,
+            '{"type": "m_of_n", "m": 4, "n": 5}', 0, 0, 'r-practice');
+        INSERT INTO content_localfile VALUES ('99aa', 'perseus', 1, NULL, NULL);
+        INSERT INTO content_file VALUES ('f9', 'exercise', 0, 0, 1, 'r-practice', NULL, '99aa');
+        "#,
+    )
+    .unwrap();
+    drop(db);
+
+    let report = packages::import(&app.app, &db_path, None, true)
+        .await
+        .unwrap();
+    assert!(
+        report.skipped.iter().any(
+            |s| s.starts_with("“Practice” (exercise): item plot: its interactive-graph widget")
+        ),
+        "{:?}",
+        report.skipped
+    );
+    app.drain_jobs().await;
+    let course = report.course_id;
+    let quizzes = app
+        .app
+        .db
+        .read(move |c| smartcourse::quizzes::quizzes_of_course(c, course))
+        .await
+        .unwrap();
+    let (&lesson, quiz) = quizzes.iter().next().expect("a quiz lesson");
+    assert_eq!(quiz.title, "Practice");
+    let ids: Vec<&str> = quiz.questions.iter().map(|q| q.id.as_str()).collect();
+    assert_eq!(ids, ["pick", "halves", "half"]);
+    assert_eq!(
+        quiz.pass,
+        smartcourse_formats::quiz::PassRule::Mastery { m: 4, n: 5 }
+    );
+
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, course).await;
+    let attempt = |answers: [Value; 3]| {
+        let (app, token) = (&app, student.token.clone());
+        async move {
+            let r = app
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/api/lessons/{lesson}/quiz/attempts"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status(), 201);
+            let view: Value = r.json().await.unwrap();
+            let pick = view["quiz"]["questions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|q| q["id"] == "pick")
+                .unwrap();
+            let choice = |text: &str| {
+                pick["kind"]["choices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["text"] == text)
+                    .unwrap()["id"]
+                    .clone()
+            };
+            let [p, halves, half] = answers;
+            let p = serde_json::json!({"type": "choice", "choice": choice(p.as_str().unwrap())});
+            let body = serde_json::json!({"answers": {"pick": p, "halves": halves, "half": half}});
+            let id = view["attempt_id"].as_i64().unwrap();
+            let r = app
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/api/quiz-attempts/{id}/submit"),
+                    Some(&token),
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let blanks =
+        |a: &str, b: &str| serde_json::json!({"type": "blanks", "gaps": {"g1": a, "g2": b}});
+    let number = |t: &str| serde_json::json!({"type": "number", "text": t});
+    let scores = |r: &Value| -> Vec<(String, f64, bool)> {
+        r["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| {
+                (
+                    q["question_id"].as_str().unwrap().to_owned(),
+                    q["score"].as_f64().unwrap(),
+                    q["correct"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Right, partly right (one box of two: half the point, not right for mastery), wrong: one right answer.
+    let first = attempt(["Two".into(), blanks("0.5", "7"), number("0.6")]).await;
+    assert_eq!(
+        scores(&first),
+        [
+            ("pick".to_owned(), 1.0, true),
+            ("halves".to_owned(), 0.5, false),
+            ("half".to_owned(), 0.0, false)
+        ],
+        "{first}"
+    );
+    assert_eq!(first["score"], 1.5);
+    assert_eq!(first["passed"], false, "{first}");
+    // All right (within maxError): the first attempt's right answer was its first, out of the last five, which
+    // hold three right answers, short of four.
+    let all_right = || ["Two".into(), blanks("0.5", "0.5"), number("0.505")];
+    let second = attempt(all_right()).await;
+    assert_eq!(second["score"], 3.0, "{second}");
+    assert_eq!(
+        second["passed"], false,
+        "3 of the last 5 answers right: {second}"
+    );
+    // Wrong then right twice: with the second attempt's, four of the last five.
+    let third = attempt(["Four".into(), blanks("0.5", "0.5"), number("0.5")]).await;
+    assert_eq!(third["score"], 2.0, "{third}");
+    assert_eq!(
+        third["passed"], true,
+        "4 of the last 5 answers right: {third}"
+    );
+}
+
 /// A gzipped tar with one raw entry (name and type as given), built by hand so names the `tar` crate would
 /// refuse to write can be tested.
 fn raw_tar_gz(path: &Path, name: &str, kind: u8, body: &[u8], link: &str) {

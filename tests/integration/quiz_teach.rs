@@ -743,6 +743,172 @@ async fn an_open_attempt_keeps_the_quiz_it_was_started_on() {
     assert!(!html.contains(".0 point"), "{html}");
 }
 
+/// After a teacher edits a quiz, an earlier attempt is reported under the questions as it asked them: its
+/// score for "2 + 2" sits in a column headed with that question and its version, not under "3 + 3", and the
+/// per-question figures count it there; the question left as it was keeps one column for both attempts.
+#[tokio::test]
+async fn results_and_figures_report_each_attempt_under_its_own_version() {
+    let app = TestApp::spawn().await;
+    let (course, lesson, teacher, first) = course(&app).await;
+    let second = app.user(Role::Student).await;
+    app.enroll(&second, course).await;
+    let origin = app.base.clone();
+    // A titled question keeps its id when edited; an untitled one's id is made from its text, so editing it
+    // makes a new question, the old one removed.
+    let before =
+        "::capital::What is the capital of France? {=Paris ~Lyon}\n\nHow much is 2 + 2? {#4}\n";
+    let r = post_gift(&app, lesson, &teacher, &origin, before, false).await;
+    assert_eq!(r.status(), 303);
+    let answer = |view: &Value, sum: &str| {
+        let mut answers = serde_json::Map::new();
+        for q in view["quiz"]["questions"].as_array().unwrap() {
+            let id = q["id"].as_str().unwrap().to_owned();
+            let a = if q["prompt"].as_str().unwrap().contains("capital") {
+                let paris = q["kind"]["choices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["text"] == "Paris")
+                    .unwrap()["id"]
+                    .clone();
+                json!({"type": "choice", "choice": paris})
+            } else {
+                json!({"type": "number", "text": sum})
+            };
+            answers.insert(id, a);
+        }
+        json!({ "answers": answers })
+    };
+    let take = |who: &TestUser, sum: &'static str| {
+        let (app, token) = (&app, who.token.clone());
+        async move {
+            let view = json_of(
+                app.send(
+                    Method::POST,
+                    &format!("/api/lessons/{lesson}/quiz/attempts"),
+                    Some(&token),
+                    None,
+                )
+                .await,
+                201,
+            )
+            .await;
+            let attempt = view["attempt_id"].as_i64().unwrap();
+            json_of(
+                app.send(
+                    Method::POST,
+                    &format!("/api/quiz-attempts/{attempt}/submit"),
+                    Some(&token),
+                    Some(&answer(&view, sum)),
+                )
+                .await,
+                200,
+            )
+            .await
+        }
+    };
+    // The first student answers Paris and 4, rightly; then the teacher makes Lyon the capital and 2 + 2 into
+    // 3 + 3, and the second student answers Paris and 5, wrongly.
+    let r = take(&first, "4").await;
+    assert_eq!(r["score"], 2.0, "{r}");
+    let after = before
+        .replace("{=Paris ~Lyon}", "{~Paris =Lyon}")
+        .replace("2 + 2? {#4}", "3 + 3? {#6}");
+    let r = post_gift(&app, lesson, &teacher, &origin, &after, true).await;
+    assert_eq!(r.status(), 303);
+    let r = take(&second, "5").await;
+    assert_eq!(r["score"], 0.0, "{r}");
+
+    let r = app
+        .send(
+            Method::GET,
+            &format!("/api/lessons/{lesson}/quiz/results?format=csv"),
+            Some(&teacher.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let rows = parse_csv(&r.text().await.unwrap());
+    let header = &rows[0];
+    assert_eq!(
+        header[10..],
+        [
+            "Q1 as in version 1: capital",
+            "Q1 capital",
+            "Q2 How much is 3 + 3?",
+            "removed, as in version 1: How much is 2 + 2?"
+        ],
+        "{rows:?}"
+    );
+    let row = |who: &TestUser| {
+        rows.iter()
+            .find(|r| r[1] == who.email)
+            .unwrap_or_else(|| panic!("{rows:?}"))[10..]
+            .to_vec()
+    };
+    assert_eq!(row(&first), ["1", "", "", "1"], "Paris and 2 + 2, rightly");
+    assert_eq!(
+        row(&second),
+        ["", "0", "0", ""],
+        "Paris for Lyon and 5 for 3 + 3, wrongly"
+    );
+
+    let report = json_of(
+        app.send(
+            Method::GET,
+            &format!("/api/lessons/{lesson}/quiz/report"),
+            Some(&teacher.token),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let figures: Vec<(String, Value, Value, u64, u64, Value)> = report["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["prompt"].as_str().unwrap().to_owned(),
+                q["number"].clone(),
+                q["version"].clone(),
+                q["shown"].as_u64().unwrap(),
+                q["right"].as_u64().unwrap(),
+                q["most_common_wrong"].clone(),
+            )
+        })
+        .collect();
+    let capital = "What is the capital of France?".to_owned();
+    let (two, three) = (
+        "How much is 2 + 2?".to_owned(),
+        "How much is 3 + 3?".to_owned(),
+    );
+    assert_eq!(
+        figures,
+        [
+            (capital.clone(), json!(1), json!(1), 1, 1, Value::Null),
+            (capital, json!(1), Value::Null, 1, 0, json!("Paris")),
+            (three, json!(2), Value::Null, 1, 0, json!("5")),
+            (two, Value::Null, json!(1), 1, 1, Value::Null),
+        ],
+        "{report}"
+    );
+    // The teacher's page: the earlier form says so and has no edit link; the question now links to its editor.
+    let (status, html) = page(&app, &format!("/teach/lessons/{lesson}/quiz"), &teacher).await;
+    assert_eq!(status, 200);
+    for shown in [
+        "capital <small>(as in version 1)</small>",
+        "How much is 2 + 2? <small>(as in version 1, removed)</small>",
+    ] {
+        assert!(html.contains(shown), "{shown}: {html}");
+    }
+    for n in [1, 2] {
+        let link = format!("/teach/lessons/{lesson}/quiz/questions/{n}\"");
+        assert_eq!(html.matches(&link).count(), 1, "{link}: {html}");
+    }
+}
+
 /// TeX in a quiz is typeset as MathML as in lessons, in the prompt, the choices and (after submitting) the
 /// feedback, on the pages as in the API; and a hidden answer stays hidden.
 #[tokio::test]

@@ -6,7 +6,13 @@
 //! directly under the root goes to a first module named after the channel); every resource below it, depth
 //! first, a lesson. Documents (PDF, EPUB), videos and audio are attached; a video's subtitles are attached
 //! too (so the lesson plays it with them) and their text becomes the lesson's transcript, so search and the
-//! tutor find it. Exercises, HTML5 apps, slideshows and other kinds are reported as skipped.
+//! tutor find it. An exercise becomes a quiz lesson: its `.perseus` archive holds one Perseus item per question
+//! ([`crate::quiz::perseus`]), read in the order `content_assessmentmetadata` lists them, and its mastery
+//! model becomes the quiz's pass rule ([`mastery`]); items SmartCourse cannot grade are listed by id with the
+//! reason. HTML5 apps, slideshows and other kinds are reported as skipped.
+//!
+//! A `.perseus` archive is opened with the channel's budget ([`Source::archive`]): what it inflates, each item
+//! read (at most a lesson's size each) and each item id listed count against the same limits as the rest.
 //!
 //! A channel database comes from anywhere, and an SQLite file is a program as much as data: its schema can
 //! hold virtual tables, generated columns, views and triggers, all evaluated by whoever reads it. So the file
@@ -25,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+use crate::quiz::{PassRule, Quiz, perseus};
 use crate::subtitles;
 use crate::{Error, Limits, Package, PackageLesson, PackageModule, Result, Source};
 
@@ -81,6 +88,54 @@ fn content_root(db: &Path) -> Option<PathBuf> {
     .into_iter()
     .flatten()
     .find(|p| p.join("storage").is_dir())
+}
+
+/// Most items listed as not imported for one exercise; the rest are counted.
+const MAX_LISTED_ITEMS: usize = 20;
+
+/// Longest mastery model or list of item ids read from an exercise's metadata, in characters (a real one
+/// lists a few hundred ids of 32 characters).
+const MAX_METADATA_CHARS: i64 = 1_000_000;
+
+/// A Kolibri mastery model (`content_assessmentmetadata.mastery_model`, JSON) as a pass rule: `m_of_n` is
+/// `m` right of the last `n` answers; `num_correct_in_a_row_N` is N of the last N; `do_all` is every one of
+/// the exercise's `items` questions. Kolibri counts answers across tries, as SmartCourse's mastery rule does.
+/// `Err` names a model SmartCourse has no rule for.
+pub fn mastery(model: &str, items: usize) -> std::result::Result<PassRule, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(model).unwrap_or(serde_json::Value::String(model.to_owned()));
+    let kind = value
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .or(value.as_str())
+        .unwrap_or("")
+        .trim();
+    let count = |key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let all = u32::try_from(items.max(1)).unwrap_or(u32::MAX);
+    let (m, n) = match kind {
+        "do_all" => (all, all),
+        "m_of_n" => match (count("m"), count("n")) {
+            (Some(m), Some(n)) if 0 < m && m <= n => (m, n),
+            _ => return Err(format!("its mastery model {model} has no valid m and n")),
+        },
+        _ => match kind
+            .strip_prefix("num_correct_in_a_row_")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            Some(n) if n > 0 => (n, n),
+            _ => {
+                return Err(format!(
+                    "its mastery model {kind:?} is not one SmartCourse has"
+                ));
+            }
+        },
+    };
+    Ok(PassRule::Mastery { m, n })
 }
 
 /// The file kinds a lesson can hold (see `courses::upload::detect`).
@@ -262,6 +317,7 @@ fn read_channel(
         skipped: Vec::new(),
         file_names: BTreeMap::new(),
         visited: HashSet::from([root.clone()]),
+        assessments: has_table(conn, "content_assessmentmetadata")?,
     };
     if root_dir.is_none() {
         reader.skipped.push(format!(
@@ -307,6 +363,15 @@ fn read_channel(
     })
 }
 
+fn has_table(conn: &Connection, name: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .map_err(sql)
+}
+
 struct Reader<'c> {
     conn: &'c Connection,
     source: &'c Source,
@@ -316,6 +381,8 @@ struct Reader<'c> {
     /// Nodes met so far, by id: parent links come from the file, so one id may appear under several parents
     /// (duplicated rows: the table's key is not enforced by a crafted file) or under itself; each is walked once.
     visited: HashSet<String>,
+    /// Whether the channel has exercises' metadata (item ids and mastery models).
+    assessments: bool,
 }
 
 /// What the budget calls the rows it is charged for.
@@ -432,6 +499,13 @@ impl Reader<'_> {
             ));
             return None;
         }
+        let path = self.path_of(node, file)?;
+        self.file_names.insert(path.clone(), shown);
+        Some(path)
+    }
+
+    /// Where `file` is under the content root, if it is there (else reported).
+    fn path_of(&mut self, node: &Node, file: &File) -> Option<String> {
         let c = &file.checksum;
         if c.len() < 2 || !c.chars().all(|ch| ch.is_ascii_alphanumeric()) {
             self.skipped
@@ -457,15 +531,182 @@ impl Reader<'_> {
             }
             return None;
         }
-        self.file_names.insert(path.clone(), shown);
         Some(path)
+    }
+
+    /// An exercise's item ids, mastery model and whether its questions are shuffled, from
+    /// `content_assessmentmetadata`; `None` when the channel has no row for it.
+    fn assessment(&self, node: &Node) -> Result<Option<(String, String, bool)>> {
+        if !self.assessments {
+            return Ok(None);
+        }
+        let row = self
+            .conn
+            .query_row(
+                "SELECT substr(assessment_item_ids, 1, ?2), substr(mastery_model, 1, ?2), randomize
+                 FROM content_assessmentmetadata WHERE contentnode_id = ?1 LIMIT 1",
+                rusqlite::params![node.id, MAX_METADATA_CHARS],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                        r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                        r.get::<_, Option<bool>>(2)?.unwrap_or(false),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql)?;
+        if row.is_some() {
+            self.source.budget().rows(1, ROWS)?;
+        }
+        Ok(row)
+    }
+
+    /// An exercise as a quiz lesson (see the module's docs); `None`, listed, when it has no `.perseus`
+    /// archive, the archive cannot be read, or none of its items can be imported.
+    fn exercise(&mut self, node: &Node) -> Result<Option<PackageLesson>> {
+        let title = node.title.clone();
+        let skip = |reader: &mut Self, why: String| {
+            reader.skipped.push(format!("“{title}” (exercise): {why}"));
+            Ok(None)
+        };
+        let files = self.files(&node.id)?;
+        let Some(file) = files
+            .iter()
+            .find(|f| f.extension.eq_ignore_ascii_case("perseus"))
+        else {
+            return skip(
+                self,
+                "it has no .perseus file (only Perseus exercises are imported)".into(),
+            );
+        };
+        let Some(path) = self.path_of(node, file) else {
+            // A missing file is listed by `path_of` when there is a storage folder to miss it from.
+            if self.root_dir.is_none() {
+                return skip(
+                    self,
+                    "its .perseus file is not here (no storage/ folder)".into(),
+                );
+            }
+            return Ok(None);
+        };
+        let archive = match self.source.budget().soft(self.source.archive(&path))? {
+            Ok(a) => a,
+            Err(e) => return skip(self, format!("its {path} cannot be read: {e}")),
+        };
+        let (ids, model, randomize) = match self.assessment(node)? {
+            Some((ids, model, randomize)) => (ids, model, randomize),
+            // Without the channel's metadata, the archive's own list (what Kolibri Studio writes there).
+            None => {
+                let listed = match self
+                    .source
+                    .budget()
+                    .soft(archive.read_lesson("exercise.json"))?
+                {
+                    Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .ok()
+                        .and_then(|v| v.get("all_assessment_items").cloned())
+                        .map(|v| v.to_string()),
+                    Err(_) => None,
+                };
+                let Some(ids) = listed else {
+                    return skip(
+                        self,
+                        "neither the channel nor its .perseus file lists its questions".into(),
+                    );
+                };
+                (ids, String::new(), false)
+            }
+        };
+        let Ok(ids) = serde_json::from_str::<Vec<String>>(&ids) else {
+            return skip(
+                self,
+                "its list of questions is not a JSON list of ids".into(),
+            );
+        };
+        let mut questions = Vec::new();
+        let mut refused = Vec::new();
+        for id in &ids {
+            self.source.budget().rows(1, ROWS)?;
+            match self.item(&archive, id)? {
+                Ok(q) => questions.push(q),
+                Err(why) => refused.push(format!("item {id}: {why}")),
+            }
+        }
+        let total = refused.len();
+        for why in refused.into_iter().take(MAX_LISTED_ITEMS) {
+            self.skipped.push(format!("“{title}” (exercise): {why}"));
+        }
+        if total > MAX_LISTED_ITEMS {
+            self.skipped.push(format!(
+                "“{title}” (exercise): {} more items not imported",
+                total - MAX_LISTED_ITEMS
+            ));
+        }
+        if questions.is_empty() {
+            return skip(
+                self,
+                format!("none of its {} questions could be imported", ids.len()),
+            );
+        }
+        let mut quiz = Quiz::new(title.clone(), questions);
+        quiz.shuffle_questions = randomize;
+        if !model.trim().is_empty() {
+            match mastery(&model, quiz.questions.len()) {
+                Ok(rule) => quiz.pass = rule,
+                Err(why) => self.skipped.push(format!(
+                    "“{title}” (exercise): {why}; it passes at half the points instead"
+                )),
+            }
+        }
+        let description = self.description(node)?;
+        Ok(Some(PackageLesson {
+            launch: None,
+            quiz: Some(quiz),
+            refs: Vec::new(),
+            title,
+            body: description.trim().to_owned(),
+            attachments: Vec::new(),
+        }))
+    }
+
+    /// The Perseus item `id` of an exercise's archive as a question; the inner `Err` says why it is not one.
+    /// An item file is read up to a lesson's size.
+    fn item(
+        &self,
+        archive: &Source,
+        id: &str,
+    ) -> Result<std::result::Result<crate::quiz::Question, String>> {
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Ok(Err("its id is not one Kolibri makes".into()));
+        }
+        let bytes = match self
+            .source
+            .budget()
+            .soft(archive.read_lesson(&format!("{id}.json")))?
+        {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let json: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(format!("{id}.json is not valid JSON: {e}"))),
+        };
+        Ok(perseus::item(id, &json))
     }
 
     fn lesson(&mut self, node: &Node) -> Result<Option<PackageLesson>> {
         let kind = node.kind.as_str();
+        if kind == "exercise" {
+            return self.exercise(node);
+        }
         if !matches!(kind, "video" | "audio" | "document") {
             let why = match kind {
-                "exercise" => "exercises are not imported",
                 "html5" | "h5p" | "zim" => "interactive apps are not imported",
                 _ => "this Kolibri content kind is not imported",
             };

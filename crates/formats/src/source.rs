@@ -114,10 +114,16 @@ impl Source {
         }
         let file = std::fs::File::open(path)
             .map_err(|e| bad(format!("cannot open {}: {e}", path.display())))?;
+        Source::zip(file, &path.display().to_string(), budget)
+    }
+
+    /// A zip archive whose directory is checked as [`Source::open`] checks one (entry count, names that
+    /// escape, declared sizes against what the budget has left), reading into `budget`.
+    fn zip(file: std::fs::File, name: &str, budget: Arc<Budget>) -> Result<Source> {
+        let limits = budget.limits().clone();
         let mut archive = zip::ZipArchive::new(file).map_err(|e| {
             bad(format!(
-                "{} is not a folder or a zip archive (nor a tar.gz): {e}",
-                path.display()
+                "{name} is not a folder or a zip archive (nor a tar.gz): {e}"
             ))
         })?;
         if archive.len() > MAX_ENTRIES {
@@ -163,6 +169,37 @@ impl Source {
             },
             budget,
         })
+    }
+
+    /// The zip archive `name` among this folder's files (a Kolibri exercise's `.perseus` file), as a package of
+    /// its own that shares this one's budget: opening it counts as a read of the file, and every byte inflated
+    /// from it is charged here, so archives inside a package cannot multiply what the package may unpack. The
+    /// archive itself must be within the per-file limit. An archive inside a zip is not opened.
+    pub fn archive(&self, name: &str) -> Result<Source> {
+        let clean_name =
+            clean(name).ok_or_else(|| bad(format!("{name:?} points outside the package")))?;
+        let (Files::Dir(root) | Files::Unpacked { root, .. }) = &self.files else {
+            return Err(bad(format!(
+                "{name} is an archive inside an archive, which is not read"
+            )));
+        };
+        let real = root
+            .join(&clean_name)
+            .canonicalize()
+            .map_err(|_| bad(format!("{name} is missing from the package")))?;
+        if !real.starts_with(root) {
+            return Err(bad(format!("{name} links outside the package")));
+        }
+        self.budget.read_file(name)?;
+        let file =
+            std::fs::File::open(&real).map_err(|e| bad(format!("cannot read {name}: {e}")))?;
+        let len = file.metadata().map_err(anyhow::Error::from)?.len();
+        if len > self.budget.limits().max_file_bytes {
+            return Err(Error::TooLarge(
+                format!("{name} is larger than a file may be").into(),
+            ));
+        }
+        Source::zip(file, name, Arc::clone(&self.budget))
     }
 
     /// A folder as a package, with a fresh budget from `limits` (for a caller that has found the folder

@@ -12,7 +12,8 @@
 //! - [`import`] reads the quizzes of a package (Common Cartridge and Canvas QTI 1.2, IMS QTI 2.x, Moodle
 //!   backups, Open edX problems) through the package's [`Source`](crate::Source) and its budget; what it cannot
 //!   import is listed in words, never dropped silently. [`qti1`], [`qti2`], [`moodle`] and [`edx`] are the
-//!   readers, which the package readers (`cc`, `moodle`, `olx`) also call to make quiz lessons.
+//!   readers, which the package readers (`cc`, `moodle`, `olx`) also call to make quiz lessons. [`perseus`]
+//!   reads the Perseus items of Kolibri exercises, for the `kolibri` reader.
 //!
 //! Texts (prompts, choices, feedback) are HTML-ish as the source had them; the application sanitises them when
 //! it shows them, as it does lesson bodies. Choice, pair and item ids are made from their text ([`text_id`]),
@@ -24,6 +25,7 @@ pub mod gift;
 pub mod grade;
 pub mod import;
 pub mod moodle;
+pub mod perseus;
 pub mod qti1;
 pub mod qti2;
 pub mod view;
