@@ -569,7 +569,7 @@ async fn teachers_mark_essays_and_download_results_others_may_not() {
     assert_eq!(rows.len(), 3, "a header and one row per attempt: {rows:?}");
     let header = &rows[0];
     assert_eq!(
-        header[..10],
+        header[..11],
         [
             "student",
             "email",
@@ -580,11 +580,12 @@ async fn teachers_mark_essays_and_download_results_others_may_not() {
             "points",
             "percent",
             "passed",
-            "needs_marking"
+            "needs_marking",
+            "hints"
         ]
     );
     assert_eq!(
-        header[10..],
+        header[11..],
         ["Q1 capital", "Q2 sum", "Q3 essay"],
         "a column per question, in the teacher's order"
     );
