@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use smartcourse::accounts::Role;
+use smartcourse_formats::quiz::PassRule;
 
 use crate::common::{TestApp, TestUser, assert_error};
 
@@ -16,8 +17,8 @@ const GIFT: &str = "\
 
 const HINTS: [&str; 2] = ["Count on your fingers.", "Two pairs make a quartet."];
 
-/// A published course with one quiz lesson made from [`GIFT`] whose `sum` question has [`HINTS`] (pass at
-/// 100%), and an enrolled student.
+/// A published course with one quiz lesson made from [`GIFT`] whose `sum` question has [`HINTS`], passed by
+/// mastery (both of the last two answers right), and an enrolled student.
 async fn course_with_hints(app: &TestApp) -> (i64, i64, TestUser, TestUser) {
     let teacher = app.user(Role::Instructor).await;
     let course = app.course(&teacher, "Arithmetic").await;
@@ -25,6 +26,7 @@ async fn course_with_hints(app: &TestApp) -> (i64, i64, TestUser, TestUser) {
     app.gift_quiz(lesson, "Check yourself", GIFT, |q| {
         let sum = q.questions.iter_mut().find(|q| q.title == "sum").unwrap();
         sum.hints = HINTS.iter().map(|h| (*h).to_owned()).collect();
+        q.pass = PassRule::Mastery { m: 2, n: 2 };
     })
     .await;
     app.publish_directly(course).await;
@@ -144,7 +146,8 @@ async fn hints_come_one_at_a_time_are_kept_and_cost_no_points() {
     assert_eq!(resumed["attempt_id"], attempt);
     assert_eq!(resumed["revealed_hints"], json!({ sum.clone(): HINTS }));
 
-    // No penalty: the hinted question answered right earns all its points, and the attempt passes.
+    // No penalty: the hinted question answered right earns all its points and counts as right for the mastery
+    // rule, so the attempt passes.
     let paris = resumed["quiz"]["questions"]
         .as_array()
         .unwrap()
