@@ -12,6 +12,9 @@
 //! - [`save`] keeps answers as the student goes; [`submit`] grades them ([`grade_quiz`]) and stores every grade,
 //!   the attempt's result and a `quiz.attempted` event (and `quiz.passed` when it passes, which completes the
 //!   lesson through `learning`'s subscriber) in one transaction.
+//! - [`reveal_hint`] shows a question's hints one at a time on the student's request during an open attempt,
+//!   kept with the attempt (`quiz_hints`) so the view shows them again; a view holds none unasked. Hints cost
+//!   nothing: grading ignores them, and the teacher's results count them.
 //! - Results ([`result`]) exist only for submitted attempts, and only for their student and the course's
 //!   editors. [`report`] gives the editors per-question figures; [`mark`] scores an essay, re-deciding the
 //!   attempt's pass.

@@ -129,15 +129,17 @@ async fn hints_come_one_at_a_time_are_kept_and_cost_no_points() {
         "not_found",
     )
     .await;
-    let r = call(
-        &app,
-        Method::POST,
-        &format!("/api/quiz-attempts/{attempt}/hints"),
-        &student,
-        Some(json!({ "question": sum, "all": true })),
-    )
-    .await;
-    assert_eq!(r.status(), 422, "unknown fields are refused");
+    for bad in [json!({ "question": sum, "all": true }), json!({})] {
+        let r = call(
+            &app,
+            Method::POST,
+            &format!("/api/quiz-attempts/{attempt}/hints"),
+            &student,
+            Some(bad),
+        )
+        .await;
+        assert_error(r, 422, "invalid_input").await;
+    }
 
     // A restart shows the same hints again, and no more.
     app.stop().await;
@@ -266,7 +268,7 @@ async fn no_one_else_reveals_or_sees_a_students_hints() {
 #[tokio::test]
 async fn the_quiz_page_shows_a_hint_on_a_button_and_keeps_the_answers() {
     let app = TestApp::spawn().await;
-    let (_course, lesson, _teacher, student) = course_with_hints(&app).await;
+    let (course, lesson, _teacher, student) = course_with_hints(&app).await;
     let view = start(&app, lesson, &student).await;
     let attempt = view["attempt_id"].as_i64().unwrap();
     let questions = view["quiz"]["questions"].as_array().unwrap();
@@ -332,4 +334,25 @@ async fn the_quiz_page_shows_a_hint_on_a_button_and_keeps_the_answers() {
     let form = page().await;
     assert!(form.contains(HINTS[1]), "{form}");
     assert!(!form.contains("Show a hint"), "every hint shown: no button");
+
+    // Bad presses: no question named, no such question, none left, another student's attempt.
+    let other = app.user(Role::Student).await;
+    app.enroll(&other, course).await;
+    for (who, fields, status) in [
+        (&student, vec![], 422),
+        (&student, vec![("hint", "0".to_owned())], 422),
+        (&student, vec![("hint", "99".to_owned())], 404),
+        (&student, vec![("hint", number.to_string())], 409),
+        (&other, vec![("hint", number.to_string())], 404),
+    ] {
+        let r = client
+            .post(app.url(&format!("/quiz-attempts/{attempt}/hint")))
+            .header("cookie", format!("smartcourse_token={}", who.token))
+            .header("origin", format!("http://{host}"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{fields:?}");
+    }
 }
