@@ -212,6 +212,32 @@ async fn hints_come_one_at_a_time_are_kept_and_cost_no_points() {
     )
     .await;
     assert_eq!(results["attempts"][0]["hints_used"], 2, "{results}");
+    let report = ok_json(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/lessons/{lesson}/quiz/report"),
+            &teacher,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let hinted = |id: &str| {
+        report["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["question_id"] == id)
+            .unwrap()["hinted"]
+            .clone()
+    };
+    assert_eq!(
+        (hinted(&sum), hinted(&capital)),
+        (json!(1), json!(0)),
+        "{report}"
+    );
     let csv = call(
         &app,
         Method::GET,
