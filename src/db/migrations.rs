@@ -86,6 +86,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "quiz_versions",
         sql: include_str!("migrations/0013_quiz_versions.sql"),
     },
+    Migration {
+        version: 14,
+        name: "quiz_hints",
+        sql: include_str!("migrations/0014_quiz_hints.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -12,6 +12,9 @@
 //! - [`save`] keeps answers as the student goes; [`submit`] grades them ([`grade_quiz`]) and stores every grade,
 //!   the attempt's result and a `quiz.attempted` event (and `quiz.passed` when it passes, which completes the
 //!   lesson through `learning`'s subscriber) in one transaction.
+//! - [`reveal_hint`] shows a question's hints one at a time on the student's request during an open attempt,
+//!   kept with the attempt (`quiz_hints`) so the view shows them again; a view holds none unasked. Hints cost
+//!   nothing: grading ignores them, and the teacher's results count them.
 //! - Results ([`result`]) exist only for submitted attempts, and only for their student and the course's
 //!   editors. [`report`] gives the editors per-question figures; [`mark`] scores an essay, re-deciding the
 //!   attempt's pass.
@@ -62,6 +65,9 @@ pub struct AttemptView {
     /// Responses saved so far, by question id.
     #[schema(value_type = Object)]
     pub saved: BTreeMap<String, Response>,
+    /// The hints this attempt asked for so far ([`reveal_hint`]), by question id, in order; sanitised HTML.
+    /// A question's `hints` in `quiz` says how many it has.
+    pub revealed_hints: BTreeMap<String, Vec<String>>,
     /// Attempts this student has started, this one included.
     pub attempts_used: u32,
     /// `None`: unlimited.
@@ -238,14 +244,73 @@ fn view_of(conn: &Connection, quiz: &Quiz, a: &store::AttemptRow) -> Result<Atte
         .into_iter()
         .filter_map(|r| Some((r.question_id, r.response?)))
         .collect();
+    let shown = store::hints_shown(conn, a.id)?;
+    let revealed_hints = quiz
+        .attempt_questions(a.seed)
+        .into_iter()
+        .filter_map(|q| {
+            let n = *shown.get(&q.id)?;
+            Some((q.id.clone(), revealed(q, n)))
+        })
+        .collect();
     Ok(AttemptView {
         attempt_id: a.id,
         lesson_id: a.lesson_id,
         started_at: a.started_at.clone(),
         quiz: clean_view(quiz.view(a.seed)),
         saved,
+        revealed_hints,
         attempts_used: used,
         max_attempts: quiz.max_attempts,
+    })
+}
+
+/// The first `n` hints of `q` as shown (fewer if the quiz has fewer).
+fn revealed(q: &smartcourse_formats::quiz::Question, n: usize) -> Vec<String> {
+    q.hints.iter().take(n).map(|h| shown_html(h)).collect()
+}
+
+/// A question's hints revealed so far in an attempt.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RevealedHints {
+    pub question_id: String,
+    /// In order, sanitised HTML.
+    pub hints: Vec<String>,
+    /// How many hints the question has.
+    pub total: usize,
+}
+
+/// Reveals the next hint of `question_id` in the caller's own open attempt `attempt_id`, durably, and answers
+/// every hint revealed so far. 404 for another's attempt or a question the attempt does not show; 409
+/// `attempt_submitted` once submitted, `no_hints_left` when every hint is already shown (or there is none).
+pub fn reveal_hint(
+    tx: &Transaction,
+    actor: &Actor,
+    attempt_id: i64,
+    question_id: &str,
+) -> Result<RevealedHints> {
+    let (a, quiz) = own_open_attempt(tx, actor, attempt_id)?;
+    let questions = quiz.attempt_questions(a.seed);
+    let q = questions
+        .iter()
+        .find(|q| q.id == question_id)
+        .ok_or(Error::NotFound)?;
+    let shown = store::hints_shown(tx, a.id)?
+        .get(question_id)
+        .copied()
+        .unwrap_or(0);
+    if shown >= q.hints.len() {
+        return Err(Error::Conflict {
+            code: "no_hints_left",
+            message: format!("this question has {} hints, all shown", q.hints.len()).into(),
+        });
+    }
+    store::set_hints_shown(tx, a.id, question_id, shown + 1)?;
+    tracing::info!(attempt.id = a.id, hint = shown + 1, "quiz hint revealed");
+    Ok(RevealedHints {
+        question_id: q.id.clone(),
+        hints: revealed(q, shown + 1),
+        total: q.hints.len(),
     })
 }
 

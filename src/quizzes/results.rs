@@ -64,6 +64,8 @@ pub struct StudentAttempt {
     pub passed: Option<bool>,
     /// An essay waits for its mark.
     pub needs_marking: bool,
+    /// How many hints the student asked for in this attempt, all questions together (open attempts too).
+    pub hints_used: usize,
     /// Each question's score by its column's [`ResultColumn::key`]; a question the attempt did not show
     /// (drawn from a pool) has none, nor has any question of an open attempt.
     pub scores: BTreeMap<String, f64>,
@@ -102,6 +104,7 @@ pub fn results(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizR
             started_at: a.started_at,
             percent: a.score.zip(a.points).map(|(s, p)| percent(s, p)),
             needs_marking: answers.iter().any(|r| r.needs_marking),
+            hints_used: store::hints_shown(conn, a.id)?.values().sum(),
             scores,
             submitted_at: a.submitted_at,
             score: a.score,
@@ -144,13 +147,13 @@ fn number(n: f64) -> String {
     format!("{n}")
 }
 
-/// The results as CSV: `student,email,attempt,started,submitted,score,points,percent,passed,needs_marking`,
+/// The results as CSV: `student,email,attempt,started,submitted,score,points,percent,passed,needs_marking,hints`,
 /// then one column per question (`Q1 <label>`) holding that question's score, empty where the attempt has
 /// none. A question's earlier form has its own column, `Q1 as in version 1: <label as it was>`, and a removed
 /// question's `removed, as in version 1: <label>` (see [`ResultColumn::version`]). Percents are rounded to one decimal; `passed` is `yes`, `no`, or empty while open.
 pub fn to_csv(r: &QuizResults) -> String {
     let mut out = String::from(
-        "student,email,attempt,started,submitted,score,points,percent,passed,needs_marking",
+        "student,email,attempt,started,submitted,score,points,percent,passed,needs_marking,hints",
     );
     for q in &r.questions {
         out.push(',');
@@ -173,6 +176,7 @@ pub fn to_csv(r: &QuizResults) -> String {
                 .map(|p| if p { "yes" } else { "no" }.to_owned())
                 .unwrap_or_default(),
             if a.needs_marking { "yes" } else { "no" }.to_owned(),
+            a.hints_used.to_string(),
         ];
         out.push_str(&fields.join(","));
         for q in &r.questions {

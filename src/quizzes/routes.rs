@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::edit::settings::{Settings, SettingsInput};
 use super::edit::{self, Draft, QuestionInput};
-use super::{Answers, AttemptResult, AttemptView, Mark, MyAttempts, QuizReport};
+use super::{Answers, AttemptResult, AttemptView, Mark, MyAttempts, QuizReport, RevealedHints};
 use crate::App;
 use crate::accounts::Auth;
 use crate::error::{Error, Result};
@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(start, my_attempts))
         .routes(routes!(save))
+        .routes(routes!(hint))
         .routes(routes!(submit))
         .routes(routes!(result))
         .routes(routes!(report))
@@ -83,6 +84,35 @@ async fn save(
     Ok(axum::Json(
         app.db
             .write(move |tx| super::save(tx, &actor, id, &answers))
+            .await?,
+    ))
+}
+
+/// Which question's next hint to reveal.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HintRequest {
+    /// The question's id, as the attempt's view gives it.
+    pub question: String,
+}
+
+/// Reveal the next hint of a question of my open attempt, and get every hint of it revealed so far (kept
+/// with the attempt: the view's `revealed_hints` shows them again). 404 for a question the attempt does not
+/// show; 409 `no_hints_left` once all are shown, `attempt_submitted` after submitting.
+#[utoipa::path(post, path = "/api/quiz-attempts/{id}/hints", tag = "quizzes", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = HintRequest,
+    responses((status = 200, body = RevealedHints), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn hint(
+    State(app): State<Arc<App>>,
+    user: Auth,
+    Path(id): Path<i64>,
+    Json(req): Json<HintRequest>,
+) -> Result<axum::Json<RevealedHints>> {
+    let actor = user.actor();
+    Ok(axum::Json(
+        app.db
+            .write(move |tx| super::reveal_hint(tx, &actor, id, &req.question))
             .await?,
     ))
 }

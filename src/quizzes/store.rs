@@ -411,3 +411,28 @@ pub fn attempts_with_students(
     })?
     .collect::<rusqlite::Result<_>>()?)
 }
+
+/// How many hints attempt `attempt_id` revealed, by question id (questions without any are absent).
+pub fn hints_shown(conn: &Connection, attempt_id: i64) -> Result<BTreeMap<String, usize>> {
+    let mut s =
+        conn.prepare_cached("SELECT question_id, shown FROM quiz_hints WHERE attempt_id = ?1")?;
+    let rows: Vec<(String, i64)> = s
+        .query_map([attempt_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows.into_iter().map(|(q, n)| (q, n as usize)).collect())
+}
+
+/// Records that `shown` hints of `question_id` are now revealed in attempt `attempt_id`.
+pub fn set_hints_shown(
+    tx: &Transaction,
+    attempt_id: i64,
+    question_id: &str,
+    shown: usize,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO quiz_hints (attempt_id, question_id, shown) VALUES (?1, ?2, ?3)
+         ON CONFLICT (attempt_id, question_id) DO UPDATE SET shown = excluded.shown",
+        params![attempt_id, question_id, shown as i64],
+    )?;
+    Ok(())
+}

@@ -71,6 +71,8 @@ pub struct QuestionFigures {
     pub shown: usize,
     /// Answers fully right.
     pub right: usize,
+    /// Attempts that asked for at least one of its hints.
+    pub hinted: usize,
     /// The wrong answer given most often (a choice's text, or what was typed), and how many gave it.
     pub most_common_wrong: Option<String>,
     pub most_common_wrong_count: usize,
@@ -120,8 +122,10 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
     let mut asked = Asked::new(conn, lesson_id, &quiz)?;
     let attempts = store::submitted_attempts(conn, lesson_id)?;
     let mut figures: BTreeMap<String, (usize, usize, BTreeMap<String, usize>)> = BTreeMap::new();
+    let mut hinted: BTreeMap<String, usize> = BTreeMap::new();
     let mut to_mark = Vec::new();
     for a in &attempts {
+        let hints = store::hints_shown(conn, a.id)?;
         let answers: BTreeMap<String, store::AnswerRow> = store::answers(conn, a.id)?
             .into_iter()
             .map(|r| (r.question_id.clone(), r))
@@ -133,6 +137,9 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
         for q in version.attempt_questions(a.seed) {
             let f = figures.entry(asked.key(q, a.quiz_version_id)).or_default();
             f.0 += 1;
+            if hints.contains_key(&q.id) {
+                *hinted.entry(asked.key(q, a.quiz_version_id)).or_default() += 1;
+            }
             let Some(row) = answers.get(&q.id) else {
                 continue;
             };
@@ -176,6 +183,7 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
                 kind: q.kind_name().to_owned(),
                 shown,
                 right,
+                hinted: hinted.get(&row.key).copied().unwrap_or(0),
                 most_common_wrong_count: top.as_ref().map_or(0, |t| t.1),
                 most_common_wrong: top.map(|t| t.0),
             }

@@ -26,6 +26,7 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/lessons/{id}/quiz", get(quiz_page).post(start))
         .route("/quiz-attempts/{id}", get(result_page).post(submit))
+        .route("/quiz-attempts/{id}/hint", post(hint))
         .route("/teach/lessons/{id}/quiz", get(report_page))
         .route(
             "/teach/lessons/{id}/quiz/gift",
@@ -60,6 +61,9 @@ struct FormQuestion {
     points: f64,
     kind: &'static str,
     controls: Vec<Control>,
+    /// How many hints the question has, and those the attempt revealed (sanitised HTML).
+    hints: usize,
+    revealed: Vec<String>,
 }
 
 fn control(
@@ -199,6 +203,8 @@ fn form(view: &AttemptView) -> Vec<FormQuestion> {
             points: q.points,
             kind,
             controls,
+            hints: q.hints,
+            revealed: view.revealed_hints.get(&q.id).cloned().unwrap_or_default(),
         });
     }
     out
@@ -324,6 +330,42 @@ async fn submit(
         })
         .await?;
     Ok(see_other(&format!("/quiz-attempts/{id}")))
+}
+
+/// The "Show a hint" button of the attempt's form: keeps the form's answers (saved, not submitted), reveals
+/// the next hint of the question numbered `hint` (from 1), then shows the form again at that question.
+async fn hint(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let actor = viewer.require()?;
+    let number: usize = fields
+        .iter()
+        .find(|(k, _)| k == "hint")
+        .and_then(|(_, v)| v.parse().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::invalid("hint", "which question's hint"))?;
+    let lesson = app
+        .db
+        .write(move |tx| {
+            let view = quizzes::attempt_view(tx, &actor, id)?;
+            let question = view
+                .quiz
+                .questions
+                .get(number - 1)
+                .ok_or(Error::NotFound)?
+                .id
+                .clone();
+            quizzes::save(tx, &actor, id, &answers_of(&view, &fields))?;
+            quizzes::reveal_hint(tx, &actor, id, &question)?;
+            Ok(view.lesson_id)
+        })
+        .await?;
+    Ok(see_other(&format!(
+        "/lessons/{lesson}/quiz#question-{number}"
+    )))
 }
 
 /// A submitted attempt: score, pass, and each question's feedback; a retry while attempts remain.

@@ -1142,6 +1142,90 @@ async fn a_student_fails_retries_and_passes_a_quiz_on_a_phone_and_the_teacher_se
     result
 }
 
+/// A hint on a phone: the button saves what was typed and shows the hint under the question; Enter in a field
+/// still submits the answers (the form's first button is a hidden submit, not the first question's hint).
+#[tokio::test]
+async fn a_student_shows_a_hint_and_enter_still_submits_the_quiz() {
+    let app = TestApp::spawn().await;
+    let teacher = app.user(Role::Instructor).await;
+    let course = app.course(&teacher, "Arithmetic").await;
+    let lesson = app.lesson(&teacher, course, "Sums", "").await;
+    let gift = "::sum::How much is 2 + 2? {#4}\n\n::capital::What is the capital of France? {=Paris ~Lyon}\n";
+    app.gift_quiz(lesson, "Sums", gift, |quiz| {
+        quiz.questions[0].hints = vec!["Count on your fingers.".into(), "Two pairs.".into()];
+    })
+    .await;
+    app.publish_directly(course).await;
+    let student = app.user(Role::Student).await;
+    app.enroll(&student, course).await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = phone(&driver, profile.path()).await;
+    let result = async {
+        c.goto(&app.url("/login")).await.unwrap();
+        fill(&c, "#email", &student.email).await;
+        fill(&c, "#password", PASSWORD).await;
+        go(&c, "form.stack button").await;
+        c.goto(&app.url(&format!("/lessons/{lesson}/quiz")))
+            .await
+            .unwrap();
+        go(&c, "main form button").await; // Start the quiz
+        let sum = "//fieldset[.//legend[contains(., 'sum')]]//input";
+        c.find(Locator::XPath(sum))
+            .await
+            .unwrap()
+            .send_keys("4")
+            .await
+            .unwrap();
+        assert!(!text(&c, "main").await.contains("Count on your fingers."));
+        go(&c, "fieldset button[name=hint]").await;
+        let main = text(&c, "main").await;
+        assert!(main.contains("Count on your fingers."), "{main}");
+        assert!(main.contains("Show a hint (2 of 2)"), "{main}");
+        fits_width(&c, "the quiz with a hint").await;
+        let field = c.find(Locator::XPath(sum)).await.unwrap();
+        assert_eq!(
+            field.prop("value").await.unwrap().as_deref(),
+            Some("4"),
+            "the typed answer survives the hint"
+        );
+        // Enter in the field submits the answers (and asks for no second hint).
+        c.execute("window.__old_page = true;", vec![])
+            .await
+            .unwrap();
+        field.send_keys("\u{E007}").await.unwrap();
+        let started = Instant::now();
+        while c.find(Locator::Css(".result")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "Enter did not submit: {}",
+                text(&c, "main").await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let verdict = text(&c, ".result").await;
+        assert!(verdict.contains("(50.0%)"), "the sum is right: {verdict}");
+    }
+    .await;
+    c.close().await.unwrap();
+    let results: serde_json::Value = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/lessons/{lesson}/quiz/results"),
+            Some(&teacher.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        results["attempts"][0]["hints_used"], 1,
+        "Enter asked for no hint: {results}"
+    );
+    result
+}
+
 /// Signs `email` in through the login form.
 async fn sign_in(c: &Client, app: &TestApp, email: &str) {
     c.goto(&app.url("/login")).await.unwrap();

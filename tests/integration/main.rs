@@ -20,6 +20,7 @@ mod models;
 mod packages;
 mod quiz;
 mod quiz_edit;
+mod quiz_hints;
 mod quiz_teach;
 mod quiz_upload;
 mod scorm;

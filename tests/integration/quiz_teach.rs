@@ -569,7 +569,7 @@ async fn teachers_mark_essays_and_download_results_others_may_not() {
     assert_eq!(rows.len(), 3, "a header and one row per attempt: {rows:?}");
     let header = &rows[0];
     assert_eq!(
-        header[..10],
+        header[..11],
         [
             "student",
             "email",
@@ -580,11 +580,12 @@ async fn teachers_mark_essays_and_download_results_others_may_not() {
             "points",
             "percent",
             "passed",
-            "needs_marking"
+            "needs_marking",
+            "hints"
         ]
     );
     assert_eq!(
-        header[10..],
+        header[11..],
         ["Q1 capital", "Q2 sum", "Q3 essay"],
         "a column per question, in the teacher's order"
     );
@@ -600,7 +601,7 @@ async fn teachers_mark_essays_and_download_results_others_may_not() {
     assert_eq!(row[col("passed")], "yes");
     assert_eq!(row[col("needs_marking")], "no");
     assert_eq!(
-        [&row[10], &row[11], &row[12]],
+        [&row[11], &row[12], &row[13]],
         ["1", "1", "1"],
         "each question's score"
     );
@@ -611,7 +612,7 @@ async fn teachers_mark_essays_and_download_results_others_may_not() {
         .unwrap();
     assert_eq!(other[col("needs_marking")], "yes");
     assert_eq!(other[col("percent")], "66.7");
-    assert_eq!(other[12], "0", "an essay waiting for its mark scores 0");
+    assert_eq!(other[13], "0", "an essay waiting for its mark scores 0");
 }
 
 /// Parses CSV as RFC 4180 writes it: fields quoted when they hold `,`, `"` or a line break, `""` a quote.
@@ -831,7 +832,7 @@ async fn results_and_figures_report_each_attempt_under_its_own_version() {
     let rows = parse_csv(&r.text().await.unwrap());
     let header = &rows[0];
     assert_eq!(
-        header[10..],
+        header[11..],
         [
             "Q1 as in version 1: capital",
             "Q1 capital",
@@ -843,7 +844,7 @@ async fn results_and_figures_report_each_attempt_under_its_own_version() {
     let row = |who: &TestUser| {
         rows.iter()
             .find(|r| r[1] == who.email)
-            .unwrap_or_else(|| panic!("{rows:?}"))[10..]
+            .unwrap_or_else(|| panic!("{rows:?}"))[11..]
             .to_vec()
     };
     assert_eq!(row(&first), ["1", "", "", "1"], "Paris and 2 + 2, rightly");
