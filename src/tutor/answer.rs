@@ -130,10 +130,13 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
             // No course sentences in place of a hint during a quiz.
             g.text
         } else if found.coverage >= evidence::LEXICAL_MIN
-            && (refuses(&g.text) || says_nothing(&g.text))
+            && (refuses(&g.text)
+                || says_nothing(&g.text)
+                || copies_a_source(&g.text, short.iter().map(|h| h.text.as_str())))
         {
-            // A small model copying "not covered" when the course plainly answers, or writing only citation
-            // marks or a source's label ("[1] [2] [3]"): show the course instead.
+            // A small model copying "not covered" when the course plainly answers, writing only citation
+            // marks or a source's label ("[1] [2] [3]"), or copying a source out from its start (a worksheet's
+            // first lines): show the course's best sentences instead.
             let text = from_evidence(&hits, &found);
             let _ = tx.send(TutorEvent::Replace(text.clone())).await;
             text
@@ -274,6 +277,42 @@ fn says_nothing(answer: &str) -> bool {
     // A sum or a fraction is an answer however short ("2/5").
     let math = outside.contains(['/', '=', '+']);
     words < 3 && !math
+}
+
+/// The words of `text` outside brackets and parentheses (citation marks and source labels), lowercased.
+fn words_outside_marks(text: &str) -> Vec<String> {
+    let mut depth = 0usize;
+    let mut outside = String::new();
+    for c in text.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => outside.push(c),
+            _ => outside.push(' '),
+        }
+    }
+    outside
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Words of a source's opening that, found in a row in an answer, mean the model copied the source out
+/// rather than answering (a sentence that answers is rarely a passage's first ten words verbatim).
+const COPIED_OPENING: usize = 10;
+
+/// Whether `answer` holds the opening of one of `sources` word for word: the model copied a source out from
+/// its start (what a small model does with a worksheet it cannot make sense of).
+fn copies_a_source<'a>(answer: &str, sources: impl Iterator<Item = &'a str>) -> bool {
+    let said = words_outside_marks(answer);
+    sources.into_iter().any(|source| {
+        let opening = words_outside_marks(source);
+        opening.len() >= COPIED_OPENING
+            && said
+                .windows(COPIED_OPENING)
+                .any(|w| w == &opening[..COPIED_OPENING])
+    })
 }
 
 fn refuses(answer: &str) -> bool {
@@ -464,6 +503,39 @@ mod tests {
         assert!(refuses("The course material does not cover it."));
         assert!(refuses("I could not find this in the sources."));
         assert!(!refuses("A third is one of 3 equal parts [1]."));
+    }
+
+    #[test]
+    fn an_answer_that_copies_a_source_from_its_start_is_caught() {
+        let worksheet = "[worksheet-1.txt] Worksheet 1: halves, thirds and quarters 1. A rope is cut into 3 \
+                         equal pieces. What is each piece called? 2. Write one quarter as a fraction.";
+        let table = "A third is one of 3 equal parts of a whole. Cut a cake into 3 equal parts and each is a third.";
+        let sources = || [worksheet, table].into_iter();
+        // Copied out, with or without the source's number and label around it.
+        assert!(copies_a_source(
+            "[1] [worksheet-1.txt] Worksheet 1: halves, thirds and quarters 1. A rope is cut into 3 equal \
+             pieces. What is each piece called?",
+            sources()
+        ));
+        assert!(copies_a_source(
+            "[1] Halves, thirds and quarters [worksheet-1.txt] Worksheet 1: halves, thirds and quarters 1. \
+             A rope is cut into 3 equal pieces.",
+            sources()
+        ));
+        // An answer in its own words, or quoting a sentence from the middle, is kept.
+        assert!(!copies_a_source(
+            "A third is one of three equal parts: cut a cake into 3 equal parts [2].",
+            sources()
+        ));
+        assert!(!copies_a_source(
+            "Each is a third: cut a cake into 3 equal parts and each is a third [2].",
+            sources()
+        ));
+        // A source shorter than the opening that counts is never taken as copied.
+        assert!(!copies_a_source(
+            "Halves and thirds.",
+            ["Halves and thirds."].into_iter()
+        ));
     }
 
     #[test]
