@@ -129,14 +129,12 @@ async fn answer(app: &Arc<App>, p: &Question, tx: &mpsc::Sender<TutorEvent>) -> 
         } else if p.quiz.any() {
             // No course sentences in place of a hint during a quiz.
             g.text
-        } else if found.coverage >= evidence::LEXICAL_MIN
-            && (refuses(&g.text)
-                || says_nothing(&g.text)
-                || copies_a_source(&g.text, short.iter().map(|h| h.text.as_str())))
-        {
-            // A small model copying "not covered" when the course plainly answers, writing only citation
-            // marks or a source's label ("[1] [2] [3]"), or copying a source out from its start (a worksheet's
-            // first lines): show the course's best sentences instead.
+        } else if shows_evidence_instead(
+            &g.text,
+            found.coverage,
+            !found.sentences.is_empty(),
+            short.iter().map(|h| h.text.as_str()),
+        ) {
             let text = from_evidence(&hits, &found);
             let _ = tx.send(TutorEvent::Replace(text.clone())).await;
             text
@@ -277,6 +275,22 @@ fn says_nothing(answer: &str) -> bool {
     // A sum or a fraction is an answer however short ("2/5").
     let math = outside.contains(['/', '=', '+']);
     words < 3 && !math
+}
+
+/// Whether the model's answer is replaced by the course's evidence sentences:
+/// - when the course plainly answers (`coverage` at least [`evidence::LEXICAL_MIN`]) and the model copied
+///   "not covered", or copied a source out from its start (a worksheet's first lines);
+/// - whenever there are evidence sentences and the answer says nothing (only citation marks or a source's
+///   label, "[1] [2] [3]"): those sentences were already shown above it, and are better than nothing.
+fn shows_evidence_instead<'a>(
+    answer: &str,
+    coverage: f32,
+    has_sentences: bool,
+    sources: impl Iterator<Item = &'a str>,
+) -> bool {
+    (has_sentences && says_nothing(answer))
+        || (coverage >= evidence::LEXICAL_MIN
+            && (refuses(answer) || copies_a_source(answer, sources)))
 }
 
 /// The words of `text` outside brackets and parentheses (citation marks and source labels), lowercased.
@@ -503,6 +517,31 @@ mod tests {
         assert!(refuses("The course material does not cover it."));
         assert!(refuses("I could not find this in the sources."));
         assert!(!refuses("A third is one of 3 equal parts [1]."));
+    }
+
+    #[test]
+    fn an_empty_answer_gives_way_to_any_evidence_a_refusal_only_to_strong_evidence() {
+        let none = || std::iter::empty::<&str>();
+        let weak = evidence::LEXICAL_MIN / 2.0;
+        // "[1] [2] [3]" is never shown as an answer when there is a sentence to show instead.
+        assert!(shows_evidence_instead("[1] [2] [3]", weak, true, none()));
+        assert!(!shows_evidence_instead("[1] [2] [3]", weak, false, none()));
+        // A refusal stands when the course barely touches the question, and gives way when it answers it.
+        let refusal = "The course material does not cover it.";
+        assert!(!shows_evidence_instead(refusal, weak, true, none()));
+        assert!(shows_evidence_instead(
+            refusal,
+            evidence::LEXICAL_MIN,
+            true,
+            none()
+        ));
+        // An answer in words is kept either way.
+        assert!(!shows_evidence_instead(
+            "Four quarters make a whole [1].",
+            1.0,
+            true,
+            none()
+        ));
     }
 
     #[test]
