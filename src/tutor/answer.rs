@@ -258,16 +258,7 @@ fn evidence_items(hits: &[Hit], found: &Evidence) -> Vec<EvidenceItem> {
 /// ("[1] [2] [3]", "[1] Normans, part 1"), which a small model writes when it copies the prompt's layout
 /// (`cargo bench --bench tutor` showed it on a third of the demo course's questions).
 fn says_nothing(answer: &str) -> bool {
-    let mut depth = 0usize;
-    let mut outside = String::new();
-    for c in answer.chars() {
-        match c {
-            '[' | '(' => depth += 1,
-            ']' | ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => outside.push(c),
-            _ => {}
-        }
-    }
+    let outside = outside_marks(answer);
     let words = outside
         .split(|c: char| !c.is_alphabetic())
         .filter(|w| !w.is_empty())
@@ -293,19 +284,28 @@ fn shows_evidence_instead<'a>(
             && (refuses(answer) || copies_a_source(answer, sources)))
 }
 
-/// The words of `text` outside brackets and parentheses (citation marks and source labels), lowercased.
-fn words_outside_marks(text: &str) -> Vec<String> {
+/// `text` with what is inside brackets and parentheses (citation marks and source labels) blanked out.
+fn outside_marks(text: &str) -> String {
     let mut depth = 0usize;
-    let mut outside = String::new();
-    for c in text.chars() {
-        match c {
-            '[' | '(' => depth += 1,
-            ']' | ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => outside.push(c),
-            _ => outside.push(' '),
-        }
-    }
-    outside
+    text.chars()
+        .map(|c| match c {
+            '[' | '(' => {
+                depth += 1;
+                ' '
+            }
+            ']' | ')' => {
+                depth = depth.saturating_sub(1);
+                ' '
+            }
+            _ if depth == 0 => c,
+            _ => ' ',
+        })
+        .collect()
+}
+
+/// The words of `text` outside brackets and parentheses, lowercased.
+fn words_outside_marks(text: &str) -> Vec<String> {
+    outside_marks(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)

@@ -56,6 +56,13 @@ enum Store {
     Five { low: Vec<u8>, high: Vec<u32> },
 }
 
+/// Q5_0 blocks' weights as signed bytes, block after block.
+fn five_as_int8<'a>(low: &'a [u8], high: &'a [u32]) -> impl Iterator<Item = i8> + 'a {
+    low.chunks_exact(BLOCK / 2)
+        .zip(high)
+        .flat_map(|(l, h)| unpack_five(l, *h))
+}
+
 /// Bytes of GGUF's Q8_0 and Q5_0 blocks (an f16 scale, then the weights).
 const Q8_0_BYTES: usize = 2 + BLOCK;
 const Q5_0_BYTES: usize = 2 + 4 + BLOCK / 2;
@@ -443,18 +450,18 @@ impl BlockMatrix {
     }
 
     /// The same weights as int8 blocks (exact: a Q5_0 weight is an integer within ±16).
+    #[cfg(test)]
     fn to_int8(&self) -> BlockMatrix {
         let q = match &self.store {
             Store::Int8(q) => q.clone(),
-            Store::Five { low, high } => low
-                .chunks_exact(BLOCK / 2)
-                .zip(high)
-                .flat_map(|(l, h)| unpack_five(l, *h))
-                .collect(),
+            Store::Five { low, high } => five_as_int8(low, high).collect(),
         };
         BlockMatrix {
+            rows: self.rows,
+            cols: self.cols,
+            blocks: self.blocks,
             store: Store::Int8(q),
-            ..self.clone()
+            scales: self.scales.clone(),
         }
     }
 
@@ -487,11 +494,7 @@ impl BlockMatrix {
             for p in parts {
                 match &p.store {
                     Store::Int8(part) => q.extend_from_slice(part),
-                    Store::Five { .. } => {
-                        if let Store::Int8(part) = p.to_int8().store {
-                            q.extend(part);
-                        }
-                    }
+                    Store::Five { low, high } => q.extend(five_as_int8(low, high)),
                 }
             }
             Store::Int8(q)
