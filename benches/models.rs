@@ -347,6 +347,69 @@ fn bench_llm(full: bool, threads: usize, name: &str, file: &str) {
     }
 }
 
+/// Decoding steps with 1, 2, 4 and 8 answers written together, each at the context of the tutor's long prompt
+/// (every sequence starts from the same read prompt): what continuous batching gains once prompts are read,
+/// without the scheduling around it (in the run above, prompts read in between make the answers start and
+/// end at different times, so few steps carry all eight).
+fn bench_decode_steps(full: bool, name: &str, file: &str) {
+    use smartcourse::ml::transformer::{PromptWeights, Transformer};
+    let path = root().join("models").join(name).join(file);
+    if !path.is_file() {
+        return;
+    }
+    let g = GgufGenerator::new(path.clone(), candle_core::Device::Cpu);
+    let prompt = g
+        .encode(&tutor_prompt(if full { 450 } else { 60 }, QUESTIONS[0], 0))
+        .unwrap();
+    let mut reader = std::fs::File::open(&path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut reader).unwrap();
+    let model = Transformer::from_gguf(
+        &content,
+        &mut reader,
+        &candle_core::Device::Cpu,
+        PromptWeights::Transient,
+    )
+    .unwrap();
+    // SMARTCOURSE_BENCH_STEPS: more steps (for a profile of decoding alone).
+    let steps = std::env::var("SMARTCOURSE_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if full { 32 } else { 4 })
+        .max(2);
+    let mut first = model.sequence(prompt.len() + steps + 1);
+    model.prefill(&mut first, &prompt).unwrap();
+    let read = first.snapshot(prompt.len()).unwrap();
+    let mut one = 0.0;
+    let mut cells = Vec::new();
+    for n in [1usize, 2, 4, 8] {
+        let mut seqs: Vec<_> = (0..n)
+            .map(|_| {
+                model
+                    .sequence_from(&read, prompt.len() + steps + 1)
+                    .unwrap()
+            })
+            .collect();
+        // Different tokens per answer, as different questions would have.
+        let tokens: Vec<u32> = (0..n as u32).map(|i| 100 + 37 * i).collect();
+        let mut refs: Vec<_> = seqs.iter_mut().collect();
+        model.decode(&mut refs, &tokens).unwrap();
+        let t = Instant::now();
+        for _ in 1..steps {
+            model.decode(&mut refs, &tokens).unwrap();
+        }
+        let tps = (n * (steps - 1)) as f64 / t.elapsed().as_secs_f64();
+        if n == 1 {
+            one = tps;
+        }
+        cells.push(format!("{n}: {tps:.1} ({:.2}x)", tps / one));
+    }
+    println!(
+        "| candle (SmartCourse), {name}, decoding together at a {}-token context | generated tok/s with {} |",
+        prompt.len(),
+        cells.join(", ")
+    );
+}
+
 /// The tutor over HTTP: time to the first byte of the event stream (the `status` event, sent before the
 /// model starts), to the first token, and to the end, for the demo course on the real server.
 fn bench_tutor_http(full: bool, name: &str, file: &str) {
@@ -438,11 +501,11 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().collect();
     let full = args.iter().any(|a| a == "--bench");
-    // `cargo bench --bench models -- embeddings` (or `llm`, `tutor`) runs one part.
+    // `cargo bench --bench models -- embeddings` (or `llm`, `steps`, `tutor`) runs one part.
     let parts: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| matches!(*a, "embeddings" | "llm" | "tutor"))
+        .filter(|a| matches!(*a, "embeddings" | "llm" | "steps" | "tutor"))
         .collect();
     let want = |p: &str| parts.is_empty() || parts.contains(&p);
     let threads = candle_core::utils::get_num_threads();
@@ -472,6 +535,20 @@ fn main() {
             bench_llm(
                 full,
                 threads,
+                "qwen2.5-0.5b-instruct",
+                "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            );
+        }
+    }
+    if want("steps") {
+        bench_decode_steps(
+            full,
+            "smollm2-135m-instruct",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+        );
+        if full {
+            bench_decode_steps(
+                full,
                 "qwen2.5-0.5b-instruct",
                 "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
             );

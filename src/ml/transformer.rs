@@ -612,20 +612,43 @@ impl Transformer {
         // on how many others share its step).
         let how = PromptWeights::Quantized;
         let mut x = self.embed.lookup(tokens, &self.device)?;
+        // On the CPU every sequence's attention runs on plain slices, all in one hand-off to the thread pool:
+        // each sequence's rotation angles are taken once for all layers.
+        let angles = if self.device.is_cpu() {
+            let half = self.shape.head_dim / 2;
+            let cos = self.cos.flatten_all()?;
+            let sin = self.sin.flatten_all()?;
+            Some(
+                seqs.iter()
+                    .map(|seq| {
+                        Ok((
+                            cos.narrow(0, seq.len * half, half)?.to_vec1::<f32>()?,
+                            sin.narrow(0, seq.len * half, half)?.to_vec1::<f32>()?,
+                        ))
+                    })
+                    .collect::<candle_core::Result<Vec<_>>>()?,
+            )
+        } else {
+            None
+        };
         for (i, l) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &l.attn_norm, self.shape.rms_eps)?;
             let [q, k, v] = qkv(l, &h, how)?;
-            let mut rows = Vec::with_capacity(seqs.len());
-            for (b, seq) in seqs.iter_mut().enumerate() {
-                rows.push(self.attend(
-                    seq,
-                    i,
-                    &q.narrow(0, b, 1)?,
-                    &k.narrow(0, b, 1)?,
-                    &v.narrow(0, b, 1)?,
-                )?);
-            }
-            let a = Tensor::cat(&rows, 0)?;
+            let a = if let Some(angles) = &angles {
+                self.attend_step(seqs, i, [&q, &k, &v], angles)?
+            } else {
+                let mut rows = Vec::with_capacity(seqs.len());
+                for (b, seq) in seqs.iter_mut().enumerate() {
+                    rows.push(self.attend(
+                        seq,
+                        i,
+                        &q.narrow(0, b, 1)?,
+                        &k.narrow(0, b, 1)?,
+                        &v.narrow(0, b, 1)?,
+                    )?);
+                }
+                Tensor::cat(&rows, 0)?
+            };
             x = (x + l.o.forward(&a, how)?)?;
             x = (&x + self.mlp(l, &x, how)?)?;
         }
@@ -634,6 +657,64 @@ impl Transformer {
         }
         let x = candle_nn::ops::rms_norm(&x, &self.norm, self.shape.rms_eps)?;
         Ok(self.output.forward(&x, how)?)
+    }
+}
+
+impl Transformer {
+    /// One decoding token of every sequence through layer `layer`'s attention, on the CPU: rows `b` of the
+    /// queries, keys and values are sequence `b`'s; each is rotated to its position (`angles[b]`), its key and
+    /// value join its cache, and all the sequences attend together. Returns `(sequences, hidden)`.
+    fn attend_step(
+        &self,
+        seqs: &mut [&mut Sequence],
+        layer: usize,
+        [q, k, v]: [&Tensor; 3],
+        angles: &[(Vec<f32>, Vec<f32>)],
+    ) -> candle_core::Result<Tensor> {
+        let s = &self.shape;
+        let rows = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<f32>();
+        let (mut q, mut k, v) = (rows(q)?, rows(k)?, rows(v)?);
+        let (qw, kw) = (s.heads * s.head_dim, s.kv_heads * s.head_dim);
+        let mut caches = Vec::with_capacity(seqs.len());
+        for (b, seq) in seqs.iter_mut().enumerate() {
+            let (cos, sin) = &angles[b];
+            let qb = &mut q[b * qw..(b + 1) * qw];
+            attention::rope(qb, s.head_dim, cos, sin, s.rope_interleaved);
+            let kb = &mut k[b * kw..(b + 1) * kw];
+            attention::rope(kb, s.head_dim, cos, sin, s.rope_interleaved);
+            let shape = (1, s.kv_heads, 1, s.head_dim);
+            let kt = Tensor::from_slice(kb, shape, &self.device)?;
+            let vt = Tensor::from_slice(&v[b * kw..(b + 1) * kw], shape, &self.device)?;
+            caches.push(seq.caches[layer].append(&kt, &vt)?);
+        }
+        let held: Vec<_> = caches
+            .iter()
+            .map(|(k, v)| (k.storage_and_layout(), v.storage_and_layout()))
+            .collect();
+        let queries = held
+            .iter()
+            .zip(&caches)
+            .enumerate()
+            .map(|(b, (((ks, kl), (vs, vl)), (kt, _)))| {
+                Ok(attention::Query {
+                    q: &q[b * qw..(b + 1) * qw],
+                    keys: cache(ks, kl)?,
+                    values: cache(vs, vl)?,
+                    len: kt.dim(2)?,
+                })
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut out = vec![0f32; seqs.len() * s.hidden];
+        attention::attend_many(
+            &queries,
+            attention::Heads {
+                heads: s.heads,
+                kv_heads: s.kv_heads,
+                d: s.head_dim,
+            },
+            &mut out,
+        );
+        Tensor::from_vec(out, (seqs.len(), s.hidden), &self.device)
     }
 }
 

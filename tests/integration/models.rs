@@ -218,6 +218,48 @@ fn two_questions_at_once_stream_together_and_answer_as_they_would_alone() {
     );
 }
 
+/// A decoding step (every sequence's attention on plain slices, all at once) gives the very logits that
+/// reading the same token as a one-token prompt gives (candle's rotation, one sequence at a time), for a
+/// sequence alone and beside another at a different position.
+#[test]
+fn a_decoding_step_reads_a_token_as_a_prompt_would() {
+    use smartcourse::ml::transformer::{PromptWeights, Transformer};
+    let path = smollm();
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let model = Transformer::from_gguf(
+        &content,
+        &mut file,
+        &candle_core::Device::Cpu,
+        PromptWeights::Transient,
+    )
+    .unwrap();
+    let prompt: Vec<u32> = (0..40).map(|i| 200 + 13 * i).collect();
+    let other: Vec<u32> = (0..23).map(|i| 900 + 7 * i).collect();
+    let logits = |t: candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut read = model.sequence(64);
+    model.prefill(&mut read, &prompt).unwrap();
+    let want = logits(model.prefill(&mut read, &[4242]).unwrap());
+    let mut alone = model.sequence(64);
+    model.prefill(&mut alone, &prompt).unwrap();
+    let got = logits(model.decode(&mut [&mut alone], &[4242]).unwrap());
+    assert_eq!(got, want, "decoding alone");
+    let mut a = model.sequence(64);
+    let mut b = model.sequence(64);
+    model.prefill(&mut a, &other).unwrap();
+    model.prefill(&mut b, &prompt).unwrap();
+    let both = logits(model.decode(&mut [&mut a, &mut b], &[77, 4242]).unwrap());
+    assert_eq!(
+        &both[both.len() / 2..],
+        &want[..],
+        "decoding beside another"
+    );
+    // And the next token goes on from there: the key and value joined the cache at the right place.
+    let next_read = logits(model.prefill(&mut read, &[99]).unwrap());
+    let next = logits(model.decode(&mut [&mut b], &[99]).unwrap());
+    assert_eq!(next, next_read, "the token after");
+}
+
 /// A prompt starting with the same 256-token chunk as an earlier one starts from that prompt's cache; the
 /// answer is the one a fresh model writes.
 #[test]

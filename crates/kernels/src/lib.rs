@@ -106,6 +106,27 @@ fn quantize_into(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
     }
 }
 
+/// What Q5_0's unsigned weights add on top of the signed ones for one input row: Σ over blocks of the
+/// weight block's scale × the input block's `sums` entry, in eight lanes (one lane per block would make each
+/// addition wait for the last, in the kernel's inner loop).
+#[inline(always)]
+fn five_offset(scales: &[f32], sums: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (cs, cu) = (scales.chunks_exact(8), sums.chunks_exact(8));
+    let rest: f32 = cs
+        .remainder()
+        .iter()
+        .zip(cu.remainder())
+        .map(|(s, u)| s * u)
+        .sum();
+    for (s, u) in cs.zip(cu) {
+        for i in 0..8 {
+            lanes[i] = s[i].mul_add(u[i], lanes[i]);
+        }
+    }
+    lanes.iter().sum::<f32>() + rest
+}
+
 /// One input row, quantized: signed bytes per block, the block's scale, and (for Q5_0 weights, whose bytes
 /// are multiplied unsigned) 16 × the block's sum × its scale.
 #[derive(Clone, Copy)]
@@ -115,7 +136,7 @@ struct InputRow<'a> {
     sums: &'a [f32],
 }
 
-/// One weight row's blocks, multiplied by up to four input rows at once: each weight block is loaded (and
+/// One weight row's blocks, multiplied by up to eight input rows at once: each weight block is loaded (and
 /// unpacked) once for all of them. Every input row has its own accumulators, so its result does not depend
 /// on how many rows share the call.
 trait WeightRow: Sync {
@@ -142,7 +163,7 @@ struct FiveRow<'a> {
     target_feature = "fma"
 )))]
 mod plain {
-    use super::{BLOCK, FiveRow, InputRow, Int8Row, WeightRow, unpack_five};
+    use super::{BLOCK, FiveRow, InputRow, Int8Row, WeightRow, five_offset, unpack_five};
 
     #[inline(always)]
     fn dot_block(a: &[i8], b: &[i8]) -> i32 {
@@ -172,18 +193,16 @@ mod plain {
         #[inline(always)]
         fn dot<const N: usize>(&self, inputs: [InputRow<'_>; N]) -> [f32; N] {
             let mut acc = [0f32; N];
-            let mut offset = [0f32; N];
             for (j, (h, sw)) in self.high.iter().zip(self.scales).enumerate() {
                 let w = unpack_five(&self.low[j * BLOCK / 2..], *h).map(|v| v + 16);
-                for ((acc, offset), a) in acc.iter_mut().zip(&mut offset).zip(&inputs) {
+                for (acc, a) in acc.iter_mut().zip(&inputs) {
                     let ab = &a.q[j * BLOCK..(j + 1) * BLOCK];
                     *acc += dot_block(&w, ab) as f32 * (sw * a.scales[j]);
-                    *offset = sw.mul_add(a.sums[j], *offset);
                 }
             }
             let mut out = [0f32; N];
-            for ((o, acc), offset) in out.iter_mut().zip(acc).zip(offset) {
-                *o = acc - offset;
+            for ((o, acc), a) in out.iter_mut().zip(acc).zip(&inputs) {
+                *o = acc - five_offset(self.scales, a.sums);
             }
             out
         }
@@ -210,7 +229,7 @@ mod plain {
     target_feature = "fma"
 ))]
 mod simd {
-    use super::{BLOCK, FiveRow, InputRow, Int8Row, WeightRow};
+    use super::{BLOCK, FiveRow, InputRow, Int8Row, WeightRow, five_offset};
     use std::arch::x86_64::{
         __m128i, __m256, __m256i, _mm_and_si128, _mm_set1_epi8, _mm_srli_epi16, _mm256_and_si256,
         _mm256_cmpeq_epi8, _mm256_cvtepi32_ps, _mm256_fmadd_ps, _mm256_madd_epi16,
@@ -307,20 +326,18 @@ mod simd {
     fn five_avx2<const N: usize>(w: &FiveRow<'_>, inputs: [InputRow<'_>; N]) -> [f32; N] {
         let ones = _mm256_set1_epi16(1);
         let mut acc = [_mm256_setzero_ps(); N];
-        let mut offset = [0f32; N];
         for (j, (h, sw)) in w.high.iter().zip(w.scales).enumerate() {
             let wv = unpack_five(&w.low[j * BLOCK / 2..], *h);
-            for ((acc, offset), a) in acc.iter_mut().zip(&mut offset).zip(&inputs) {
+            for (acc, a) in acc.iter_mut().zip(&inputs) {
                 let av = load(&a.q[j * BLOCK..(j + 1) * BLOCK]);
                 let products = _mm256_maddubs_epi16(wv, av);
                 let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
                 *acc = _mm256_fmadd_ps(sums, _mm256_set1_ps(sw * a.scales[j]), *acc);
-                *offset = sw.mul_add(a.sums[j], *offset);
             }
         }
         let mut out = [0f32; N];
-        for ((o, acc), offset) in out.iter_mut().zip(acc).zip(offset) {
-            *o = sum(acc) - offset;
+        for ((o, acc), a) in out.iter_mut().zip(acc).zip(&inputs) {
+            *o = sum(acc) - five_offset(w.scales, a.sums);
         }
         out
     }
@@ -333,12 +350,17 @@ struct Quantized {
     sums: Vec<f32>,
 }
 
-/// One weight row times every input row, four input rows per call.
+/// One weight row times every input row, eight input rows per call (then four, then the rest).
 #[inline(always)]
 fn each_input<'a, W: WeightRow>(w: &W, out_row: &mut [f32], input: &dyn Fn(usize) -> InputRow<'a>) {
     let m = out_row.len();
     let mut b = 0;
-    while b + 4 <= m {
+    while b + 8 <= m {
+        let got = w.dot(std::array::from_fn::<_, 8, _>(|i| input(b + i)));
+        out_row[b..b + 8].copy_from_slice(&got);
+        b += 8;
+    }
+    if b + 4 <= m {
         let got = w.dot([b, b + 1, b + 2, b + 3].map(input));
         out_row[b..b + 4].copy_from_slice(&got);
         b += 4;
