@@ -73,6 +73,11 @@ pub struct ModelsConfig {
     /// Most tutor answers the model writes at once (continuous batching: one step of the model advances all of
     /// them); further questions wait in the tutor's queue. 1 writes answers one at a time.
     pub llm_batch: usize,
+    /// While a prompt is read, the answers already being written get decoding steps for up to this share of
+    /// each prompt chunk's time (at least one step per chunk): 0.5 (the default) keeps them streaming at a
+    /// few words a second while a class's questions are read, and makes the later questions' first words
+    /// come up to half as late again; 0 gives them one word per chunk (about 2 s on a 2-core laptop).
+    pub llm_writing_share: f64,
     /// How a prompt meets the model's weights (`transient`, `kept` or `quantized`): see [`PromptWeights`].
     pub llm_prompt_weights: PromptWeights,
 }
@@ -86,6 +91,7 @@ impl Default for ModelsConfig {
             load: ModelLoad::Lazy,
             fake: false,
             llm_batch: 8,
+            llm_writing_share: crate::ml::generate::WRITING_SHARE,
             llm_prompt_weights: PromptWeights::Transient,
         }
     }

@@ -1,8 +1,9 @@
 //! The model's one thread: writes up to `max_batch` answers at once (continuous batching).
 //!
 //! Each loop turn reads one chunk of a waiting prompt (at most [`PREFILL_CHUNK`] tokens, so answers already
-//! being written pause for one chunk, not a whole prompt) and then advances every answer being written by one
-//! token in a single [`Transformer::decode`] step. A question that arrives while others are answered joins at
+//! being written pause for one chunk, not a whole prompt) and then advances every answer being written, one
+//! token each per [`Transformer::decode`] step, for as many steps as fit in a share of the chunk's time
+//! ([`WRITING_SHARE`] by default, at least one step). A question that arrives while others are answered joins at
 //! the next turn; nobody waits for the whole queue. Prompts that begin alike (the tutor's instructions) share
 //! work: the cache of a read prompt is kept ([`PREFIX_SLOTS`] of them) and a later prompt starting with the
 //! same tokens starts from it, in whole chunks so that an answer does not depend on what was asked before it.
@@ -22,6 +23,11 @@ use super::transformer::{Sequence, Snapshot, Transformer};
 
 /// Most prompt tokens read in one loop turn; prompts are read in chunks that start at multiples of it.
 pub const PREFILL_CHUNK: usize = 256;
+/// After a prompt chunk, the answers being written get decoding steps for up to this share of the chunk's
+/// time (at least one step): with a class's questions arriving together, the first answers stream at a few
+/// words a second while the later prompts are read (one word per chunk, about 2 s on a 2-core laptop, was
+/// the pace before), and the later questions' first words come later by up to this share.
+pub const WRITING_SHARE: f64 = 0.5;
 /// Prompt caches kept for reuse.
 pub const PREFIX_SLOTS: usize = 4;
 
@@ -81,11 +87,18 @@ impl Engine {
         model: Transformer,
         stop_ids: Vec<u32>,
         max_batch: usize,
+        writing_share: f64,
     ) -> anyhow::Result<Engine> {
         let (jobs, rx) = mpsc::channel();
+        // Not a number, negative or absurd: the default; more than 8 chunks' time is as good as "all".
+        let share = if writing_share.is_finite() && writing_share >= 0.0 {
+            writing_share.min(8.0)
+        } else {
+            WRITING_SHARE
+        };
         std::thread::Builder::new()
             .name("smartcourse-llm".into())
-            .spawn(move || run(model, stop_ids, max_batch.max(1), rx))?;
+            .spawn(move || run(model, stop_ids, max_batch.max(1), share, rx))?;
         Ok(Engine { jobs })
     }
 
@@ -266,7 +279,13 @@ fn guarded<T>(step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     })
 }
 
-fn run(model: Transformer, stop_ids: Vec<u32>, max_batch: usize, jobs: mpsc::Receiver<Job>) {
+fn run(
+    model: Transformer,
+    stop_ids: Vec<u32>,
+    max_batch: usize,
+    writing_share: f64,
+    jobs: mpsc::Receiver<Job>,
+) {
     let mut waiting: VecDeque<Job> = VecDeque::new();
     let mut active: Vec<Active> = Vec::new();
     let mut prefixes = Prefixes {
@@ -299,11 +318,13 @@ fn run(model: Transformer, stop_ids: Vec<u32>, max_batch: usize, jobs: mpsc::Rec
         }
 
         // One chunk of the first prompt still being read.
+        let mut reading = std::time::Duration::ZERO;
         if let Some(a) = active.iter_mut().find(|a| !a.done && a.reading()) {
             let started = Instant::now();
             let end = ((a.read / PREFILL_CHUNK + 1) * PREFILL_CHUNK).min(a.job.prompt.len());
             let result = guarded(|| model.prefill(&mut a.seq, &a.job.prompt[a.read..end]));
-            a.reading_ms += started.elapsed().as_secs_f64() * 1000.0;
+            reading = started.elapsed();
+            a.reading_ms += reading.as_secs_f64() * 1000.0;
             tracing::trace!(
                 from = a.read,
                 to = end,
@@ -329,40 +350,55 @@ fn run(model: Transformer, stop_ids: Vec<u32>, max_batch: usize, jobs: mpsc::Rec
             }
         }
 
-        // One token for every answer being written.
-        let mut writing: Vec<&mut Active> = active
-            .iter_mut()
-            .filter(|a| !a.done && a.next.is_some())
-            .collect();
-        if !writing.is_empty() {
-            let tokens: Vec<u32> = writing.iter().filter_map(|a| a.next).collect();
-            let t0 = Instant::now();
-            let result = {
-                let mut seqs: Vec<&mut Sequence> = writing.iter_mut().map(|a| &mut a.seq).collect();
-                guarded(|| model.decode(&mut seqs, &tokens))
-            };
-            tracing::trace!(
-                answers = tokens.len(),
-                ms = t0.elapsed().as_millis() as u64,
-                "decoding step"
-            );
-            match result {
-                Ok(logits) => {
-                    for (i, a) in writing.iter_mut().enumerate() {
-                        let row = logits.get(i);
-                        if let Err(e) = row
-                            .map_err(anyhow::Error::from)
-                            .and_then(|r| a.take(&r, &stop_ids))
-                        {
+        // Every answer being written advances: one token each per step, and after a prompt chunk as many steps
+        // as fit in `writing_share` of the chunk's time (at least one), so answers already streaming keep a
+        // steady pace while a class's questions are read, instead of one word per chunk.
+        let writing_until = Instant::now() + reading.mul_f64(writing_share);
+        loop {
+            for a in &mut active {
+                if a.job.cancelled.load(Ordering::SeqCst) {
+                    a.done = true;
+                }
+            }
+            let mut writing: Vec<&mut Active> = active
+                .iter_mut()
+                .filter(|a| !a.done && a.next.is_some())
+                .collect();
+            if !writing.is_empty() {
+                let tokens: Vec<u32> = writing.iter().filter_map(|a| a.next).collect();
+                let t0 = Instant::now();
+                let result = {
+                    let mut seqs: Vec<&mut Sequence> =
+                        writing.iter_mut().map(|a| &mut a.seq).collect();
+                    guarded(|| model.decode(&mut seqs, &tokens))
+                };
+                tracing::trace!(
+                    answers = tokens.len(),
+                    ms = t0.elapsed().as_millis() as u64,
+                    "decoding step"
+                );
+                match result {
+                    Ok(logits) => {
+                        for (i, a) in writing.iter_mut().enumerate() {
+                            let row = logits.get(i);
+                            if let Err(e) = row
+                                .map_err(anyhow::Error::from)
+                                .and_then(|r| a.take(&r, &stop_ids))
+                            {
+                                a.fail(&e);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        for a in writing.iter_mut() {
                             a.fail(&e);
                         }
                     }
                 }
-                Err(e) => {
-                    for a in writing.iter_mut() {
-                        a.fail(&e);
-                    }
-                }
+            }
+            let more = active.iter().any(|a| !a.done && a.next.is_some());
+            if !more || Instant::now() >= writing_until {
+                break;
             }
         }
         active.retain(|a| !a.done);

@@ -151,11 +151,16 @@ pub struct GgufGenerator {
     loading: Mutex<()>,
 }
 
+pub use super::engine::{PREFILL_CHUNK, WRITING_SHARE};
+
 /// How the model is run.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineOptions {
     /// Most answers written at once (continuous batching); more wait their turn.
     pub max_batch: usize,
+    /// Decoding time for the answers being written, as a share of each prompt chunk's time (see
+    /// [`WRITING_SHARE`]).
+    pub writing_share: f64,
     /// How prompt chunks meet the weights.
     pub prompt_weights: PromptWeights,
 }
@@ -164,6 +169,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             max_batch: 8,
+            writing_share: WRITING_SHARE,
             prompt_weights: PromptWeights::Transient,
         }
     }
@@ -236,7 +242,12 @@ fn load(path: &Path, device: &Device, options: EngineOptions) -> anyhow::Result<
     let tok = gguf_tokenizer::from_gguf(&content)?;
     let model = Transformer::from_gguf(&content, &mut file, device, options.prompt_weights)?;
     let context = model.shape().context;
-    let engine = engine::Engine::start(model, tok.stop_ids.clone(), options.max_batch)?;
+    let engine = engine::Engine::start(
+        model,
+        tok.stop_ids.clone(),
+        options.max_batch,
+        options.writing_share,
+    )?;
     Ok(Loaded {
         tok,
         context,

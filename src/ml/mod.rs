@@ -55,6 +55,7 @@ impl Models {
             device,
             generate::EngineOptions {
                 max_batch: config.llm_batch.max(1),
+                writing_share: config.llm_writing_share,
                 prompt_weights: config.llm_prompt_weights,
             },
         ));

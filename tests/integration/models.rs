@@ -260,6 +260,95 @@ fn a_decoding_step_reads_a_token_as_a_prompt_would() {
     assert_eq!(next, next_read, "the token after");
 }
 
+/// While a long prompt is read, an answer already being written keeps streaming: with the default writing
+/// share it gets many words per prompt chunk; with a share of 0, at most one per chunk (the old pace).
+#[test]
+fn an_answer_keeps_streaming_while_another_prompt_is_read() {
+    use smartcourse::ml::generate::{EngineOptions, PREFILL_CHUNK};
+    use std::time::Instant;
+    let during_reading = |share: f64| -> (usize, usize) {
+        let g = std::sync::Arc::new(GgufGenerator::with_options(
+            smollm(),
+            candle_core::Device::Cpu,
+            EngineOptions {
+                writing_share: share,
+                ..Default::default()
+            },
+        ));
+        g.ensure_loaded().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        // Set once the second question is answered: the first answer stops there (the rest would only cost time).
+        let enough = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (g, enough) = (g.clone(), enough.clone());
+            std::thread::spawn(move || {
+                let messages = [ChatMessage::new(
+                    "user",
+                    "Write a long story about a dragon who learns to read, with many chapters.",
+                )];
+                let params = GenerateParams {
+                    max_new_tokens: 400,
+                    ..Default::default()
+                };
+                let mut at = Vec::new();
+                g.generate(&messages, &params, &mut |_| {
+                    if at.is_empty() {
+                        started_tx.send(()).unwrap();
+                    }
+                    at.push(Instant::now());
+                    !enough.load(std::sync::atomic::Ordering::SeqCst)
+                })
+                .unwrap();
+                at
+            })
+        };
+        started_rx.recv().unwrap();
+        let long = "The water cycle moves water between the sea, the air and the land. ".repeat(45);
+        let messages = [
+            ChatMessage::new("system", format!("Use this text.\n{long}")),
+            ChatMessage::new("user", "Where does rain come from?"),
+        ];
+        let asked = Instant::now();
+        let mut first = None;
+        let stats = g
+            .generate(
+                &messages,
+                &GenerateParams {
+                    max_new_tokens: 1,
+                    ..Default::default()
+                },
+                &mut |_| {
+                    first.get_or_insert_with(Instant::now);
+                    true
+                },
+            )
+            .unwrap();
+        let first = first.expect("the second question was answered");
+        enough.store(true, std::sync::atomic::Ordering::SeqCst);
+        let at = writer.join().unwrap();
+        assert!(
+            at.last().is_some_and(|t| *t > first),
+            "the first answer ended before the second prompt was read: lengthen it"
+        );
+        let during = at.iter().filter(|t| **t > asked && **t < first).count();
+        (during, stats.prompt_tokens.div_ceil(PREFILL_CHUNK))
+    };
+    let (shared, chunks) = during_reading(0.5);
+    assert!(chunks >= 2, "{chunks} chunks");
+    let (alone, _) = during_reading(0.0);
+    eprintln!(
+        "words of the first answer while {chunks} chunks were read: {shared} (share 0.5), {alone} (share 0)"
+    );
+    assert!(
+        alone <= chunks + 2,
+        "a share of 0: {alone} words over {chunks} chunks"
+    );
+    assert!(
+        shared > 2 * (chunks + 2),
+        "the default share: only {shared} words over {chunks} chunks"
+    );
+}
+
 /// A prompt starting with the same 256-token chunk as an earlier one starts from that prompt's cache; the
 /// answer is the one a fresh model writes.
 #[test]
