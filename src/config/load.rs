@@ -126,6 +126,9 @@ impl Config {
         {
             bail!("tutor.top_p must be in (0, 1] and tutor.temperature at least 0");
         }
+        if !(self.models.llm_writing_share.is_finite() && self.models.llm_writing_share >= 0.0) {
+            bail!("models.llm_writing_share must be a number, 0 or more");
+        }
         if self.data.as_os_str().is_empty() {
             bail!("data directory must not be empty");
         }
@@ -307,6 +310,17 @@ mod tests {
         assert!(Config::load(None, e, &Overrides::default()).is_err());
         let e = env(&[("SMARTCOURSE_LOG_FORMAT", "xml")]);
         assert!(Config::load(None, e, &Overrides::default()).is_err());
+        for share in ["-0.5", "NaN", "inf"] {
+            let e = env(&[("SMARTCOURSE_MODELS_LLM_WRITING_SHARE", share)]);
+            let err = Config::load(None, e, &Overrides::default()).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("models.llm_writing_share"),
+                "{share}: {err:#}"
+            );
+        }
+        let e = env(&[("SMARTCOURSE_MODELS_LLM_WRITING_SHARE", "0")]);
+        let (c, _) = Config::load(None, e, &Overrides::default()).unwrap();
+        assert_eq!(c.models.llm_writing_share, 0.0);
     }
 
     #[test]

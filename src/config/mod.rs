@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 /// Prefix of every environment variable that sets a configuration key.
 pub const ENV_PREFIX: &str = "SMARTCOURSE_";
 
+/// The default `models.llm_writing_share` (see [`ModelsConfig::llm_writing_share`]).
+pub const LLM_WRITING_SHARE: f64 = 0.5;
+
 /// Environment variables with the prefix that are not configuration keys but are still ours.
 const ENV_NOT_KEYS: &[&str] = &["SMARTCOURSE_CONFIG"];
 
@@ -91,7 +94,7 @@ impl Default for ModelsConfig {
             load: ModelLoad::Lazy,
             fake: false,
             llm_batch: 8,
-            llm_writing_share: crate::ml::generate::WRITING_SHARE,
+            llm_writing_share: LLM_WRITING_SHARE,
             llm_prompt_weights: PromptWeights::Transient,
         }
     }

@@ -27,7 +27,7 @@ pub const PREFILL_CHUNK: usize = 256;
 /// time (at least one step): with a class's questions arriving together, the first answers stream at a few
 /// words a second while the later prompts are read (one word per chunk, about 2 s on a 2-core laptop, was
 /// the pace before), and the later questions' first words come later by up to this share.
-pub const WRITING_SHARE: f64 = 0.5;
+pub const WRITING_SHARE: f64 = crate::config::LLM_WRITING_SHARE;
 /// Prompt caches kept for reuse.
 pub const PREFIX_SLOTS: usize = 4;
 
@@ -90,7 +90,8 @@ impl Engine {
         writing_share: f64,
     ) -> anyhow::Result<Engine> {
         let (jobs, rx) = mpsc::channel();
-        // Not a number, negative or absurd: the default; more than 8 chunks' time is as good as "all".
+        // The configuration refuses a share that is not a number or negative; for other callers such a share
+        // is the default, and more than 8 chunks' time is as good as "all".
         let share = if writing_share.is_finite() && writing_share >= 0.0 {
             writing_share.min(8.0)
         } else {

@@ -718,7 +718,8 @@ impl Transformer {
     }
 }
 
-/// One token's attention on the CPU (decoding): `q` is `(1, heads, 1, d)`, `k` and `v` the layer's cache
+/// One token's attention on the CPU when a prompt chunk holds a single token (decoding steps go through
+/// [`Transformer::attend_step`]): `q` is `(1, heads, 1, d)`, `k` and `v` the layer's cache
 /// `(1, kv_heads, total, d)` as the cache holds it (a view into a longer buffer), read in place by the fused
 /// kernel instead of a dozen tensor operations.
 fn attend_one(

@@ -237,7 +237,8 @@ fn a_decoding_step_reads_a_token_as_a_prompt_would() {
     let prompt: Vec<u32> = (0..40).map(|i| 200 + 13 * i).collect();
     let other: Vec<u32> = (0..23).map(|i| 900 + 7 * i).collect();
     let logits = |t: candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let mut read = model.sequence(64);
+    // Room for 41 tokens: the token after (the 42nd) makes the caches grow during a decoding step.
+    let mut read = model.sequence(41);
     model.prefill(&mut read, &prompt).unwrap();
     let want = logits(model.prefill(&mut read, &[4242]).unwrap());
     let mut alone = model.sequence(64);
@@ -245,7 +246,7 @@ fn a_decoding_step_reads_a_token_as_a_prompt_would() {
     let got = logits(model.decode(&mut [&mut alone], &[4242]).unwrap());
     assert_eq!(got, want, "decoding alone");
     let mut a = model.sequence(64);
-    let mut b = model.sequence(64);
+    let mut b = model.sequence(41);
     model.prefill(&mut a, &other).unwrap();
     model.prefill(&mut b, &prompt).unwrap();
     let both = logits(model.decode(&mut [&mut a, &mut b], &[77, 4242]).unwrap());
@@ -339,12 +340,14 @@ fn an_answer_keeps_streaming_while_another_prompt_is_read() {
     eprintln!(
         "words of the first answer while {chunks} chunks were read: {shared} (share 0.5), {alone} (share 0)"
     );
+    // The window starts before the engine takes the question (its template and tokens), when the first answer
+    // still writes at full speed: a few words of slack.
     assert!(
-        alone <= chunks + 2,
+        alone <= chunks + 4,
         "a share of 0: {alone} words over {chunks} chunks"
     );
     assert!(
-        shared > 2 * (chunks + 2),
+        shared > 2 * (chunks + 4),
         "the default share: only {shared} words over {chunks} chunks"
     );
 }

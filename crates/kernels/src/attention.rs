@@ -189,6 +189,7 @@ pub fn rope(x: &mut [f32], d: usize, cos: &[f32], sin: &[f32], interleaved: bool
         d.is_multiple_of(2) && cos.len() >= half && sin.len() >= half,
         "angles for a head of {d}"
     );
+    assert!(x.len().is_multiple_of(d), "whole heads of {d}");
     for head in x.chunks_exact_mut(d) {
         for i in 0..half {
             let (i1, i2) = if interleaved {
@@ -286,8 +287,8 @@ mod tests {
     fn one_token_attends_as_the_textbook_formula_says() {
         // 6 query heads over 2 key/value heads; a cache with room for 9 rows holding 7 (not a multiple of the
         // four rows taken at a time), its heads laid out one after the other as a growing cache keeps them.
-        // Heads of 20 floats take the general path, of 64 the fixed-width one.
-        for d in [20, 64] {
+        // Heads of 20 floats take the general path, of 64 and 128 the fixed-width ones.
+        for d in [20, 64, 128] {
             let shape = Heads {
                 heads: 6,
                 kv_heads: 2,
@@ -361,9 +362,9 @@ mod tests {
 
     #[test]
     fn many_sequences_at_once_get_what_each_gets_alone() {
-        // Heads of 64 (the four-rows-at-a-time path) over caches of 1, 6 and 13 rows (not multiples of four),
-        // and a head width of 20 (the general path).
-        for d in [64, 20] {
+        // Heads of 64 and 128 (the four-rows-at-a-time path) over caches of 1, 6 and 13 rows (not multiples of
+        // four), and a head width of 20 (the general path).
+        for d in [64, 128, 20] {
             let shape = Heads {
                 heads: 4,
                 kv_heads: 2,

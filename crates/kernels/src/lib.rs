@@ -217,7 +217,8 @@ mod plain {
 /// - Int8 weights: the weight's sign moves onto the input (`sign`) and its absolute value is the unsigned
 ///   side (quantized values stay within ±127).
 /// - Q5_0 weights are multiplied as the unsigned five-bit numbers they are stored as (0..=31), and 16 × the
-///   input block's sum (kept with the quantized input) is taken off once per block. Unpacking a block: the
+///   input block's sum (kept with the quantized input) times the weight block's scale is taken off, summed
+///   over the row's blocks once after the loop ([`five_offset`]). Unpacking a block: the
 ///   low halves spread over the two 128-bit lanes; each byte takes its fifth bit's byte of the word with a
 ///   shuffle and tests its bit.
 ///
@@ -734,8 +735,8 @@ mod tests {
             cols,
         )
         .expect("whole blocks");
-        // Seven rows: a call of four, then one of three.
-        let m = 7;
+        // Fifteen rows: a call of eight, one of four, then one of three.
+        let m = 15;
         let x = pseudo(m * cols, 4);
         for a in [&int8, &five] {
             let mut together = vec![0f32; m * rows];
@@ -810,7 +811,7 @@ mod tests {
         let int8 = five.to_int8();
         assert!(!int8.is_five_bit());
         assert_eq!(int8.dequantize(), want);
-        for m in [1, 3, 4, 6] {
+        for m in [1, 3, 4, 6, 8, 9] {
             let x = pseudo(m * cols, 9 + m as u32);
             let (mut a, mut b) = (vec![0f32; m * rows], vec![0f32; m * rows]);
             five.matmul(&x, m, &mut a);
