@@ -373,24 +373,19 @@ fn bench_llm(full: bool, threads: usize, name: &str, file: &str) {
 /// without the scheduling around it (in the run above, prompts read in between make the answers start and
 /// end at different times, so few steps carry all eight).
 fn bench_decode_steps(full: bool, name: &str, file: &str) {
-    use smartcourse::ml::transformer::{PromptWeights, Transformer};
+    use smartcourse::ml::generate::{encode_for, open_transformer};
+    use smartcourse::ml::transformer::PromptWeights;
     let path = root().join("models").join(name).join(file);
     if !path.is_file() {
         return;
     }
-    let g = GgufGenerator::new(path.clone(), candle_core::Device::Cpu);
-    let prompt = g
-        .encode(&tutor_prompt(if full { 450 } else { 60 }, QUESTIONS[0], 0))
-        .unwrap();
-    let mut reader = std::fs::File::open(&path).unwrap();
-    let content = candle_core::quantized::gguf_file::Content::read(&mut reader).unwrap();
-    let model = Transformer::from_gguf(
-        &content,
-        &mut reader,
-        &candle_core::Device::Cpu,
-        PromptWeights::Transient,
+    let prompt = encode_for(
+        &path,
+        &tutor_prompt(if full { 450 } else { 60 }, QUESTIONS[0], 0),
     )
     .unwrap();
+    let model =
+        open_transformer(&path, &candle_core::Device::Cpu, PromptWeights::Transient).unwrap();
     // SMARTCOURSE_BENCH_STEPS: more steps (for a profile of decoding alone).
     let steps = std::env::var("SMARTCOURSE_BENCH_STEPS")
         .ok()

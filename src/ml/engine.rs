@@ -280,6 +280,15 @@ fn guarded<T>(step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     })
 }
 
+/// Answers whose asker went away are done (their caches go at the end of the turn).
+fn end_cancelled(active: &mut [Active]) {
+    for a in active {
+        if a.job.cancelled.load(Ordering::SeqCst) {
+            a.done = true;
+        }
+    }
+}
+
 fn run(
     model: Transformer,
     stop_ids: Vec<u32>,
@@ -312,11 +321,7 @@ fn run(
                 Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot start an answer"),
             }
         }
-        for a in &mut active {
-            if a.job.cancelled.load(Ordering::SeqCst) {
-                a.done = true;
-            }
-        }
+        end_cancelled(&mut active);
 
         // One chunk of the first prompt still being read.
         let mut reading = std::time::Duration::ZERO;
@@ -356,11 +361,7 @@ fn run(
         // steady pace while a class's questions are read, instead of one word per chunk.
         let writing_until = Instant::now() + reading.mul_f64(writing_share);
         loop {
-            for a in &mut active {
-                if a.job.cancelled.load(Ordering::SeqCst) {
-                    a.done = true;
-                }
-            }
+            end_cancelled(&mut active);
             let mut writing: Vec<&mut Active> = active
                 .iter_mut()
                 .filter(|a| !a.done && a.next.is_some())

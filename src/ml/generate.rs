@@ -234,11 +234,34 @@ impl GgufGenerator {
     }
 }
 
-fn load(path: &Path, device: &Device, options: EngineOptions) -> anyhow::Result<Loaded> {
+/// The GGUF file at `path`, its metadata read.
+fn open(path: &Path) -> anyhow::Result<(std::fs::File, gguf_file::Content)> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let content = gguf_file::Content::read(&mut file)
         .map_err(|e| anyhow!("{} is not a GGUF file: {e}", path.display()))?;
+    Ok((file, content))
+}
+
+/// The model at `path` alone, with no tokenizer and no engine thread (benchmarks and tests of decoding steps).
+pub fn open_transformer(
+    path: &Path,
+    device: &Device,
+    prompt_weights: PromptWeights,
+) -> anyhow::Result<Transformer> {
+    let (mut file, content) = open(path)?;
+    Transformer::from_gguf(&content, &mut file, device, prompt_weights)
+}
+
+/// The token ids of `messages` put into the chat template of the model at `path`, reading its tokenizer and
+/// not its weights.
+pub fn encode_for(path: &Path, messages: &[ChatMessage]) -> anyhow::Result<Vec<u32>> {
+    let (_, content) = open(path)?;
+    encode(&gguf_tokenizer::from_gguf(&content)?, messages)
+}
+
+fn load(path: &Path, device: &Device, options: EngineOptions) -> anyhow::Result<Loaded> {
+    let (mut file, content) = open(path)?;
     let tok = gguf_tokenizer::from_gguf(&content)?;
     let model = Transformer::from_gguf(&content, &mut file, device, options.prompt_weights)?;
     let context = model.shape().context;
@@ -292,14 +315,20 @@ fn render_prompt(template: Option<&str>, messages: &[ChatMessage]) -> String {
 
 impl Loaded {
     fn encode(&self, messages: &[ChatMessage]) -> anyhow::Result<Vec<u32>> {
-        let prompt = render_prompt(self.tok.chat_template.as_deref(), messages);
-        let enc = self
-            .tok
-            .tokenizer
-            .encode(prompt, false)
-            .map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
-        Ok(enc.get_ids().to_vec())
+        encode(&self.tok, messages)
     }
+}
+
+fn encode(
+    tok: &gguf_tokenizer::GgufTokenizer,
+    messages: &[ChatMessage],
+) -> anyhow::Result<Vec<u32>> {
+    let prompt = render_prompt(tok.chat_template.as_deref(), messages);
+    let enc = tok
+        .tokenizer
+        .encode(prompt, false)
+        .map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
+    Ok(enc.get_ids().to_vec())
 }
 
 impl Generator for GgufGenerator {

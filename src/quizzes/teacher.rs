@@ -135,11 +135,12 @@ pub fn report(conn: &Connection, actor: &Actor, lesson_id: i64) -> Result<QuizRe
             continue;
         };
         for q in version.attempt_questions(a.seed) {
-            let f = figures.entry(asked.key(q, a.quiz_version_id)).or_default();
-            f.0 += 1;
+            let key = asked.key(q, a.quiz_version_id);
             if hints.contains_key(&q.id) {
-                *hinted.entry(asked.key(q, a.quiz_version_id)).or_default() += 1;
+                *hinted.entry(key.clone()).or_default() += 1;
             }
+            let f = figures.entry(key).or_default();
+            f.0 += 1;
             let Some(row) = answers.get(&q.id) else {
                 continue;
             };

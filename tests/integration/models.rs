@@ -223,13 +223,10 @@ fn two_questions_at_once_stream_together_and_answer_as_they_would_alone() {
 /// sequence alone and beside another at a different position.
 #[test]
 fn a_decoding_step_reads_a_token_as_a_prompt_would() {
-    use smartcourse::ml::transformer::{PromptWeights, Transformer};
-    let path = smollm();
-    let mut file = std::fs::File::open(&path).unwrap();
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
-    let model = Transformer::from_gguf(
-        &content,
-        &mut file,
+    use smartcourse::ml::generate::open_transformer;
+    use smartcourse::ml::transformer::PromptWeights;
+    let model = open_transformer(
+        &smollm(),
         &candle_core::Device::Cpu,
         PromptWeights::Transient,
     )

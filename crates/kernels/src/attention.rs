@@ -283,6 +283,16 @@ mod tests {
             .collect()
     }
 
+    /// A cache of heads of `cap` rows of `d` floats each, one head after the other from `offset`.
+    fn rows(data: &[f32], offset: usize, cap: usize, d: usize) -> Cache<'_> {
+        Cache {
+            data,
+            offset,
+            head_stride: cap * d,
+            row_stride: d,
+        }
+    }
+
     #[test]
     fn one_token_attends_as_the_textbook_formula_says() {
         // 6 query heads over 2 key/value heads; a cache with room for 9 rows holding 7 (not a multiple of the
@@ -297,12 +307,7 @@ mod tests {
             let (cap, len) = (9, 7);
             let k = pseudo(2 * cap * d + 5, 1);
             let v = pseudo(2 * cap * d + 5, 2);
-            let cache = |data| Cache {
-                data,
-                offset: 5,
-                head_stride: cap * d,
-                row_stride: d,
-            };
+            let cache = |data| rows(data, 5, cap, d);
             let q: Vec<f32> = pseudo(6 * d, 3).iter().map(|x| x * 3.0).collect();
             let mut out = vec![f32::NAN; 6 * d];
             attend_one(&q, cache(&k), cache(&v), shape, len, &mut out);
@@ -383,21 +388,13 @@ mod tests {
                     )
                 })
                 .collect();
-            fn cache(data: &[f32], len: usize, d: usize) -> Cache<'_> {
-                Cache {
-                    data,
-                    offset: 0,
-                    head_stride: len * d,
-                    row_stride: d,
-                }
-            }
             let queries: Vec<Query<'_>> = data
                 .iter()
                 .zip(lens)
                 .map(|((q, k, v), len)| Query {
                     q,
-                    keys: cache(k, len, d),
-                    values: cache(v, len, d),
+                    keys: rows(k, 0, len, d),
+                    values: rows(v, 0, len, d),
                     len,
                 })
                 .collect();
